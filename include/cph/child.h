@@ -1,0 +1,111 @@
+/*
+ * cph/child.h — the child side of cph: take the handles a parent attached
+ * with cph_spawn() (see <cph/spawn.h> for the whole protocol).
+ *
+ * Link the child program with libcph_child. Its constructor runs before
+ * main() and does the whole check-in:
+ *
+ *   - reads CPH_HANDSHAKE and unsets it at once, whatever happens next, so
+ *     that no grandchild sees it; without it there is nothing to do;
+ *   - reads the 16-byte token from the pipe CPH_HANDSHAKE names;
+ *   - connects to the parent's service (Linux: abstract Unix socket; macOS:
+ *     bootstrap_look_up), sends the token, closes the pipe, and receives
+ *     every handle with its key; it checks that the reply comes from its
+ *     parent process (getppid()).
+ *
+ * The constructor never aborts, exits, prints or raises a signal. Its whole
+ * wait is bounded by CPH_CHILD_TIMEOUT_MS. If the parent dies mid-handshake
+ * the connection breaks and main() starts at once (well within a second);
+ * if the parent is alive but never answers, main() starts after the bound.
+ * Either way cph_child_status() tells why.
+ *
+ * With a static libcph_child, the constructor is linked only if the
+ * program calls one of the functions below (they live in the same object).
+ * A shared libcph_child is kept by --as-needed only for the same reason.
+ *
+ * Received fds have FD_CLOEXEC set. Handles nobody takes stay open (fds)
+ * or held (rights) for the life of the process. All functions here are
+ * thread-safe.
+ */
+#ifndef CPH_CHILD_H
+#define CPH_CHILD_H
+
+#include <stddef.h>
+
+#ifdef __APPLE__
+#include <mach/port.h>
+#endif
+
+#ifndef CPH_PUBLIC
+#if defined(__GNUC__) || defined(__clang__)
+#define CPH_PUBLIC __attribute__((visibility("default")))
+#else
+#define CPH_PUBLIC
+#endif
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The most the constructor waits for its parent, in milliseconds. */
+#define CPH_CHILD_TIMEOUT_MS 5000
+
+/*
+ * How the check-in went:
+ *   0             checked in; every handle was received;
+ *   ENOENT        not launched by cph_spawn (no CPH_HANDSHAKE);
+ *   EINVAL        CPH_HANDSHAKE is malformed;
+ *   EBADF         the fd CPH_HANDSHAKE names is not a cph pipe;
+ *   EPROTO        the pipe or the parent's reply broke the protocol;
+ *   ECONNREFUSED  the parent's service is gone (the parent exited before
+ *                 the check-in, or the name cannot be looked up);
+ *   ECONNRESET    the parent closed the check-in without an answer: it
+ *                 refused it, or it died mid-handshake;
+ *   EPERM         the service does not belong to this process's parent;
+ *   ETIMEDOUT     no answer within CPH_CHILD_TIMEOUT_MS;
+ *   ENOMEM, EMFILE, ENFILE  out of resources while receiving.
+ * On any error no handle is kept: whatever had arrived is closed.
+ */
+CPH_PUBLIC int cph_child_status(void);
+
+/*
+ * Number of received handles not yet taken.
+ */
+CPH_PUBLIC size_t cph_child_count(void);
+
+/*
+ * The key of the index-th handle not yet taken (0 <= index < count), in
+ * the order the parent added them; NULL past the end. The string stays
+ * valid until that handle is taken.
+ */
+CPH_PUBLIC const char *cph_child_key(size_t index);
+
+/*
+ * Takes the fd received under key. Each key can be taken once; the caller
+ * owns the fd (FD_CLOEXEC set). Returns -1 with errno ENOENT when there is
+ * no fd under key (never sent, already taken, or a port right), EINVAL when
+ * key is NULL.
+ */
+CPH_PUBLIC int cph_child_take_fd(const char *key);
+
+#ifdef __APPLE__
+/*
+ * macOS: takes the send or send-once right received under key; the caller
+ * owns it (one user reference). MACH_PORT_NULL when there is none (never
+ * sent, already taken, or not a send/send-once right).
+ */
+CPH_PUBLIC mach_port_t cph_child_take_send_right(const char *key);
+
+/*
+ * macOS: takes the receive right received under key; the caller owns it.
+ * MACH_PORT_NULL when there is none.
+ */
+CPH_PUBLIC mach_port_t cph_child_take_receive_right(const char *key);
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

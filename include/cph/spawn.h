@@ -1,0 +1,211 @@
+/*
+ * cph/spawn.h — the parent side of cph: launch a child and hand it a set of
+ * named handles (file descriptors everywhere, Mach port rights on macOS).
+ *
+ * Replace posix_spawn(3) with cph_spawn() and link libcph; link the child
+ * program with libcph_child (see <cph/child.h>), which takes the handles
+ * before main() runs.
+ *
+ * THE PROTOCOL
+ *
+ * No OS lets a parent pass arbitrary Mach port rights across posix_spawn,
+ * and passing fds by number is fragile. cph uses the handshake of Crashpad's
+ * ChildPortHandshake and Chromium's MachPortRendezvous instead:
+ *
+ *  1. The parent runs one rendezvous server per process, started on the
+ *     first cph_spawn() that has attachments. It is registered under an
+ *     unguessable service name: an abstract-namespace Unix socket on Linux,
+ *     a bootstrap service on macOS.
+ *  2. For each spawn the parent draws a fresh 128-bit token from the OS
+ *     CSPRNG, creates a pipe, and writes the token into it before the child
+ *     exists. The read end reaches the new child only (see "the pipe" below).
+ *  3. The child's environment gets CPH_HANDSHAKE=1:<fd>:<service>, naming
+ *     the pipe's fd and the service. A CPH_HANDSHAKE already in envp is
+ *     replaced. The caller's envp is not modified; a copy is.
+ *  4. In the child, a constructor in libcph_child runs before main(): it
+ *     unsets CPH_HANDSHAKE (so grandchildren never see it), reads the token,
+ *     connects to the service, sends a check-in carrying the token, closes
+ *     the pipe, and receives the handles. See <cph/child.h>.
+ *  5. The server accepts a check-in only if the token matches (compared in
+ *     constant time) AND the sender is the spawned child's pid (SO_PEERCRED
+ *     on Linux, the message's audit trailer on macOS). Anything else —
+ *     another process, a grandchild holding the token, a malformed or
+ *     oversized message — is rejected; nothing is handed out and the server
+ *     goes on waiting for the real child. A token is good for one check-in.
+ *  6. The server replies with every attachment under its key: fds by
+ *     SCM_RIGHTS on Linux (253 per message, as many messages as needed),
+ *     port rights and fileports in one Mach message on macOS.
+ *  7. The parent watches each child's pipe and its exit (a pidfd on Linux,
+ *     EVFILT_PROC on macOS). A child that closes its pipe or exits without
+ *     a valid check-in is given up: everything held for it is released at
+ *     once. cph never reaps (waitpid) the caller's children and never
+ *     touches signal dispositions.
+ *
+ * The pipe. With file_actions NULL, cph adds its own file action
+ * dup2(pipe, M), where M is a close-on-exec duplicate made for the purpose:
+ * no inheritable copy of the pipe ever exists in the parent, so a process
+ * spawned or forked concurrently by another thread cannot get it. When the
+ * caller passes its own file_actions, cph cannot add to them (the object is
+ * the caller's and cannot be copied), so the pipe's fd M is made inheritable
+ * from just before posix_spawn until it returns; a process that another
+ * thread forks or spawns inside that window inherits M too. Such a process
+ * cannot check in (the pid check refuses it), but could read the token away
+ * from the real child and keep the pipe open. M is chosen at or above 64 so
+ * that the caller's own dup2 targets are unlikely to land on it; file
+ * actions that close M (or close a range containing it) make the child's
+ * check-in fail.
+ *
+ * Every public function is thread-safe. A process that forks after using
+ * cph gets a clean state in the forked child (handlers registered with
+ * pthread_atfork close every fd cph held there) and may use cph again.
+ * libcph starts one thread of its own, with all signals blocked.
+ */
+#ifndef CPH_SPAWN_H
+#define CPH_SPAWN_H
+
+#include <spawn.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#ifdef __APPLE__
+#include <mach/message.h>
+#include <mach/port.h>
+#endif
+
+#ifndef CPH_PUBLIC
+#if defined(__GNUC__) || defined(__clang__)
+#define CPH_PUBLIC __attribute__((visibility("default")))
+#else
+#define CPH_PUBLIC
+#endif
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * A list of keyed handles to hand to children. Keys are 1 to 64 bytes of
+ * [A-Za-z0-9._-]. A list is not modified by cph_spawn() and can serve any
+ * number of spawns, from any number of threads, as long as no thread adds
+ * to or destroys it at the same time.
+ */
+typedef struct cph_attachments cph_attachments_t;
+
+/*
+ * Creates an empty list in *list.
+ * Returns 0, EINVAL (list is NULL) or ENOMEM.
+ */
+CPH_PUBLIC int cph_attachments_init(cph_attachments_t **list);
+
+/*
+ * Destroys a list and closes the duplicates it holds. Children already
+ * spawned with it are not affected: each spawn holds its own copies.
+ * NULL is allowed.
+ */
+CPH_PUBLIC void cph_attachments_destroy(cph_attachments_t *list);
+
+/*
+ * Adds fd under key. The list keeps its own close-on-exec duplicate, so the
+ * caller may close fd at once. Each child receives its own duplicate of
+ * the same open file description.
+ * Returns 0, or:
+ *   EINVAL  list is NULL or key is not 1 to 64 bytes of [A-Za-z0-9._-];
+ *   EEXIST  key is already in the list;
+ *   EBADF   fd is not an open file descriptor;
+ *   EMFILE, ENFILE, ENOMEM  out of resources.
+ * On error the list is unchanged.
+ */
+CPH_PUBLIC int cph_attachments_add_fd(cph_attachments_t *list, const char *key, int fd);
+
+/*
+ * posix_spawn(3) that also hands attachments to the child.
+ *
+ * pid, path, file_actions, attrp, argv and envp are as for posix_spawn;
+ * none of the objects they point to is modified. With attachments NULL or
+ * empty, this is posix_spawn exactly: same arguments, no CPH_HANDSHAKE.
+ * Otherwise the child's environment is envp (an empty one if envp is NULL)
+ * with CPH_HANDSHAKE set, and the pipe's fd is added as described above.
+ *
+ * cph_spawn returns as soon as posix_spawn has; the check-in is served by
+ * libcph's own thread. Use cph_checkin_wait() to learn how it ended.
+ * Each spawn holds a duplicate of every attached fd until the child has
+ * checked in or gone, so count those against RLIMIT_NOFILE.
+ *
+ * Returns 0 or an errno value, like posix_spawn:
+ *   EINVAL  attrp has POSIX_SPAWN_SETEXEC (macOS), or attachments are
+ *           unusable (see cph_attachments_add_port on macOS);
+ *   EPERM   macOS: the sandbox denies registering the bootstrap service
+ *           (the rule "mach-register" is needed);
+ *   any error of posix_spawn, pipe, socket or thread creation (ENOENT,
+ *   EACCES, EMFILE, ENOMEM, EAGAIN, ...).
+ * On error no child exists and everything cph made for the spawn is
+ * released; *pid is left unchanged.
+ */
+CPH_PUBLIC int cph_spawn(pid_t *pid, const char *path,
+              const posix_spawn_file_actions_t *file_actions,
+              const posix_spawnattr_t *attrp,
+              char *const argv[], char *const envp[],
+              const cph_attachments_t *attachments);
+
+/*
+ * As cph_spawn, with posix_spawnp's search of PATH for file.
+ */
+CPH_PUBLIC int cph_spawnp(pid_t *pid, const char *file,
+               const posix_spawn_file_actions_t *file_actions,
+               const posix_spawnattr_t *attrp,
+               char *const argv[], char *const envp[],
+               const cph_attachments_t *attachments);
+
+/*
+ * Waits until the handshake with child pid has ended, for at most
+ * timeout_ms milliseconds (0 polls, a negative value waits without limit).
+ * Returns:
+ *   0             the child checked in and every handle was handed over;
+ *   ETIMEDOUT     still pending;
+ *   ECONNABORTED  the child went away (exited, or closed its pipe) without
+ *                 a valid check-in; everything held for it is released;
+ *   ESRCH         cph knows nothing of pid: it was not spawned with
+ *                 attachments, or its outcome is too old. The last 1024
+ *                 outcomes are kept, whether or not anybody waits for them.
+ * The outcome stays readable; calling again returns it again.
+ */
+CPH_PUBLIC int cph_checkin_wait(pid_t pid, int timeout_ms);
+
+#ifdef __APPLE__
+/*
+ * macOS: adds a Mach port right under key. disposition says which right
+ * the child receives and who owns what:
+ *
+ *   MACH_MSG_TYPE_COPY_SEND       the child gets a send right copied from
+ *   MACH_MSG_TYPE_MAKE_SEND       port (a send right) / made from port (a
+ *   MACH_MSG_TYPE_MAKE_SEND_ONCE  receive right) / a send-once right made
+ *                                 from port, when it checks in. The list
+ *                                 owns nothing: the caller must keep its
+ *                                 right until cph_checkin_wait() has
+ *                                 answered for every child spawned with it.
+ *                                 Every spawn with the list hands out one.
+ *   MACH_MSG_TYPE_MOVE_SEND       the list takes one reference of the
+ *   MACH_MSG_TYPE_MOVE_SEND_ONCE  caller's right at once (the caller must
+ *   MACH_MSG_TYPE_MOVE_RECEIVE    not use or release it any more). It goes
+ *                                 to one child only: the first spawn with
+ *                                 the list takes it; a later spawn with the
+ *                                 same list fails with EINVAL. If that spawn
+ *                                 fails, or its child never claims it, the
+ *                                 right is destroyed. Destroying a list
+ *                                 that still holds it destroys it.
+ *
+ * Returns 0, or EINVAL (bad key, port MACH_PORT_NULL or dead, unknown
+ * disposition, or the caller holds no such right), EEXIST (duplicate key),
+ * ENOMEM. On error the list is unchanged and owns nothing new.
+ */
+CPH_PUBLIC int cph_attachments_add_port(cph_attachments_t *list, const char *key,
+                             mach_port_t port,
+                             mach_msg_type_name_t disposition);
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

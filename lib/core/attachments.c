@@ -1,0 +1,120 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cph/spawn.h>
+
+#include "attachments.h"
+#ifdef __APPLE__
+#include "../darwin/ports.h"
+#endif
+
+int cph_attachments_init(cph_attachments_t **list)
+{
+    if (!list)
+        return EINVAL;
+    *list = calloc(1, sizeof **list);
+    return *list ? 0 : ENOMEM;
+}
+
+void cph_attachments_destroy(cph_attachments_t *list)
+{
+    if (!list)
+        return;
+    for (size_t i = 0; i < list->count; i++)
+        if (!list->items[i].given)
+            cph__handle_release(&list->items[i].h);
+    free(list->items);
+    free(list);
+}
+
+/* Checks key and makes room for one more item. */
+int cph__attachments_reserve(cph_attachments_t *list, const char *key)
+{
+    struct cph__item *items;
+    size_t cap;
+
+    if (!list || !cph__key_valid(key))
+        return EINVAL;
+    for (size_t i = 0; i < list->count; i++)
+        if (strcmp(list->items[i].h.key, key) == 0)
+            return EEXIST;
+    if (list->count < list->cap)
+        return 0;
+    cap = list->cap ? list->cap * 2 : 8;
+    items = realloc(list->items, cap * sizeof *items);
+    if (!items)
+        return ENOMEM;
+    list->items = items;
+    list->cap = cap;
+    return 0;
+}
+
+/* Appends h; cph__attachments_reserve() made room. */
+void cph__attachments_append(cph_attachments_t *list,
+                             const struct cph__handle *h)
+{
+    struct cph__item *item = &list->items[list->count++];
+
+    memset(item, 0, sizeof *item);
+    item->h = *h;
+}
+
+int cph_attachments_add_fd(cph_attachments_t *list, const char *key, int fd)
+{
+    struct cph__handle h = {.kind = CPH__KIND_FD};
+    int err = cph__attachments_reserve(list, key);
+
+    if (err)
+        return err;
+    if (fd < 0 || fcntl(fd, F_GETFD) < 0)
+        return EBADF;
+    h.fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (h.fd < 0)
+        return errno;
+    strcpy(h.key, key);
+    cph__attachments_append(list, &h);
+    return 0;
+}
+
+static int hold_one(struct cph__item *item, struct cph__handle *held)
+{
+    *held = item->h;
+    if (item->h.kind == CPH__KIND_FD) {
+        held->fd = fcntl(item->h.fd, F_DUPFD_CLOEXEC, 3);
+        return held->fd < 0 ? errno : 0;
+    }
+#ifdef __APPLE__
+    return cph__port_hold(&item->h, &item->given, held);
+#else
+    return EINVAL;
+#endif
+}
+
+/* Gives a spawn its own copy of every handle in list. The list is
+ * logically unchanged; only MOVE rights leave it (see spawn.h). */
+int cph__attachments_hold(const cph_attachments_t *list,
+                          struct cph__handle **held, size_t *count)
+{
+    struct cph__handle *h;
+    size_t i;
+    int err = 0;
+
+    h = calloc(list->count, sizeof *h);
+    if (!h)
+        return ENOMEM;
+    for (i = 0; i < list->count; i++) {
+        err = hold_one(&list->items[i], &h[i]);
+        if (err)
+            goto fail;
+    }
+    *held = h;
+    *count = list->count;
+    return 0;
+fail:
+    cph__handles_release(h, i);
+    free(h);
+    return err;
+}

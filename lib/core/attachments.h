@@ -1,0 +1,24 @@
+#ifndef CPH_ATTACHMENTS_H
+#define CPH_ATTACHMENTS_H
+
+#include <stdbool.h>
+
+#include "cph_core.h"
+
+struct cph__item {
+    struct cph__handle h;
+    /* A MOVE right that a spawn has taken: the list no longer owns it.
+     * Changed from spawning threads through a const list, atomically. */
+    bool given;
+};
+
+struct cph_attachments {
+    struct cph__item *items;
+    size_t count, cap;
+};
+
+int cph__attachments_reserve(struct cph_attachments *list, const char *key);
+void cph__attachments_append(struct cph_attachments *list,
+                             const struct cph__handle *h);
+
+#endif

@@ -1,0 +1,136 @@
+/*
+ * The handshake core shared by every OS. Its decisions — keys, tokens, the
+ * CPH_HANDSHAKE value, the reply's key list, the in-flight registry and
+ * when a child is given up — are made here once; lib/linux/ and
+ * lib/darwin/ only move bytes and handles (see transport.h).
+ *
+ * Internal names start with cph__. Nothing here is installed.
+ */
+#ifndef CPH_CORE_H
+#define CPH_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __APPLE__
+#include <mach/message.h>
+#include <mach/port.h>
+#endif
+
+struct cph_attachments;
+
+#define CPH__KEY_MAX 64
+#define CPH__TOKEN_SIZE 16
+/* Shorter than macOS's BOOTSTRAP_MAX_NAME_LEN (128), which truncates. */
+#define CPH__SERVICE_MAX 127
+#define CPH__ENV_NAME "CPH_HANDSHAKE"
+/* The child's pipe fd is placed at or above this number (see spawn.h). */
+#define CPH__CHILD_PIPE_FD_MIN 64
+/* Finished outcomes kept for cph_checkin_wait(). */
+#define CPH__OUTCOMES_MAX 1024
+
+/* keys.c */
+bool cph__name_valid(const char *s, size_t max);
+bool cph__key_valid(const char *key);
+
+/* token.c */
+int cph__token_new(uint8_t token[CPH__TOKEN_SIZE]);
+bool cph__token_equal(const uint8_t *a, const uint8_t *b);
+
+/* service.c */
+int cph__service_name(char name[CPH__SERVICE_MAX + 1]);
+
+/* clock.c: CLOCK_MONOTONIC milliseconds, and what is left until a deadline */
+int64_t cph__now_ms(void);
+int cph__ms_left(int64_t deadline_ms);
+
+/*
+ * handle.c — one handle: in a list, held for a spawn, or received.
+ * kind is what the child receives; for ports, disposition says what
+ * sending it does and what the holder owns (Chromium's Destroy table):
+ * MOVE_* own a right; COPY_SEND / MAKE_SEND / MAKE_SEND_ONCE own nothing.
+ */
+enum cph__kind {
+    CPH__KIND_FD = 1,
+    CPH__KIND_SEND = 2,
+    CPH__KIND_SEND_ONCE = 3,
+    CPH__KIND_RECEIVE = 4,
+};
+
+struct cph__handle {
+    char key[CPH__KEY_MAX + 1];
+    uint8_t kind;
+    int fd;
+#ifdef __APPLE__
+    mach_port_t port;
+    mach_msg_type_name_t disposition;
+#endif
+};
+
+void cph__handle_release(struct cph__handle *h);
+void cph__handles_release(struct cph__handle *h, size_t count);
+
+/*
+ * wire.c — the key list of the reply: for each handle, in order,
+ * [u8 kind][u8 key length][key bytes]. The handles themselves travel
+ * beside it (SCM_RIGHTS, or Mach descriptors), in the same order.
+ */
+size_t cph__wire_size(const struct cph__handle *h);
+size_t cph__wire_put(uint8_t *buf, const struct cph__handle *h);
+/* Reads one entry at *off; 0, or EPROTO for a malformed entry. */
+int cph__wire_get(const uint8_t *buf, size_t len, size_t *off,
+                  struct cph__handle *h);
+
+/* env.c — CPH_HANDSHAKE=1:<fd>:<service> */
+int cph__env_format(char *buf, size_t size, int fd, const char *service);
+int cph__env_parse(const char *value, int *fd,
+                   char service[CPH__SERVICE_MAX + 1]);
+int cph__env_with_handshake(char *const envp[], const char *entry,
+                            char ***out);
+
+/* attachments.c — a spawn's own copy of a list's handles */
+int cph__attachments_hold(const struct cph_attachments *list,
+                          struct cph__handle **held, size_t *count);
+
+/*
+ * registry.c — every in-flight child, and the outcomes of finished ones.
+ *
+ * One mutex (cph__lock) guards the registry and the transport's server
+ * state. A record goes SPAWNING (added before posix_spawn, owned by the
+ * spawning thread) -> WAITING (pid published, owned by the server) ->
+ * DELIVERING (a valid check-in claimed it) -> finished (outcome kept,
+ * record freed). Only the server thread finishes records.
+ */
+enum cph__state { CPH__SPAWNING, CPH__WAITING, CPH__DELIVERING };
+
+struct cph__record {
+    uint64_t id;
+    uint8_t token[CPH__TOKEN_SIZE];
+    pid_t pid;
+    enum cph__state state;
+    int pipe_fd;    /* parent's end of the pipe, watched for EOF */
+    int exit_fd;    /* Linux: pidfd, or -1; macOS: unused (-1) */
+    struct cph__handle *held;
+    size_t count;
+    struct cph__record *next;
+};
+
+void cph__lock(void);
+void cph__unlock(void);
+
+/* Under the lock. */
+void cph__registry_add(struct cph__record *r);
+int cph__registry_publish(struct cph__record *r, pid_t pid);
+void cph__registry_drop(struct cph__record *r);
+struct cph__record *cph__registry_find(uint64_t id);
+struct cph__record *cph__registry_claim(const uint8_t *token, pid_t peer);
+void cph__registry_finish(struct cph__record *r, int outcome);
+void cph__registry_gone(struct cph__record *r);
+struct cph__record *cph__registry_first(void);
+
+struct cph__record *cph__record_new(void);
+void cph__record_free(struct cph__record *r);
+
+#endif

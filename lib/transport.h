@@ -1,0 +1,54 @@
+/*
+ * What each OS provides to the core: lib/linux/ and lib/darwin/ implement
+ * these, nothing else. Functions marked "under the lock" are called with
+ * cph__lock() held.
+ */
+#ifndef CPH_TRANSPORT_H
+#define CPH_TRANSPORT_H
+
+#include "core/cph_core.h"
+
+/*
+ * Parent side.
+ */
+
+/* A pipe whose [0] the child reads and whose [1] the parent writes the
+ * token into; both close-on-exec. The parent's end reports EOF once
+ * every copy of the child's end is closed. */
+int cph__pipe_create(int fds[2]);
+
+/* Starts the server if this process has none yet and writes its service
+ * name into name. Under the lock. */
+int cph__server_start(char name[CPH__SERVICE_MAX + 1]);
+
+/* Starts watching a published record's pipe and exit; stops. Under the
+ * lock. */
+int cph__server_watch(struct cph__record *r);
+void cph__server_unwatch(struct cph__record *r);
+
+/* In a forked child: close everything the server held, keep nothing.
+ * Under the lock (taken before the fork). */
+void cph__server_forget(void);
+
+/*
+ * Child side: the check-in runs in two steps so that the core can close
+ * the pipe between them (the server decides on pipe EOF, so the request
+ * must already be queued by then).
+ */
+struct cph__checkin;
+
+/* Connects to service and sends token; on success *c is the open
+ * check-in. Errors as cph_child_status() documents. */
+int cph__checkin_send(const char *service, const uint8_t *token,
+                      int64_t deadline_ms, struct cph__checkin **c);
+
+/* Receives every handle into *handles (malloc'd, *count of them), checks
+ * the reply came from getppid(), and ends the check-in (always frees c).
+ * On error nothing received is kept. */
+int cph__checkin_receive(struct cph__checkin *c, int64_t deadline_ms,
+                         struct cph__handle **handles, size_t *count);
+
+/* Whether fd is a pipe as cph__pipe_create makes them (EBADF if not). */
+int cph__pipe_check(int fd);
+
+#endif
