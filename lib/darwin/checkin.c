@@ -1,0 +1,238 @@
+/*
+ * The child's half of the Mach check-in: look the service up, send
+ * check_in (the MIG user stub) with a send-once right to a fresh receive
+ * right, and receive the hand-built reply on it.
+ *
+ * Nothing here has run (no macOS in CI); each call was checked against
+ * xnu, Crashpad and Chromium sources.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../transport.h"
+#include "mig_glue.h"
+#include "sdk.h"
+
+/* Read by the MIG user stub's send (WaitTime in mig/cph.defs). */
+mach_msg_timeout_t cph__checkin_send_timeout;
+
+struct cph__checkin {
+    mach_port_t reply;
+};
+
+static void destroy_receive(mach_port_t port)
+{
+    mach_port_mod_refs(mach_task_self(), port, MACH_PORT_RIGHT_RECEIVE, -1);
+}
+
+int cph__checkin_send(const char *service, const uint8_t *token,
+                      int64_t deadline_ms, struct cph__checkin **out)
+{
+    mach_port_t server = MACH_PORT_NULL, reply = MACH_PORT_NULL;
+    struct cph__checkin *c = malloc(sizeof *c);
+    cph_token_t t;
+    kern_return_t kr;
+
+    if (!c)
+        return ENOMEM;
+    /* MACH_PORT_DEAD: the service died between registration and lookup
+     * (Crashpad treats it as a failure too). */
+    kr = bootstrap_look_up(bootstrap_port, service, &server);
+    if (kr != KERN_SUCCESS || !MACH_PORT_VALID(server)) {
+        free(c);
+        return ECONNREFUSED;
+    }
+    kr = mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE,
+                            &reply);
+    if (kr != KERN_SUCCESS) {
+        mach_port_deallocate(mach_task_self(), server);
+        free(c);
+        return ENOMEM;
+    }
+    memcpy(t.val, token, sizeof t.val);
+    cph__checkin_send_timeout = (mach_msg_timeout_t)cph__ms_left(deadline_ms);
+    /* The stub makes the send-once right from reply (MAKE_SEND_ONCE); the
+     * server's send right is ours to release, whatever happened. */
+    kr = cph__client_check_in(server, reply, t);
+    mach_port_deallocate(mach_task_self(), server);
+    if (kr != KERN_SUCCESS) {
+        destroy_receive(reply);
+        free(c);
+        return kr == MACH_SEND_TIMED_OUT    ? ETIMEDOUT
+               : kr == MACH_SEND_INVALID_DEST ? ECONNREFUSED
+                                              : EPROTO;
+    }
+    c->reply = reply;
+    *out = c;
+    return 0;
+}
+
+/* The received disposition each kind must arrive with, and what the
+ * child then owns (the MOVE_* of it, for cph__handle_release). */
+static bool arrived_as(uint8_t kind, mach_msg_type_name_t got,
+                       mach_msg_type_name_t *owns)
+{
+    switch (kind) {
+    case CPH__KIND_FD:
+    case CPH__KIND_SEND:
+        *owns = MACH_MSG_TYPE_MOVE_SEND;
+        return got == MACH_MSG_TYPE_PORT_SEND;
+    case CPH__KIND_SEND_ONCE:
+        *owns = MACH_MSG_TYPE_MOVE_SEND_ONCE;
+        return got == MACH_MSG_TYPE_PORT_SEND_ONCE;
+    case CPH__KIND_RECEIVE:
+        *owns = MACH_MSG_TYPE_MOVE_RECEIVE;
+        return got == MACH_MSG_TYPE_PORT_RECEIVE;
+    default:
+        return false;
+    }
+}
+
+/* Checks the whole reply and fills h[] (names only); fds come after. */
+static int parse_reply(mach_msg_header_t *msg, struct cph__handle **out,
+                       size_t *count)
+{
+    mach_msg_body_t *body = (mach_msg_body_t *)(msg + 1);
+    mach_msg_port_descriptor_t *ports = (mach_msg_port_descriptor_t *)(body + 1);
+    size_t n, fixed, off = 0;
+    struct cph__handle *h;
+    uint32_t keys_len;
+    uint8_t *keys;
+
+    if (msg->msgh_id != CPH__REPLY_ID ||
+        !(msg->msgh_bits & MACH_MSGH_BITS_COMPLEX) ||
+        msg->msgh_size < sizeof *msg + sizeof *body)
+        return EPROTO;
+    n = body->msgh_descriptor_count;
+    fixed = sizeof *msg + sizeof *body + n * sizeof *ports + sizeof keys_len;
+    if (msg->msgh_size < fixed)
+        return EPROTO;
+    memcpy(&keys_len, ports + n, sizeof keys_len);
+    keys = (uint8_t *)(ports + n) + sizeof keys_len;
+    if (keys_len > msg->msgh_size - fixed)
+        return EPROTO;
+    h = calloc(n + 1, sizeof *h);
+    if (!h)
+        return ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        if (ports[i].type != MACH_MSG_PORT_DESCRIPTOR ||
+            cph__wire_get(keys, keys_len, &off, &h[i]) != 0 ||
+            !arrived_as(h[i].kind, ports[i].disposition, &h[i].disposition)) {
+            free(h);
+            return EPROTO;
+        }
+        h[i].port = ports[i].name;
+        h[i].fd = -1;
+    }
+    if (off != keys_len) {
+        free(h);
+        return EPROTO;
+    }
+    *out = h;
+    *count = n;
+    return 0;
+}
+
+/* Turns each fileport into its fd (close-on-exec). After this, h[] owns
+ * every right and fd of the reply. */
+static int open_fileports(struct cph__handle *h, size_t n)
+{
+    int err = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (h[i].kind != CPH__KIND_FD)
+            continue;
+        h[i].fd = fileport_makefd(h[i].port);
+        if (h[i].fd < 0 && !err)
+            err = errno;
+        else if (h[i].fd >= 0)
+            fcntl(h[i].fd, F_SETFD, FD_CLOEXEC);
+        mach_port_deallocate(mach_task_self(), h[i].port);
+        h[i].port = MACH_PORT_NULL;
+    }
+    return err;
+}
+
+/* Receives one message on port, growing buf as needed. */
+static kern_return_t receive(mach_port_t port, int64_t deadline_ms,
+                             mach_msg_header_t **buf, mach_msg_size_t *size)
+{
+    for (;;) {
+        mach_msg_header_t *grown;
+        kern_return_t kr = mach_msg(
+            *buf,
+            MACH_RCV_MSG | MACH_RCV_TIMEOUT | MACH_RCV_LARGE |
+                MACH_RCV_TRAILER_TYPE(MACH_MSG_TRAILER_FORMAT_0) |
+                MACH_RCV_TRAILER_ELEMENTS(MACH_RCV_TRAILER_AUDIT),
+            0, *size, port, (mach_msg_timeout_t)cph__ms_left(deadline_ms),
+            MACH_PORT_NULL);
+
+        /* With MACH_RCV_LARGE the message stays queued and msgh_size
+         * says how much it needs. */
+        if (kr != MACH_RCV_TOO_LARGE)
+            return kr;
+        *size = (*buf)->msgh_size + (mach_msg_size_t)sizeof(mach_msg_max_trailer_t);
+        grown = realloc(*buf, *size);
+        if (!grown)
+            return KERN_RESOURCE_SHORTAGE;
+        *buf = grown;
+    }
+}
+
+static pid_t sender_pid(mach_msg_header_t *msg)
+{
+    mach_msg_audit_trailer_t *t =
+        (mach_msg_audit_trailer_t *)((uint8_t *)msg +
+                                     round_msg(msg->msgh_size));
+
+    if (t->msgh_trailer_size < sizeof *t)
+        return -1;
+    return (pid_t)t->msgh_audit.val[5];
+}
+
+int cph__checkin_receive(struct cph__checkin *c, int64_t deadline_ms,
+                         struct cph__handle **handles, size_t *count)
+{
+    mach_msg_size_t size = 16384;
+    mach_msg_header_t *msg = malloc(size);
+    struct cph__handle *h = NULL;
+    size_t n = 0;
+    kern_return_t kr;
+    int err;
+
+    kr = msg ? receive(c->reply, deadline_ms, &msg, &size)
+             : KERN_RESOURCE_SHORTAGE;
+    if (kr == MACH_RCV_TIMED_OUT)
+        err = ETIMEDOUT;
+    else if (kr == KERN_RESOURCE_SHORTAGE)
+        err = ENOMEM;
+    else if (kr != MACH_MSG_SUCCESS)
+        err = EPROTO;
+    /* The server destroyed our request (it refused the check-in, or it
+     * died with it queued): the send-once right came back as this. */
+    else if (msg->msgh_id == MACH_NOTIFY_SEND_ONCE)
+        err = ECONNRESET;
+    else if (sender_pid(msg) != getppid())
+        err = EPERM;
+    else
+        err = parse_reply(msg, &h, &n);
+    if (kr == MACH_MSG_SUCCESS && err)
+        mach_msg_destroy(msg);
+    if (!err)
+        err = open_fileports(h, n);
+    if (err && h) {
+        cph__handles_release(h, n);
+        free(h);
+    }
+    destroy_receive(c->reply);
+    free(c);
+    free(msg);
+    if (err)
+        return err;
+    *handles = h;
+    *count = n;
+    return 0;
+}

@@ -1,0 +1,38 @@
+/*
+ * What the hand-written Darwin code uses from the stubs mig generates
+ * from mig/cph.defs. Declared here so that those sources compile where no
+ * Apple mig is available; where mig ran, its own headers are included
+ * too, and the compiler checks these against them.
+ */
+#ifndef CPH_MIG_GLUE_H
+#define CPH_MIG_GLUE_H
+
+#include <mach/mach.h>
+
+#include "mig_types.h"
+
+#if __has_include("cph_checkinServer.h")
+#include "cph_checkinServer.h"
+#endif
+#if __has_include("cph_checkin.h")
+#include "cph_checkin.h"
+#endif
+
+/* The first msgh_id of the subsystem (7283 in cph.defs). */
+#define CPH__MIG_BASE 7283
+/* Our hand-built reply: outside the subsystem's request ids. */
+#define CPH__REPLY_ID (CPH__MIG_BASE + 100)
+
+/* The demux generated in cph_checkinServer.c. */
+boolean_t cph_checkin_server(mach_msg_header_t *request,
+                             mach_msg_header_t *reply);
+
+/* Implemented in server.c, called by the demux. */
+kern_return_t cph__server_check_in(mach_port_t server, mach_port_t reply,
+                                   cph_token_t token, audit_token_t audit);
+
+/* The user stub generated in cph_checkinUser.c. */
+kern_return_t cph__client_check_in(mach_port_t server, mach_port_t reply,
+                                   cph_token_t token);
+
+#endif
