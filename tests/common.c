@@ -22,7 +22,11 @@ const char *helper_path(const char *name)
 
 int count_fds(void)
 {
+#ifdef __APPLE__
+    DIR *d = opendir("/dev/fd");
+#else
     DIR *d = opendir("/proc/self/fd");
+#endif
     int n = 0;
 
     cr_assert_not_null(d);
