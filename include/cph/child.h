@@ -32,16 +32,10 @@
 
 #include <stddef.h>
 
+#include <cph/public.h>
+
 #ifdef __APPLE__
 #include <mach/port.h>
-#endif
-
-#ifndef CPH_PUBLIC
-#if defined(__GNUC__) || defined(__clang__)
-#define CPH_PUBLIC __attribute__((visibility("default")))
-#else
-#define CPH_PUBLIC
-#endif
 #endif
 
 #ifdef __cplusplus

@@ -39,6 +39,9 @@ bool cph__key_valid(const char *key);
 int cph__token_new(uint8_t token[CPH__TOKEN_SIZE]);
 bool cph__token_equal(const uint8_t *a, const uint8_t *b);
 
+/* thread.c */
+int cph__thread_start(void *(*serve)(void *));
+
 /* service.c */
 int cph__service_name(char name[CPH__SERVICE_MAX + 1]);
 

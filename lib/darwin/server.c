@@ -12,8 +12,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/event.h>
@@ -267,24 +265,6 @@ static void stop(void)
     cph__server_forget();
 }
 
-static int start_thread(void)
-{
-    pthread_attr_t attr;
-    pthread_t thread;
-    sigset_t all, old;
-    int err = pthread_attr_init(&attr);
-
-    if (err)
-        return err;
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    err = pthread_create(&thread, &attr, serve, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
-    return err;
-}
-
 int cph__server_start(char name[CPH__SERVICE_MAX + 1])
 {
     struct kevent ev;
@@ -323,7 +303,7 @@ int cph__server_start(char name[CPH__SERVICE_MAX + 1])
         err = errno;
         goto fail;
     }
-    err = start_thread();
+    err = cph__thread_start(serve);
     if (err)
         goto fail;
     srv.started = true;

@@ -8,8 +8,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -323,27 +321,6 @@ static void *serve(void *arg)
     return NULL;
 }
 
-static int start_thread(void)
-{
-    pthread_attr_t attr;
-    pthread_t thread;
-    sigset_t all, old;
-    int err;
-
-    err = pthread_attr_init(&attr);
-    if (err)
-        return err;
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    /* The thread inherits this mask: no signal of the caller's is ever
-     * delivered to it. */
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    err = pthread_create(&thread, &attr, serve, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
-    return err;
-}
-
 int cph__server_start(char name[CPH__SERVICE_MAX + 1])
 {
     struct sockaddr_un addr;
@@ -369,7 +346,7 @@ int cph__server_start(char name[CPH__SERVICE_MAX + 1])
     }
     err = watch_fd(EPOLL_CTL_ADD, srv.listen_fd, EPOLLIN, TAG_LISTEN);
     if (!err)
-        err = start_thread();
+        err = cph__thread_start(serve);
     if (err)
         goto fail;
     srv.started = true;
