@@ -145,9 +145,12 @@ static kern_return_t send_reply(mach_port_t reply, struct cph__record *r)
     return kr;
 }
 
-/* Called by the MIG demux for a well-formed check_in request. Returning
- * KERN_SUCCESS means reply was consumed; anything else makes the caller
- * destroy the request, and with it reply. */
+/* Whether the request being handled was consumed (its reply right used).
+ * Kept here rather than read from the demux's RetCode, whose meaning for
+ * a simpleroutine is MIG's business; only the server thread uses it. */
+static bool request_consumed;
+
+/* Called by the MIG demux for a well-formed check_in request. */
 kern_return_t cph__server_check_in(mach_port_t server, mach_port_t reply,
                                    cph_token_t token, audit_token_t audit)
 {
@@ -158,18 +161,20 @@ kern_return_t cph__server_check_in(mach_port_t server, mach_port_t reply,
     (void)server;
     memcpy(bytes, token.val, sizeof bytes);
     /* val[5] of an audit token is the sender's pid: what libbsm's
-     * audit_token_to_pid() reads. */
+     * audit_token_to_pid() reads (libbsm is not in every SDK). */
     r = cph__registry_claim(bytes, (pid_t)audit.val[5]);
     if (!r)
         return KERN_FAILURE;
     kr = send_reply(reply, r);
     cph__registry_finish(r, kr == MACH_MSG_SUCCESS ? 0 : ECONNABORTED);
-    return kr == MACH_MSG_SUCCESS ? KERN_SUCCESS : KERN_FAILURE;
+    request_consumed = kr == MACH_MSG_SUCCESS;
+    return kr;
 }
 
-/* Takes in every queued message. A request the demux does not know, or
- * one it or cph__server_check_in refused, is destroyed (its rights
- * released, which tells the child through its send-once right). */
+/* Takes in every queued message. A request the demux does not know, one
+ * MIG's checks refuse, or one cph__server_check_in refuses, is destroyed:
+ * its rights are released, and the child learns of it through its
+ * send-once right (MACH_NOTIFY_SEND_ONCE). */
 static void receive_all(void)
 {
     union {
@@ -190,8 +195,9 @@ static void receive_all(void)
         if (kr != MACH_MSG_SUCCESS)
             return;
         memset(&out, 0, sizeof out);
-        if (!cph_checkin_server(&request.header, &out.Head) ||
-            (out.RetCode != KERN_SUCCESS && out.RetCode != MIG_NO_REPLY))
+        request_consumed = false;
+        cph_checkin_server(&request.header, &out.Head);
+        if (!request_consumed)
             mach_msg_destroy(&request.header);
     }
 }
