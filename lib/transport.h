@@ -38,13 +38,16 @@ void cph__server_forget(void);
 struct cph__checkin;
 
 /* Connects to service and sends token; on success *c is the open
- * check-in. Errors as cph_child_status() documents. */
+ * check-in. parent is this process's parent as it was when the check-in
+ * began: the server must belong to it (an impostor that took the name
+ * after the parent died is refused with EPERM). Errors as
+ * cph_child_status() documents. */
 int cph__checkin_send(const char *service, const uint8_t *token,
-                      int64_t deadline_ms, struct cph__checkin **c);
+                      pid_t parent, int64_t deadline_ms,
+                      struct cph__checkin **c);
 
-/* Receives every handle into *handles (malloc'd, *count of them), checks
- * the reply came from getppid(), and ends the check-in (always frees c).
- * On error nothing received is kept. */
+/* Receives every handle into *handles (malloc'd, *count of them) and ends
+ * the check-in (always frees c). On error nothing received is kept. */
 int cph__checkin_receive(struct cph__checkin *c, int64_t deadline_ms,
                          struct cph__handle **handles, size_t *count);
 

@@ -1,5 +1,6 @@
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,4 +99,55 @@ int attach_report(cph_attachments_t *list)
     cr_assert_eq(cph_attachments_add_fd(list, "report", p[1]), 0);
     close(p[1]);
     return p[0];
+}
+
+const char *scratch_path(const char *name)
+{
+    static char dir[64];
+    static __thread char path[256];
+    static int serial;
+
+    if (!dir[0]) {
+        snprintf(dir, sizeof dir, "/tmp/cph-test-XXXXXX");
+        cr_assert_not_null(mkdtemp(dir));
+    }
+    snprintf(path, sizeof path, "%s/%s.%d", dir, name,
+             __atomic_add_fetch(&serial, 1, __ATOMIC_RELAXED));
+    return path;
+}
+
+char *slurp(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    return fd < 0 ? NULL : read_all(fd);
+}
+
+int run_helper(const char *name, const char *mode, const char *extra,
+               const cph_attachments_t *list, char **report)
+{
+    char out[256];
+    char *args[] = {(char *)mode, out, (char *)extra, NULL};
+    int status;
+
+    snprintf(out, sizeof out, "%s", scratch_path(name));
+    status = wait_exit(spawn_helper(name, args, list));
+    *report = slurp(out);
+    unlink(out);
+    return status;
+}
+
+void start_server(void)
+{
+    cph_attachments_t *list;
+    char *argv[] = {"h_child", "show", "/dev/null", NULL};
+    pid_t pid;
+
+    cr_assert_eq(cph_attachments_init(&list), 0);
+    cr_assert_eq(cph_attachments_add_fd(list, "a", 0), 0);
+    cr_assert_eq(cph_spawn(&pid, helper_path("h_child"), NULL, NULL, argv,
+                           environ, list), 0);
+    cr_assert_eq(cph_checkin_wait(pid, 10000), 0);
+    wait_exit(pid);
+    cph_attachments_destroy(list);
 }

@@ -33,3 +33,18 @@ char *read_all(int fd);
 int attach_report(cph_attachments_t *list);
 
 #endif
+
+/* A fresh path in a per-process scratch directory (not created). */
+const char *scratch_path(const char *name);
+
+/* The whole content of path (NULL if it does not exist), malloc'd. */
+char *slurp(const char *path);
+
+/* spawn_helper with args {mode, out, extra...}, then wait_exit; returns
+ * the exit status and leaves the helper's report in *report (or NULL). */
+int run_helper(const char *name, const char *mode, const char *extra,
+               const cph_attachments_t *list, char **report);
+
+/* Starts libcph's server (its socket and epoll fds stay for the life of
+ * the process), so that counting fds around a test sees only the test. */
+void start_server(void);

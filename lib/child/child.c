@@ -51,6 +51,7 @@ static int read_token(int fd, uint8_t token[CPH__TOKEN_SIZE],
 static int check_in(const char *value)
 {
     int64_t deadline = cph__now_ms() + CPH_CHILD_TIMEOUT_MS;
+    pid_t parent = getppid();
     char service[CPH__SERVICE_MAX + 1];
     uint8_t token[CPH__TOKEN_SIZE];
     struct cph__checkin *c;
@@ -62,7 +63,7 @@ static int check_in(const char *value)
         return EBADF;
     err = read_token(fd, token, deadline);
     if (!err)
-        err = cph__checkin_send(service, token, deadline, &c);
+        err = cph__checkin_send(service, token, parent, deadline, &c);
     close(fd);
     if (err)
         return err;

@@ -21,6 +21,7 @@ mach_msg_timeout_t cph__checkin_send_timeout;
 
 struct cph__checkin {
     mach_port_t reply;
+    pid_t parent;
 };
 
 static void destroy_receive(mach_port_t port)
@@ -29,7 +30,8 @@ static void destroy_receive(mach_port_t port)
 }
 
 int cph__checkin_send(const char *service, const uint8_t *token,
-                      int64_t deadline_ms, struct cph__checkin **out)
+                      pid_t parent, int64_t deadline_ms,
+                      struct cph__checkin **out)
 {
     mach_port_t server = MACH_PORT_NULL, reply = MACH_PORT_NULL;
     struct cph__checkin *c = malloc(sizeof *c);
@@ -66,6 +68,7 @@ int cph__checkin_send(const char *service, const uint8_t *token,
                                               : EPROTO;
     }
     c->reply = reply;
+    c->parent = parent;
     *out = c;
     return 0;
 }
@@ -215,7 +218,7 @@ int cph__checkin_receive(struct cph__checkin *c, int64_t deadline_ms,
      * died with it queued): the send-once right came back as this. */
     else if (msg->msgh_id == MACH_NOTIFY_SEND_ONCE)
         err = ECONNRESET;
-    else if (sender_pid(msg) != getppid())
+    else if (sender_pid(msg) != c->parent)
         err = EPERM;
     else
         err = parse_reply(msg, &h, &n);

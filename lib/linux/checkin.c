@@ -28,8 +28,20 @@ static void set_send_timeout(int fd, int64_t deadline_ms)
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
+/* The listener's credentials are those of whoever called listen(). */
+static int check_server(int fd, pid_t parent)
+{
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+        return errno;
+    return cred.pid == parent ? 0 : EPERM;
+}
+
 int cph__checkin_send(const char *service, const uint8_t *token,
-                      int64_t deadline_ms, struct cph__checkin **out)
+                      pid_t parent, int64_t deadline_ms,
+                      struct cph__checkin **out)
 {
     struct cph__request req = {.magic = CPH__MAGIC};
     struct sockaddr_un addr;
@@ -59,6 +71,10 @@ int cph__checkin_send(const char *service, const uint8_t *token,
             err = ETIMEDOUT;
         goto fail_fd;
     }
+    /* Before the token goes anywhere. */
+    err = check_server(fd, parent);
+    if (err)
+        goto fail_fd;
     if (send(fd, &req, sizeof req, MSG_NOSIGNAL) != (ssize_t)sizeof req) {
         err = errno == EAGAIN ? ETIMEDOUT : errno;
         goto fail_fd;
@@ -167,18 +183,11 @@ int cph__checkin_receive(struct cph__checkin *c, int64_t deadline_ms,
                          struct cph__handle **handles, size_t *count)
 {
     struct cph__handle *h = NULL;
-    struct ucred cred;
-    socklen_t len = sizeof cred;
     uint8_t *buf = malloc(CPH__REPLY_MAX);
     size_t n = 0;
     bool last = false;
     int err = buf ? 0 : ENOMEM;
 
-    /* The listener's credentials are those of whoever called listen():
-     * they must be our parent's, or someone else took the name. */
-    if (!err && (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
-                 cred.pid != getppid()))
-        err = EPERM;
     while (!err && !last)
         err = receive_reply(c->fd, deadline_ms, buf, &h, &n, &last);
     close(c->fd);
