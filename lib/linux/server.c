@@ -144,6 +144,7 @@ static int send_reply(struct conn *c, const struct cph__record *r)
     if (n > 0) {
         msg.msg_control = control.space;
         msg.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+        memset(control.space, 0, msg.msg_controllen);
         cmsg = CMSG_FIRSTHDR(&msg);
         cmsg->cmsg_level = SOL_SOCKET;
         cmsg->cmsg_type = SCM_RIGHTS;
