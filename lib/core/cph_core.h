@@ -131,7 +131,6 @@ struct cph__record *cph__registry_find(uint64_t id);
 struct cph__record *cph__registry_claim(const uint8_t *token, pid_t peer);
 void cph__registry_finish(struct cph__record *r, int outcome);
 void cph__registry_gone(struct cph__record *r);
-struct cph__record *cph__registry_first(void);
 
 struct cph__record *cph__record_new(void);
 void cph__record_free(struct cph__record *r);

@@ -165,11 +165,6 @@ struct cph__record *cph__registry_find(uint64_t id)
     return NULL;
 }
 
-struct cph__record *cph__registry_first(void)
-{
-    return live;
-}
-
 static struct cph__record *find_token(const uint8_t *token)
 {
     struct cph__record *found = NULL;
