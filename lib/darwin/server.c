@@ -73,7 +73,9 @@ static void destroy_fileports(mach_msg_port_descriptor_t *ports,
 }
 
 /* Builds and sends the reply on the send-once right reply. On success
- * the message took every MOVE right and fileport, and the reply right. */
+ * the message took every MOVE right and fileport, and the reply right.
+ * A send-once right is never blocked by a queue limit, so this does not
+ * wait. */
 static kern_return_t send_reply(mach_port_t reply, struct cph__record *r)
 {
     size_t keys = 0, size;
@@ -122,24 +124,25 @@ static kern_return_t send_reply(mach_port_t reply, struct cph__record *r)
     msg->header.msgh_id = CPH__REPLY_ID;
     msg->body.msgh_descriptor_count = (mach_msg_size_t)r->count;
 
-    /* A send-once right is never blocked by the queue limit, so this
-     * does not wait; the timeout only guards against the unexpected. */
     kr = mach_msg(&msg->header, MACH_SEND_MSG | MACH_SEND_TIMEOUT,
                   (mach_msg_size_t)size, 0, MACH_PORT_NULL, 0,
                   MACH_PORT_NULL);
-    if (kr == MACH_MSG_SUCCESS) {
-        /* The MOVE rights went with the message: nothing left to
-         * release for them. */
+    if (kr == MACH_SEND_INVALID_DEST) {
+        /* Refused at the header, before the body was looked at: every
+         * right is still ours. The fileports go now; the MOVE rights are
+         * released with the record. */
+        destroy_fileports(ports, r, r->count);
+    } else {
+        /* Sent: the MOVE rights and fileports went with the message. Or
+         * failed later, after the kernel may have destroyed some of the
+         * body's rights: their names can no longer be trusted, and
+         * releasing one that has since named another right would be
+         * worse than leaking it. Which of them xnu destroys on such a
+         * failure (a COPY_SEND the caller released meanwhile, say) was
+         * not verified. */
         for (i = 0; i < r->count; i++)
             if (r->held[i].kind != CPH__KIND_FD)
                 r->held[i].port = MACH_PORT_NULL;
-    } else if (kr == MACH_SEND_INVALID_DEST || kr == MACH_SEND_TIMED_OUT ||
-               kr == MACH_SEND_INVALID_RIGHT) {
-        /* Errors the kernel returns before taking the rights, or after
-         * handing every one back (MACH_SEND_TIMED_OUT, pseudo-receive):
-         * only the fileports made above are ours to free; the MOVE rights
-         * stay held and are released when the record finishes. */
-        destroy_fileports(ports, r, r->count);
     }
     free(msg);
     return kr;
@@ -167,7 +170,9 @@ kern_return_t cph__server_check_in(mach_port_t server, mach_port_t reply,
         return KERN_FAILURE;
     kr = send_reply(reply, r);
     cph__registry_finish(r, kr == MACH_MSG_SUCCESS ? 0 : ECONNABORTED);
-    request_consumed = kr == MACH_MSG_SUCCESS;
+    /* Only a refused destination leaves the reply right with us for
+     * mach_msg_destroy to release (see send_reply). */
+    request_consumed = kr != MACH_SEND_INVALID_DEST;
     return kr;
 }
 
