@@ -16,7 +16,6 @@
 #include "mig_glue.h"
 #include "sdk.h"
 
-/* Read by the MIG user stub's send (WaitTime in mig/cph.defs). */
 mach_msg_timeout_t cph__checkin_send_timeout;
 
 struct cph__checkin {
