@@ -76,6 +76,36 @@ static int own_file_actions(posix_spawn_file_actions_t *fa, int read_end,
     return err;
 }
 
+/*
+ * Everything a spawn needs before posix_spawn, made under the lock and
+ * owned by r from the moment it exists: a fork() by another thread waits
+ * for the lock (cph's atfork handler), then finds every one of these fds
+ * in a record and closes it in the forked process.
+ */
+static int prepare(struct cph__record *r, const cph_attachments_t *list,
+                   char service[CPH__SERVICE_MAX + 1])
+{
+    int pipe_fds[2];
+    int err = cph__attachments_hold(list, &r->held, &r->count);
+
+    if (!err)
+        err = cph__token_new(r->token);
+    if (!err)
+        err = cph__pipe_create(pipe_fds);
+    if (err)
+        return err;
+    r->pipe_fd = pipe_fds[1];
+    r->spawn_fds[0] = pipe_fds[0];
+    err = write_all(r->pipe_fd, r->token, sizeof r->token);
+    if (err)
+        return err;
+    r->spawn_fds[1] = child_pipe_fd(r->spawn_fds[0]);
+    if (r->spawn_fds[1] < 0)
+        return errno;
+    /* Last, so that a spawn failing for want of fds starts nothing. */
+    return cph__server_start(service);
+}
+
 static int spawn_attached(spawn_fn *fn, pid_t *pid, const char *path,
                           const posix_spawn_file_actions_t *file_actions,
                           const posix_spawnattr_t *attrp, char *const argv[],
@@ -86,9 +116,9 @@ static int spawn_attached(spawn_fn *fn, pid_t *pid, const char *path,
     posix_spawn_file_actions_t own;
     const posix_spawn_file_actions_t *fa = file_actions;
     struct cph__record *r;
-    int pipe_fds[2] = {-1, -1}, child_fd = -1, err;
     char **env = NULL;
     pid_t child;
+    int err;
 
 #ifdef POSIX_SPAWN_SETEXEC
     if (has_flag(attrp, POSIX_SPAWN_SETEXEC))
@@ -97,57 +127,32 @@ static int spawn_attached(spawn_fn *fn, pid_t *pid, const char *path,
     r = cph__record_new();
     if (!r)
         return ENOMEM;
-    err = cph__attachments_hold(list, &r->held, &r->count);
-    if (err)
-        goto fail_record;
-    err = cph__token_new(r->token);
-    if (err)
-        goto fail_record;
-    err = cph__pipe_create(pipe_fds);
-    if (err)
-        goto fail_record;
-    r->pipe_fd = pipe_fds[1];
-    err = write_all(r->pipe_fd, r->token, sizeof r->token);
-    if (err)
-        goto fail_pipe;
-    child_fd = child_pipe_fd(pipe_fds[0]);
-    if (child_fd < 0) {
-        err = errno;
-        goto fail_pipe;
-    }
-
     cph__lock();
-    err = cph__server_start(service);
-    if (!err)
-        cph__registry_add(r);
+    cph__registry_add(r);
+    err = prepare(r, list, service);
     cph__unlock();
-    if (err)
-        goto fail_pipe;
-
-    err = cph__env_format(entry, sizeof entry, child_fd, service);
+    if (!err)
+        err = cph__env_format(entry, sizeof entry, r->spawn_fds[1], service);
     if (!err)
         err = cph__env_with_handshake(envp, entry, &env);
-    if (err)
-        goto fail_registered;
-    if (file_actions) {
+    if (!err && file_actions) {
         /* The window spawn.h describes opens here... */
-        if (fcntl(child_fd, F_SETFD, 0) < 0)
+        if (fcntl(r->spawn_fds[1], F_SETFD, 0) < 0)
             err = errno;
-    } else {
-        err = own_file_actions(&own, pipe_fds[0], child_fd, attrp);
+    } else if (!err) {
+        err = own_file_actions(&own, r->spawn_fds[0], r->spawn_fds[1], attrp);
         if (!err)
             fa = &own;
     }
     if (!err)
         err = fn(&child, path, fa, attrp, argv, env);
-    /* ...and closes here. */
-    close(child_fd);
-    close(pipe_fds[0]);
     if (fa == &own)
         posix_spawn_file_actions_destroy(&own);
     free(env);
 
     cph__lock();
+    /* ...and closes here. */
+    cph__record_close_spawn_fds(r);
     if (err)
         cph__registry_drop(r);
     else
@@ -155,21 +160,6 @@ static int spawn_attached(spawn_fn *fn, pid_t *pid, const char *path,
     cph__unlock();
     if (!err && pid)
         *pid = child;
-    return err;
-
-fail_registered:
-    cph__lock();
-    cph__registry_drop(r);
-    cph__unlock();
-    close(child_fd);
-    close(pipe_fds[0]);
-    return err;
-fail_pipe:
-    if (child_fd >= 0)
-        close(child_fd);
-    close(pipe_fds[0]);
-fail_record:
-    cph__record_free(r);
     return err;
 }
 

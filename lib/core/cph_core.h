@@ -114,6 +114,8 @@ struct cph__record {
     pid_t pid;
     enum cph__state state;
     int pipe_fd;    /* parent's end of the pipe, watched for EOF */
+    int spawn_fds[2]; /* while spawning: the child's end, and its copy at
+                         the number the child gets */
     int exit_fd;    /* Linux: pidfd, or -1; macOS: unused (-1) */
     struct cph__handle *held;
     size_t count;
@@ -133,6 +135,7 @@ void cph__registry_finish(struct cph__record *r, int outcome);
 void cph__registry_gone(struct cph__record *r);
 
 struct cph__record *cph__record_new(void);
+void cph__record_close_spawn_fds(struct cph__record *r);
 void cph__record_free(struct cph__record *r);
 
 #endif

@@ -96,13 +96,23 @@ struct cph__record *cph__record_new(void)
     struct cph__record *r = calloc(1, sizeof *r);
 
     if (r)
-        r->pipe_fd = r->exit_fd = -1;
+        r->pipe_fd = r->exit_fd = r->spawn_fds[0] = r->spawn_fds[1] = -1;
     return r;
+}
+
+void cph__record_close_spawn_fds(struct cph__record *r)
+{
+    for (int i = 0; i < 2; i++) {
+        if (r->spawn_fds[i] >= 0)
+            close(r->spawn_fds[i]);
+        r->spawn_fds[i] = -1;
+    }
 }
 
 /* Frees r and everything it still holds. */
 void cph__record_free(struct cph__record *r)
 {
+    cph__record_close_spawn_fds(r);
     if (r->pipe_fd >= 0)
         close(r->pipe_fd);
     if (r->exit_fd >= 0)

@@ -24,9 +24,11 @@
 #define SYS_pidfd_open 434
 #endif
 
-/* Connections that have not checked in yet, at most; past that the
- * listener rests until one closes. */
+/* Connections that have not checked in yet, at most; past that, or when
+ * accept runs out of fds or memory, the listener rests until one closes
+ * or LISTEN_REST_MS have passed. */
 #define CONNS_MAX 256
+#define LISTEN_REST_MS 100
 
 /* epoll data: a tag in the low 2 bits, a record id or a conn pointer
  * above. Records are found again by id, so an event for a record that an
@@ -48,6 +50,7 @@ static struct {
     char name[CPH__SERVICE_MAX + 1];
     int listen_fd, epoll_fd;
     bool listen_resting;
+    int64_t rest_until;
     struct conn *conns;
     size_t waiting_conns;
 } srv = {.listen_fd = -1, .epoll_fd = -1};
@@ -66,6 +69,8 @@ static uint64_t record_data(const struct cph__record *r, int tag)
 
 static void listener_rest(bool rest)
 {
+    if (rest)
+        srv.rest_until = cph__now_ms() + LISTEN_REST_MS;
     if (srv.listen_resting == rest)
         return;
     srv.listen_resting = rest;
@@ -275,10 +280,17 @@ static void record_event(uint64_t id, int tag)
         cph__registry_gone(r);
 }
 
+/* Closes expired connections, frees closed ones, wakes a listener that
+ * has rested long enough; returns the epoll timeout until the next of
+ * those deadlines. */
 static int expire_and_reap(void)
 {
     int64_t now = cph__now_ms(), next = -1;
 
+    if (srv.listen_resting && srv.rest_until <= now)
+        listener_rest(false);
+    if (srv.listen_resting)
+        next = srv.rest_until;
     for (struct conn **p = &srv.conns; *p;) {
         struct conn *c = *p;
         if (!c->dead && !c->record && c->deadline <= now)
