@@ -173,7 +173,8 @@ kern_return_t cph__server_check_in(mach_port_t server, mach_port_t reply,
     /* Only a refused destination leaves the reply right with us for
      * mach_msg_destroy to release (see send_reply). */
     request_consumed = kr != MACH_SEND_INVALID_DEST;
-    return kr;
+    /* MIG's convention for "the routine dealt with the reply right". */
+    return request_consumed ? MIG_NO_REPLY : kr;
 }
 
 /* Takes in every queued message. A request the demux does not know, one
