@@ -1,12 +1,10 @@
 /*
  * cph-run: launch a program with attachments, wait for it, exit with its
  * status.
- *
- *   cph-run [--fd KEY=N]... [--file KEY=PATH]... [--listen KEY=HOST:PORT]...
- *           -- PROGRAM [ARG]...
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,17 +16,26 @@
 
 #include <cph/spawn.h>
 
+/* How long the outcome of a child that has exited may take to be known:
+ * libcph's thread learns of the exit on its own. */
+#define OUTCOME_WAIT_MS 1000
+
 extern char **environ;
 
 static const char usage[] =
     "usage: cph-run [--fd KEY=N]... [--file KEY=PATH]... "
     "[--listen KEY=HOST:PORT]... -- PROGRAM [ARG]...\n"
-    "  --fd KEY=N            hand cph-run's open fd N to PROGRAM\n"
-    "  --file KEY=PATH       open PATH read-only and hand it over\n"
-    "  --listen KEY=HOST:PORT  hand over a TCP socket listening there\n"
-    "                        (IPv6 as [::1]:PORT; port 0 picks one)\n"
-    "KEY: 1 to 64 bytes of [A-Za-z0-9._-]. PROGRAM is searched in PATH,\n"
-    "and must be linked with libcph_child to take its handles.\n";
+    "\n"
+    "Runs PROGRAM (searched in PATH) with named handles, which it takes by\n"
+    "key if it is linked with libcph_child:\n"
+    "  --fd KEY=N              cph-run's open fd N\n"
+    "  --file KEY=PATH         PATH, opened read-only\n"
+    "  --listen KEY=HOST:PORT  a TCP socket listening on HOST:PORT\n"
+    "                          (IPv6 as [::1]:PORT; port 0 picks one)\n"
+    "A KEY is 1 to 64 of [A-Za-z0-9._-].\n"
+    "\n"
+    "Exits with PROGRAM's status, or 128+N if signal N killed it; 2 on a\n"
+    "usage error, 127 if PROGRAM is not found, 126 if it cannot be run.\n";
 
 static int fail(const char *fmt, ...)
 {
@@ -42,20 +49,19 @@ static int fail(const char *fmt, ...)
     return -1;
 }
 
-/* Adds fd under key, closing fd (the list keeps its own duplicate). */
-static int attach(cph_attachments_t *list, const char *key, int fd,
-                  const char *what)
+static int add(cph_attachments_t *list, const char *key, int fd)
 {
     int err = cph_attachments_add_fd(list, key, fd);
 
-    close(fd);
     if (err == EINVAL)
-        return fail("bad key '%s': keys are 1 to 64 bytes of [A-Za-z0-9._-]",
-                    key);
+        return fail("bad key '%s': a key is 1 to 64 of [A-Za-z0-9._-]", key);
     if (err == EEXIST)
         return fail("key '%s' given twice", key);
+    /* Only --fd can hand us a closed fd. */
+    if (err == EBADF)
+        return fail("--fd %s=%d: fd %d is not open", key, fd, fd);
     if (err)
-        return fail("%s: %s", what, strerror(err));
+        return fail("%s: %s", key, strerror(err));
     return 0;
 }
 
@@ -64,44 +70,67 @@ static int attach_fd(cph_attachments_t *list, const char *key,
 {
     char *end;
     long n = strtol(value, &end, 10);
-    int fd;
 
-    if (*value == '\0' || *end != '\0' || n < 0 || n > 1 << 24)
-        return fail("--fd %s: not an fd number", value);
-    fd = fcntl((int)n, F_DUPFD_CLOEXEC, 3);
-    if (fd < 0)
-        return fail("--fd %s: %s", value, strerror(errno));
-    return attach(list, key, fd, value);
+    if (*value < '0' || *value > '9' || *end != '\0' || n > INT_MAX)
+        return fail("--fd %s=%s: not an fd number", key, value);
+    return add(list, key, (int)n);
 }
 
 static int attach_file(cph_attachments_t *list, const char *key,
                        const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int err;
 
     if (fd < 0)
         return fail("%s: %s", path, strerror(errno));
-    return attach(list, key, fd, path);
+    err = add(list, key, fd);
+    close(fd);
+    return err;
 }
 
-/* HOST:PORT or [HOST]:PORT into host and port (in buf). */
-static int split_host_port(char *buf, char **host, char **port)
+/* Splits HOST:PORT or [HOST]:PORT, in place; 0 or -1. */
+static int split_host_port(char *s, char **host, char **port)
 {
-    char *colon = strrchr(buf, ':');
+    char *colon = strrchr(s, ':');
+    size_t len;
 
-    if (!colon || colon[1] == '\0')
+    if (!colon || colon == s || colon[1] == '\0')
         return -1;
     *colon = '\0';
     *port = colon + 1;
-    *host = buf;
-    if (buf[0] == '[') {
-        size_t len = strlen(buf);
-        if (len < 3 || buf[len - 1] != ']')
-            return -1;
-        buf[len - 1] = '\0';
-        *host = buf + 1;
+    /* getaddrinfo would take 65536 as port 0. */
+    if (strspn(*port, "0123456789") != strlen(*port) ||
+        strtoul(*port, NULL, 10) > 65535)
+        return -1;
+    *host = s;
+    len = strlen(s);
+    if (s[0] != '[')
+        return strchr(s, ':') ? -1 : 0;
+    if (len < 3 || s[len - 1] != ']')
+        return -1;
+    s[len - 1] = '\0';
+    *host = s + 1;
+    return 0;
+}
+
+static int listen_on(const struct addrinfo *ai)
+{
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+                    ai->ai_protocol);
+    int on = 1;
+
+    if (fd < 0)
+        return -1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0 ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
+        listen(fd, SOMAXCONN) < 0) {
+        int err = errno;
+        close(fd);
+        errno = err;
+        return -1;
     }
-    return **host ? 0 : -1;
+    return fd;
 }
 
 static int attach_listener(cph_attachments_t *list, const char *key,
@@ -110,78 +139,66 @@ static int attach_listener(cph_attachments_t *list, const char *key,
     struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV,
                              .ai_socktype = SOCK_STREAM};
     struct addrinfo *ai;
-    char buf[300], *host, *port;
-    int fd, on = 1, err;
+    char *copy = strdup(value), *host, *port;
+    int fd, err;
 
-    if (strlen(value) >= sizeof buf)
-        return fail("--listen %s: too long", value);
-    strcpy(buf, value);
-    if (split_host_port(buf, &host, &port) != 0)
-        return fail("--listen %s: expected HOST:PORT", value);
-    err = getaddrinfo(host, port, &hints, &ai);
-    if (err)
-        return fail("--listen %s: %s", value, gai_strerror(err));
-    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
-                ai->ai_protocol);
-    if (fd < 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0 ||
-        bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 128) < 0) {
-        err = errno;
-        freeaddrinfo(ai);
-        if (fd >= 0)
-            close(fd);
-        return fail("--listen %s: %s", value, strerror(err));
+    if (!copy)
+        return fail("%s", strerror(ENOMEM));
+    if (split_host_port(copy, &host, &port) != 0) {
+        free(copy);
+        return fail("--listen %s=%s: expected HOST:PORT or [HOST]:PORT, "
+                    "PORT 0 to 65535", key, value);
     }
+    err = getaddrinfo(host, port, &hints, &ai);
+    free(copy);
+    if (err)
+        return fail("--listen %s=%s: %s", key, value,
+                    err == EAI_SYSTEM ? strerror(errno) : gai_strerror(err));
+    fd = listen_on(ai);
     freeaddrinfo(ai);
-    return attach(list, key, fd, value);
+    if (fd < 0)
+        return fail("--listen %s=%s: %s", key, value, strerror(errno));
+    err = add(list, key, fd);
+    close(fd);
+    return err;
 }
 
-/* Parses the options into list; returns the index of PROGRAM, or -1. */
+/*
+ * Adds the options' attachments to list. Returns the index of PROGRAM in
+ * argv, 0 after --help, or -1 on a usage error (already reported).
+ */
 static int parse(int argc, char **argv, cph_attachments_t *list)
 {
     for (int i = 1; i < argc; i++) {
         const char *opt = argv[i];
-        char key[80], *eq;
+        char *key, *value;
         int err;
 
-        if (strcmp(opt, "--") == 0) {
-            if (i + 1 >= argc)
-                return fail("no PROGRAM after --");
-            return i + 1;
+        if (strcmp(opt, "--") == 0)
+            return i + 1 < argc ? i + 1 : fail("no PROGRAM after --");
+        if (strcmp(opt, "--help") == 0) {
+            fputs(usage, stdout);
+            return 0;
         }
-        if (strncmp(opt, "--", 2) != 0)
+        if (opt[0] != '-')
             return fail("missing -- before '%s' (see --help)", opt);
         if (strcmp(opt, "--fd") != 0 && strcmp(opt, "--file") != 0 &&
             strcmp(opt, "--listen") != 0)
             return fail("unknown option '%s' (see --help)", opt);
-        if (i + 1 >= argc || !(eq = strchr(argv[i + 1], '=')) ||
-            (size_t)(eq - argv[i + 1]) >= sizeof key)
+        if (++i == argc || !(value = strchr(argv[i], '=')))
             return fail("%s needs KEY=VALUE", opt);
-        memcpy(key, argv[i + 1], (size_t)(eq - argv[i + 1]));
-        key[eq - argv[i + 1]] = '\0';
-        i++;
+        key = argv[i];
+        *value++ = '\0';
         if (strcmp(opt, "--fd") == 0)
-            err = attach_fd(list, key, eq + 1);
+            err = attach_fd(list, key, value);
         else if (strcmp(opt, "--file") == 0)
-            err = attach_file(list, key, eq + 1);
+            err = attach_file(list, key, value);
         else
-            err = attach_listener(list, key, eq + 1);
+            err = attach_listener(list, key, value);
         if (err)
             return -1;
     }
-    return fail("missing -- before PROGRAM (see --help)");
-}
-
-static int wait_for(pid_t pid)
-{
-    int status;
-
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            return 127;
-    if (WIFSIGNALED(status))
-        return 128 + WTERMSIG(status);
-    return WEXITSTATUS(status);
+    return fail("missing '-- PROGRAM' (see --help)");
 }
 
 int main(int argc, char **argv)
@@ -190,18 +207,15 @@ int main(int argc, char **argv)
     int prog, err, status;
     pid_t pid;
 
-    if (argc == 2 && strcmp(argv[1], "--help") == 0) {
-        fputs(usage, stdout);
-        return 0;
-    }
-    if (cph_attachments_init(&list) != 0) {
-        fail("out of memory");
+    err = cph_attachments_init(&list);
+    if (err) {
+        fail("%s", strerror(err));
         return 2;
     }
     prog = parse(argc, argv, list);
-    if (prog < 0) {
+    if (prog <= 0) {
         cph_attachments_destroy(list);
-        return 2;
+        return prog == 0 ? 0 : 2;
     }
     err = cph_spawnp(&pid, argv[prog], NULL, NULL, argv + prog, environ,
                      list);
@@ -210,10 +224,16 @@ int main(int argc, char **argv)
         fail("%s: %s", argv[prog], strerror(err));
         return err == ENOENT ? 127 : 126;
     }
-    status = wait_for(pid);
-    /* The child is gone: its outcome follows within moments. */
-    if (cph_checkin_wait(pid, 2000) == ECONNABORTED)
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            fail("waitpid: %s", strerror(errno));
+            return 126;
+        }
+    }
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    if (cph_checkin_wait(pid, OUTCOME_WAIT_MS) == ECONNABORTED)
         fail("%s exited without taking its handles (is it linked with "
              "libcph_child?)", argv[prog]);
-    return status;
+    return WEXITSTATUS(status);
 }

@@ -1,16 +1,17 @@
 /*
- * cph-show: a child that prints each handle it received from its cph
- * parent: key, fd number, and what the fd is; for a regular file, its
+ * cph-show: a child that prints each handle its cph parent handed it:
+ *
+ *   KEY  fd N  WHAT
+ *
+ * where WHAT says what the fd is; for a regular file, its path, size and
  * first line.
  */
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
-#include <stdio.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -20,86 +21,134 @@
 
 #include <cph/child.h>
 
-/* The first line of the file at fd (from offset 0), quoted. */
-static void print_first_line(int fd)
-{
-    char buf[201];
-    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+#define FIRST_LINE_MAX 200
 
-    if (n <= 0) {
-        printf("  (empty)");
-        return;
-    }
-    printf("  \"");
-    for (ssize_t i = 0; i < n && buf[i] != '\n'; i++) {
-        unsigned char c = (unsigned char)buf[i];
+/* Prints n bytes of s, escaping what would break a line or a quote. */
+static void put_escaped(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
         if (c == '"' || c == '\\')
             printf("\\%c", c);
-        else if (isprint(c))
-            putchar(c);
-        else
+        else if (c < 0x20 || c >= 0x7f)
             printf("\\x%02x", c);
+        else
+            putchar(c);
     }
+}
+
+static void print_first_line(int fd)
+{
+    char buf[FIRST_LINE_MAX];
+    ssize_t n = pread(fd, buf, sizeof buf, 0);
+    char *nl;
+
+    if (n < 0) {
+        printf("(unreadable: %s)", strerror(errno));
+        return;
+    }
+    if (n == 0) {
+        printf("(empty)");
+        return;
+    }
+    nl = memchr(buf, '\n', (size_t)n);
     putchar('"');
+    put_escaped(buf, nl ? (size_t)(nl - buf) : (size_t)n);
+    putchar('"');
+}
+
+static void print_file(int fd, const struct stat *st)
+{
+    char link[32], path[PATH_MAX];
+    ssize_t n;
+
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    n = readlink(link, path, sizeof path);
+    printf("file ");
+    if (n > 0) {
+        put_escaped(path, (size_t)n);
+        putchar(' ');
+    }
+    printf("(%lld bytes)  ", (long long)st->st_size);
+    print_first_line(fd);
 }
 
 static void print_address(const struct sockaddr_storage *ss, socklen_t len)
 {
-    char host[INET6_ADDRSTRLEN] = "?";
+    const struct sockaddr_in *in = (const void *)ss;
+    const struct sockaddr_in6 *in6 = (const void *)ss;
+    const struct sockaddr_un *un = (const void *)ss;
+    size_t path = offsetof(struct sockaddr_un, sun_path);
+    char host[INET6_ADDRSTRLEN];
 
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+    switch (ss->ss_family) {
+    case AF_INET:
         inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
         printf(" %s:%u", host, ntohs(in->sin_port));
-    } else if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+        break;
+    case AF_INET6:
         inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
         printf(" [%s]:%u", host, ntohs(in6->sin6_port));
-    } else if (ss->ss_family == AF_UNIX) {
-        const struct sockaddr_un *un = (const struct sockaddr_un *)ss;
-        size_t path = len > offsetof(struct sockaddr_un, sun_path)
-                          ? len - offsetof(struct sockaddr_un, sun_path)
-                          : 0;
-        if (path == 0)
+        break;
+    case AF_UNIX:
+        path = len > path ? len - path : 0;
+        if (path == 0) {
             printf(" (unnamed)");
-        else if (un->sun_path[0] == '\0')
-            printf(" @%.*s", (int)path - 1, un->sun_path + 1);
-        else
-            printf(" %s", un->sun_path);
+        } else if (un->sun_path[0] == '\0') {
+            printf(" @");
+            put_escaped(un->sun_path + 1, path - 1);
+        } else {
+            putchar(' ');
+            put_escaped(un->sun_path, strnlen(un->sun_path, path));
+        }
+        break;
+    }
+}
+
+static const char *socket_kind(int family, int type)
+{
+    if (family == AF_INET || family == AF_INET6)
+        return type == SOCK_STREAM ? "tcp" : type == SOCK_DGRAM ? "udp" : "ip";
+    if (family != AF_UNIX)
+        return NULL;
+    switch (type) {
+    case SOCK_STREAM:
+        return "unix stream";
+    case SOCK_DGRAM:
+        return "unix dgram";
+    case SOCK_SEQPACKET:
+        return "unix seqpacket";
+    default:
+        return "unix";
     }
 }
 
 static void print_socket(int fd)
 {
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
+    struct sockaddr_storage ss = {.ss_family = AF_UNSPEC};
+    socklen_t len = sizeof ss, optlen;
     int type = 0, listening = 0;
-    socklen_t optlen = sizeof type;
-    const char *kind = "socket";
+    const char *kind;
 
+    optlen = sizeof type;
     getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &optlen);
     optlen = sizeof listening;
     getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &optlen);
     if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
         ss.ss_family = AF_UNSPEC;
-    if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)
-        kind = type == SOCK_STREAM ? "tcp socket" : type == SOCK_DGRAM
-                                                        ? "udp socket"
-                                                        : "ip socket";
-    else if (ss.ss_family == AF_UNIX)
-        kind = type == SOCK_STREAM      ? "unix stream socket"
-               : type == SOCK_DGRAM     ? "unix datagram socket"
-               : type == SOCK_SEQPACKET ? "unix seqpacket socket"
-                                        : "unix socket";
-    printf("%s%s", kind, listening ? " listening" : "");
+    kind = socket_kind(ss.ss_family, type);
+    if (kind)
+        printf("%s socket", kind);
+    else
+        printf("socket (family %d)", ss.ss_family);
+    if (listening)
+        printf(" listening");
     print_address(&ss, len);
 }
 
 static void describe(int fd)
 {
     struct stat st;
-    char link[64], path[PATH_MAX];
-    ssize_t n;
 
     if (fstat(fd, &st) < 0) {
         printf("unknown (%s)", strerror(errno));
@@ -107,12 +156,7 @@ static void describe(int fd)
     }
     switch (st.st_mode & S_IFMT) {
     case S_IFREG:
-        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-        n = readlink(link, path, sizeof path - 1);
-        path[n > 0 ? n : 0] = '\0';
-        printf("file %s%s(%lld bytes)", path, n > 0 ? " " : "",
-               (long long)st.st_size);
-        print_first_line(fd);
+        print_file(fd, &st);
         break;
     case S_IFDIR:
         printf("directory");
@@ -120,18 +164,35 @@ static void describe(int fd)
     case S_IFIFO:
         printf("pipe");
         break;
-    case S_IFSOCK:
-        print_socket(fd);
-        break;
     case S_IFCHR:
         printf("character device");
         break;
     case S_IFBLK:
         printf("block device");
         break;
+    case S_IFSOCK:
+        print_socket(fd);
+        break;
     default:
         printf("other");
     }
+}
+
+/* The keys of every handle: taking one shifts the indices of the rest. */
+static char **collect_keys(size_t count)
+{
+    char **keys = calloc(count + 1, sizeof *keys);
+
+    for (size_t i = 0; keys && i < count; i++) {
+        keys[i] = strdup(cph_child_key(i));
+        if (!keys[i]) {
+            while (i > 0)
+                free(keys[--i]);
+            free(keys);
+            return NULL;
+        }
+    }
+    return keys;
 }
 
 int main(void)
@@ -141,23 +202,31 @@ int main(void)
     char **keys;
 
     if (status == ENOENT) {
-        fprintf(stderr, "cph-show: not launched by cph (no CPH_HANDSHAKE)\n");
+        fputs("cph-show: not launched by cph (no CPH_HANDSHAKE)\n", stderr);
         return 1;
     }
     if (status != 0) {
         fprintf(stderr, "cph-show: no handles: %s\n", strerror(status));
         return 1;
     }
-    /* Taking a handle shifts the indices: collect the keys first. */
-    keys = calloc(count + 1, sizeof *keys);
-    for (size_t i = 0; keys && i < count; i++)
-        keys[i] = strdup(cph_child_key(i));
+    keys = collect_keys(count);
+    if (!keys) {
+        fprintf(stderr, "cph-show: %s\n", strerror(ENOMEM));
+        return 1;
+    }
     printf("cph-show: %zu handle%s\n", count, count == 1 ? "" : "s");
-    for (size_t i = 0; keys && i < count; i++) {
+    for (size_t i = 0; i < count; i++) {
         int fd = cph_child_take_fd(keys[i]);
+
         printf("%s  fd %d  ", keys[i], fd);
-        describe(fd);
+        if (fd < 0)
+            printf("not taken (%s)", strerror(errno));
+        else
+            describe(fd);
         putchar('\n');
     }
-    return 0;
+    for (size_t i = 0; i < count; i++)
+        free(keys[i]);
+    free(keys);
+    return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
 }
