@@ -12,8 +12,9 @@
 #include "cph_core.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t changed = PTHREAD_COND_INITIALIZER;
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+/* Made by registry_init, before any record exists to wait for. */
+static pthread_cond_t changed;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
 static struct cph__record *live;
 static uint64_t last_id;
@@ -35,24 +36,45 @@ void cph__unlock(void)
     pthread_mutex_unlock(&lock);
 }
 
-/* Waits on `changed` for at most ms (negative: no limit). Monotonic time
- * decides; the realtime clock only schedules the wake-up. */
+/* Timed waits follow CLOCK_MONOTONIC, so that setting the clock does not
+ * stretch or cut them (macOS has no pthread_condattr_setclock, but waits
+ * relative to now). */
+static void init_changed(void)
+{
+    pthread_condattr_t attr;
+
+    pthread_condattr_init(&attr);
+#ifndef __APPLE__
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+#endif
+    pthread_cond_init(&changed, &attr);
+    pthread_condattr_destroy(&attr);
+}
+
+/* Waits on `changed` for at most ms (negative: no limit). */
 static void wait_changed(int ms)
 {
-    struct timespec ts;
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
 
     if (ms < 0) {
         pthread_cond_wait(&changed, &lock);
         return;
     }
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
+#ifdef __APPLE__
+    pthread_cond_timedwait_relative_np(&changed, &lock, &ts);
+#else
+    {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        ts.tv_sec += now.tv_sec;
+        ts.tv_nsec += now.tv_nsec;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
     }
     pthread_cond_timedwait(&changed, &lock, &ts);
+#endif
 }
 
 static void atfork_prepare(void)
@@ -82,12 +104,13 @@ static void atfork_child(void)
     }
     outcomes_next = outcomes_used = 0;
     cph__server_forget();
-    pthread_cond_init(&changed, NULL);
+    init_changed();
     pthread_mutex_unlock(&lock);
 }
 
-static void install_atfork(void)
+static void registry_init(void)
 {
+    init_changed();
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
@@ -124,7 +147,7 @@ void cph__record_free(struct cph__record *r)
 
 void cph__registry_add(struct cph__record *r)
 {
-    pthread_once(&atfork_once, install_atfork);
+    pthread_once(&init_once, registry_init);
     r->id = ++last_id;
     r->state = CPH__SPAWNING;
     r->next = live;
