@@ -116,8 +116,9 @@ static int split_host_port(char *s, char **host, char **port)
 
 static int listen_on(const struct addrinfo *ai)
 {
-    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
-                    ai->ai_protocol);
+    /* No SOCK_CLOEXEC (macOS lacks it): the list takes a close-on-exec
+     * duplicate and this fd is closed before anything is spawned. */
+    int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
     int on = 1;
 
     if (fd < 0)

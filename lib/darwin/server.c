@@ -170,9 +170,11 @@ kern_return_t cph__server_check_in(mach_port_t server, mach_port_t reply,
         return KERN_FAILURE;
     kr = send_reply(reply, r);
     cph__registry_finish(r, kr == MACH_MSG_SUCCESS ? 0 : ECONNABORTED);
-    /* Only a refused destination leaves the reply right with us for
-     * mach_msg_destroy to release (see send_reply). */
-    request_consumed = kr != MACH_SEND_INVALID_DEST;
+    /* The reply right is left for mach_msg_destroy to release when the
+     * reply could not be built (nothing was sent) or its destination was
+     * refused; any other outcome used it (see send_reply). */
+    request_consumed = kr != KERN_RESOURCE_SHORTAGE &&
+                       kr != MACH_SEND_INVALID_DEST;
     /* MIG's convention for "the routine dealt with the reply right". */
     return request_consumed ? MIG_NO_REPLY : kr;
 }
@@ -195,7 +197,7 @@ static void receive_all(void)
             MACH_RCV_MSG | MACH_RCV_TIMEOUT |
                 MACH_RCV_TRAILER_TYPE(MACH_MSG_TRAILER_FORMAT_0) |
                 MACH_RCV_TRAILER_ELEMENTS(MACH_RCV_TRAILER_AUDIT),
-            0, REQUEST_MAX, srv.port, 0, MACH_PORT_NULL);
+            0, sizeof request, srv.port, 0, MACH_PORT_NULL);
         if (kr == MACH_RCV_TOO_LARGE)
             continue;
         if (kr != MACH_MSG_SUCCESS)

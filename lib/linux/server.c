@@ -24,9 +24,11 @@
 #define SYS_pidfd_open 434
 #endif
 
-/* Connections that have not checked in yet, at most; past that, or when
- * accept runs out of fds or memory, the listener rests until one closes
- * or LISTEN_REST_MS have passed. */
+/* Connections that have not checked in yet, at most: past that, the
+ * oldest makes room (an outsider cannot shut real children out by holding
+ * connections idle). When accept runs out of fds or memory with nothing
+ * to evict, the listener rests until a connection closes or
+ * LISTEN_REST_MS have passed. */
 #define CONNS_MAX 256
 #define LISTEN_REST_MS 100
 
@@ -89,21 +91,47 @@ static void conn_close(struct conn *c)
     listener_rest(false);
 }
 
+static void conn_read(struct conn *c);
+
+/* The oldest connection that has not checked in is read one last time (a
+ * check-in it holds is served) and closed otherwise. False if there is
+ * none. */
+static bool evict_oldest(void)
+{
+    struct conn *oldest = NULL;
+
+    for (struct conn *c = srv.conns; c; c = c->next)
+        if (!c->dead && !c->record &&
+            (!oldest || c->deadline < oldest->deadline))
+            oldest = c;
+    if (!oldest)
+        return false;
+    conn_read(oldest);
+    if (!oldest->record)
+        conn_close(oldest);
+    return true;
+}
+
 static void accept_all(void)
 {
-    while (srv.waiting_conns < CONNS_MAX) {
+    for (;;) {
         struct ucred cred;
         socklen_t len = sizeof cred;
         struct conn *c;
-        int fd = accept4(srv.listen_fd, NULL, NULL,
-                         SOCK_CLOEXEC | SOCK_NONBLOCK);
+        int fd;
 
+        if (srv.waiting_conns >= CONNS_MAX)
+            evict_oldest();
+        fd = accept4(srv.listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
-            /* Out of fds or memory: rest until a connection closes. */
-            if (errno != EAGAIN)
-                listener_rest(true);
+            if (errno == EAGAIN)
+                return;
+            /* Out of fds or memory. */
+            if (evict_oldest())
+                continue;
+            listener_rest(true);
             return;
         }
         c = calloc(1, sizeof *c);
@@ -121,7 +149,6 @@ static void accept_all(void)
         srv.conns = c;
         srv.waiting_conns++;
     }
-    listener_rest(true);
 }
 
 /* One reply: up to CPH__FDS_PER_REPLY handles from r->held[c->sent]. */
