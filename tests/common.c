@@ -1,9 +1,14 @@
+#define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -65,7 +70,8 @@ int wait_exit(pid_t pid)
     return WEXITSTATUS(status);
 }
 
-char *read_all(int fd)
+/* Reads fd into a string: to EOF, or (nonblocking) to what it holds now. */
+static char *read_fd(int fd, bool nonblocking)
 {
     size_t len = 0, cap = 4096;
     char *buf = malloc(cap);
@@ -81,6 +87,8 @@ char *read_all(int fd)
         n = read(fd, buf + len, cap - len - 1);
         if (n < 0 && errno == EINTR)
             continue;
+        if (n < 0 && nonblocking && errno == EAGAIN)
+            break;
         cr_assert_geq(n, 0, "read: %s", strerror(errno));
         if (n == 0)
             break;
@@ -91,27 +99,56 @@ char *read_all(int fd)
     return buf;
 }
 
+char *read_all(int fd)
+{
+    return read_fd(fd, false);
+}
+
+char *read_now(int fd)
+{
+    int flags = fcntl(fd, F_GETFL);
+
+    cr_assert_geq(flags, 0, "fcntl: %s", strerror(errno));
+    cr_assert_eq(fcntl(fd, F_SETFL, flags | O_NONBLOCK), 0);
+    return read_fd(fd, true);
+}
+
 int attach_report(cph_attachments_t *list)
 {
     int p[2];
 
+    /* Close-on-exec: no other child of ours inherits the read end. */
+#ifdef __linux__
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+#else
     cr_assert_eq(pipe(p), 0);
+    fcntl(p[0], F_SETFD, FD_CLOEXEC);
+    fcntl(p[1], F_SETFD, FD_CLOEXEC);
+#endif
     cr_assert_eq(cph_attachments_add_fd(list, "report", p[1]), 0);
     close(p[1]);
     return p[0];
 }
 
+static char scratch_dir[64];
+
+/* Removes the scratch directory at exit if the test left it empty. */
+static void remove_scratch_dir(void)
+{
+    rmdir(scratch_dir);
+}
+
 const char *scratch_path(const char *name)
 {
-    static char dir[64];
     static __thread char path[256];
     static int serial;
 
-    if (!dir[0]) {
-        snprintf(dir, sizeof dir, "/tmp/cph-test-XXXXXX");
-        cr_assert_not_null(mkdtemp(dir));
+    if (!scratch_dir[0]) {
+        snprintf(scratch_dir, sizeof scratch_dir, "/tmp/cph-test-XXXXXX");
+        cr_assert_not_null(mkdtemp(scratch_dir));
+        atexit(remove_scratch_dir);
     }
-    snprintf(path, sizeof path, "%s/%s.%d", dir, name,
+    snprintf(path, sizeof path, "%s/%s.%d", scratch_dir, name,
              __atomic_add_fetch(&serial, 1, __ATOMIC_RELAXED));
     return path;
 }
@@ -151,3 +188,102 @@ void start_server(void)
     wait_exit(pid);
     cph_attachments_destroy(list);
 }
+
+cph_attachments_t *list_new(void)
+{
+    cph_attachments_t *list = NULL;
+
+    cr_assert_eq(cph_attachments_init(&list), 0);
+    cr_assert_not_null(list);
+    return list;
+}
+
+void list_add(cph_attachments_t *list, const char *key, int fd)
+{
+    int err;
+
+    cr_assert_geq(fd, 0, "no fd for %s", key);
+    err = cph_attachments_add_fd(list, key, fd);
+    cr_assert_eq(err, 0, "add %s: %s", key, strerror(err));
+    close(fd);
+}
+
+char *finish_report(pid_t pid, int report)
+{
+    int err = cph_checkin_wait(pid, LIVENESS_MS), status = wait_exit(pid);
+    char *text = read_now(report);
+
+    cr_assert_eq(err, 0, "check-in of %d: %s; report:\n%s", (int)pid,
+                 strerror(err), text);
+    cr_assert_eq(status, 0, "helper exit status %d; report:\n%s", status,
+                 text);
+    return text;
+}
+
+char *report_of(const char *name, char *const args[], cph_attachments_t *list)
+{
+    int report = attach_report(list);
+
+    return finish_report(spawn_helper(name, args, list), report);
+}
+
+#ifdef __linux__
+/* Linux only from here: memfds and /proc. */
+
+int memfd_text(const char *text)
+{
+    int fd = memfd_create("cph-test", MFD_CLOEXEC);
+    ssize_t len = (ssize_t)strlen(text);
+
+    cr_assert_geq(fd, 0, "memfd_create: %s", strerror(errno));
+    cr_assert_eq(write(fd, text, (size_t)len), len);
+    cr_assert_eq(lseek(fd, 0, SEEK_SET), 0);
+    return fd;
+}
+
+cph_attachments_t *shared_list(void)
+{
+    cph_attachments_t *list = list_new();
+
+    list_add(list, "m", memfd_text("shared"));
+    return list;
+}
+
+const char *spawn_expecting_shared(const cph_attachments_t *list)
+{
+    char *argv[] = {"h_report", "expect", "m", "shared", NULL};
+    int status, err;
+    pid_t pid;
+
+    if (cph_spawn(&pid, helper_path("h_report"), NULL, NULL, argv, environ,
+                  list) != 0)
+        return "cph_spawn failed";
+    err = cph_checkin_wait(pid, LIVENESS_MS);
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return "waitpid failed";
+    if (err)
+        return "no check-in";
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return "the child did not find its handle";
+    return NULL;
+}
+
+void cloexec_all(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+
+    cr_assert_not_null(d);
+    while ((e = readdir(d))) {
+        int fd = atoi(e->d_name), flags;
+
+        if (e->d_name[0] == '.' || fd < 3 || fd == dirfd(d))
+            continue;
+        flags = fcntl(fd, F_GETFD);
+        if (flags >= 0)
+            fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+    }
+    closedir(d);
+}
+#endif

@@ -1,79 +1,145 @@
 /*
- * A macOS child linked with libcph_child. d_child MODE OUT:
+ * A child linked with libcph_child. d_child MODE [ARGS...] reports to the
+ * fd it takes under "report":
  *
- *   receive   takes the receive right "port", waits for one message on it
- *   send      takes the send right "port", sends message 4321 on it
- *   sendonce  takes the send-once right "port", sends message 5555
- *   fd        takes the fd "file" and reads its first line
- *   show      status and count
+ *   receive    one message on the receive right "port": "received ID"
+ *   send ID    message ID on the send or send-once right "port":
+ *              "sent send|send-once KR"
+ *   fd KEY...  each fd KEY read to EOF: "KEY CONTENT cloexec 0|1"
+ *   keys [FD]  the keys not yet taken: "keys K..."; whether FD is open:
+ *              "fd FD open|closed"
+ *   orphan     (its parent died before the check-in) to stdout:
+ *              "status ERRNO count N"
  */
 #include <fcntl.h>
 #include <mach/mach.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <cph/child.h>
 
+#define WAIT_MS 5000
+
 static FILE *out;
 
-static void receive(void)
+static int receive(void)
 {
     mach_port_t port = cph_child_take_receive_right("port");
-    struct {
+    union {
         mach_msg_header_t header;
-        mach_msg_trailer_t trailer;
+        uint8_t bytes[1024];
     } msg;
-    kern_return_t kr = mach_msg(&msg.header, MACH_RCV_MSG | MACH_RCV_TIMEOUT,
-                                0, sizeof msg, port, 5000, MACH_PORT_NULL);
+    kern_return_t kr;
 
-    fprintf(out, "received %d\n", kr == KERN_SUCCESS ? msg.header.msgh_id
-                                                     : -1);
+    if (!MACH_PORT_VALID(port)) {
+        fprintf(out, "no receive right\n");
+        return 1;
+    }
+    kr = mach_msg(&msg.header, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0,
+                  sizeof msg, port, WAIT_MS, MACH_PORT_NULL);
+    if (kr != KERN_SUCCESS) {
+        fprintf(out, "receive failed %#x\n", kr);
+        return 1;
+    }
+    fprintf(out, "received %d\n", msg.header.msgh_id);
+    mach_msg_destroy(&msg.header);
+    return 0;
 }
 
-static void send_on(mach_msg_type_name_t disposition, int id)
+static int send_id(const char *id)
 {
     mach_port_t port = cph_child_take_send_right("port");
+    mach_port_type_t type = 0;
     mach_msg_header_t msg = {
-        .msgh_bits = MACH_MSGH_BITS(disposition, 0),
         .msgh_size = sizeof msg,
         .msgh_remote_port = port,
-        .msgh_id = id,
+        .msgh_id = atoi(id),
     };
+    bool once;
 
-    fprintf(out, "sent %d\n",
+    if (!MACH_PORT_VALID(port) ||
+        mach_port_type(mach_task_self(), port, &type) != KERN_SUCCESS) {
+        fprintf(out, "no send right\n");
+        return 1;
+    }
+    once = type & MACH_PORT_TYPE_SEND_ONCE;
+    msg.msgh_bits = MACH_MSGH_BITS(once ? MACH_MSG_TYPE_MOVE_SEND_ONCE
+                                        : MACH_MSG_TYPE_MOVE_SEND, 0);
+    fprintf(out, "sent %s %d\n", once ? "send-once" : "send",
             mach_msg(&msg, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof msg, 0,
-                     MACH_PORT_NULL, 5000, MACH_PORT_NULL));
+                     MACH_PORT_NULL, WAIT_MS, MACH_PORT_NULL));
+    return 0;
 }
 
-static void read_fd(void)
+static int read_fd(const char *key)
 {
-    int fd = cph_child_take_fd("file");
-    char buf[64] = "";
-    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    int fd = cph_child_take_fd(key);
+    char buf[256];
+    size_t len = 0;
+    ssize_t n;
 
-    buf[n > 0 ? n : 0] = '\0';
-    buf[strcspn(buf, "\n")] = '\0';
-    fprintf(out, "file=%s\ncloexec %d\n", buf,
-            fd >= 0 && (fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
+    if (fd < 0) {
+        fprintf(out, "%s missing\n", key);
+        return 1;
+    }
+    while (len < sizeof buf - 1 &&
+           (n = read(fd, buf + len, sizeof buf - 1 - len)) > 0)
+        len += (size_t)n;
+    buf[len] = '\0';
+    fprintf(out, "%s %s cloexec %d\n", key, buf,
+            (fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
+    close(fd);
+    return 0;
+}
+
+static int keys(const char *fd)
+{
+    const char *key;
+
+    fprintf(out, "keys");
+    for (size_t i = 0; (key = cph_child_key(i)); i++)
+        fprintf(out, " %s", key);
+    fprintf(out, "\n");
+    if (fd)
+        fprintf(out, "fd %s %s\n", fd,
+                fcntl(atoi(fd), F_GETFD) < 0 ? "closed" : "open");
+    return 0;
+}
+
+static int run(int argc, char **argv)
+{
+    int failed = 0;
+
+    if (strcmp(argv[1], "receive") == 0)
+        return receive();
+    if (strcmp(argv[1], "send") == 0 && argc > 2)
+        return send_id(argv[2]);
+    if (strcmp(argv[1], "keys") == 0)
+        return keys(argv[2]);
+    if (strcmp(argv[1], "fd") != 0)
+        return 101;
+    for (int i = 2; i < argc; i++)
+        failed |= read_fd(argv[i]);
+    return failed;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 3 || !(out = fopen(argv[2], "w")))
+    int report, status;
+
+    if (argc < 2)
         return 100;
-    fprintf(out, "status %d\n", cph_child_status());
-    if (strcmp(argv[1], "receive") == 0)
-        receive();
-    else if (strcmp(argv[1], "send") == 0)
-        send_on(MACH_MSG_TYPE_MOVE_SEND, 4321);
-    else if (strcmp(argv[1], "sendonce") == 0)
-        send_on(MACH_MSG_TYPE_MOVE_SEND_ONCE, 5555);
-    else if (strcmp(argv[1], "fd") == 0)
-        read_fd();
-    else if (strcmp(argv[1], "show") == 0)
-        fprintf(out, "count %zu\n", cph_child_count());
-    else
-        return 101;
-    return fclose(out) == 0 ? 0 : 102;
+    if (strcmp(argv[1], "orphan") == 0) {
+        printf("status %d count %zu\n", cph_child_status(),
+               cph_child_count());
+        return 0;
+    }
+    report = cph_child_take_fd("report");
+    if (report < 0 || !(out = fdopen(report, "w")))
+        return 100;
+    status = run(argc, argv);
+    return fclose(out) == 0 ? status : 102;
 }

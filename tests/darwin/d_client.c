@@ -1,14 +1,22 @@
 /*
- * Speaks the Mach check-in by hand (not linked with libcph_child's
- * constructor, only its internals). d_client MODE OUT:
+ * Speaks the Mach check-in by hand, with libcph_child's MIG user stub but
+ * without its constructor. d_client MODE OUT [FD] reads CPH_HANDSHAKE and
+ * the token, then writes what happened to OUT ("-": stdout):
  *
- *   exit            never checks in
- *   readpipe        reads the token, closes the pipe, exits
- *   wrongthenright  a wrong token, then the right one
- *   late            reads the token, waits for its parent to die, then
- *                   tries to check in
+ *   readpipe        closes the pipe and waits to be killed
+ *   wrongthenright  checks in with a wrong token, the right one, and the
+ *                   right one again (a token is good once), each reported
+ *                   as "NAME OUTCOME"
+ *   late            waits for EOF on FD (its parent's death), then checks
+ *                   in: "late OUTCOME"
+ *
+ * OUTCOME is "lookup-failed KR", "send-failed KR", "no-reply KR",
+ * "refused" (the server destroyed the request), "unexpected ID",
+ * "not-from-parent" or "accepted N KEY..." (N port descriptors).
  */
+#include <errno.h>
 #include <mach/mach.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,83 +26,191 @@
 #include "darwin/mig_glue.h"
 #include "darwin/sdk.h"
 
+#define REPLY_MS 5000
+
 static FILE *out;
 static char service[CPH__SERVICE_MAX + 1];
-static cph_token_t token;
 
-static int read_token(void)
+__attribute__((format(printf, 1, 2)))
+static void say(const char *format, ...)
 {
-    const char *value = getenv("CPH_HANDSHAKE");
-    size_t have = 0;
-    int fd;
+    va_list ap;
 
-    if (!value || cph__env_parse(value, &fd, service) != 0)
+    va_start(ap, format);
+    vfprintf(out, format, ap);
+    va_end(ap);
+    fputc('\n', out);
+    fflush(out);
+}
+
+/* CPH_HANDSHAKE is "1:<fd>:<service>". Returns the fd, or -1. */
+static int parse_handshake(void)
+{
+    const char *value = getenv(CPH__ENV_NAME), *name;
+    char *end;
+    long fd;
+
+    if (!value || strncmp(value, "1:", 2) != 0)
         return -1;
-    while (have < sizeof token.val) {
-        ssize_t n = read(fd, (char *)token.val + have, sizeof token.val - have);
+    fd = strtol(value + 2, &end, 10);
+    if (end == value + 2 || *end != ':' || fd < 0 || fd > 65535)
+        return -1;
+    name = end + 1;
+    if (!*name || strlen(name) > CPH__SERVICE_MAX)
+        return -1;
+    strcpy(service, name);
+    return (int)fd;
+}
+
+/* Reads the token; returns the pipe's fd, or -1. */
+static int read_token(cph_token_t *token)
+{
+    int fd = parse_handshake();
+    size_t have = 0;
+
+    while (fd >= 0 && have < sizeof token->val) {
+        ssize_t n = read(fd, (char *)token->val + have,
+                         sizeof token->val - have);
+        if (n < 0 && errno == EINTR)
+            continue;
         if (n <= 0)
             return -1;
         have += (size_t)n;
     }
-    close(fd);
-    return 0;
+    return fd;
 }
 
-/* One check-in with t; reports "NAME refused", "NAME accepted N" or
- * "NAME failed KR". */
-static void attempt(const char *name, cph_token_t t)
+static pid_t sender_pid(const mach_msg_header_t *msg)
 {
-    mach_port_t server, reply;
-    struct {
+    const mach_msg_audit_trailer_t *t =
+        (const void *)((const uint8_t *)msg + round_msg(msg->msgh_size));
+
+    return (pid_t)t->msgh_audit.val[5];
+}
+
+/* The reply's port descriptors are followed by the key list:
+ * [u32 length] then [u8 kind][u8 key length][key] per handle. */
+static void say_accepted(const char *name, const mach_msg_header_t *msg)
+{
+    const mach_msg_body_t *body = (const void *)(msg + 1);
+    const mach_msg_port_descriptor_t *ports = (const void *)(body + 1);
+    const uint8_t *p = (const void *)(ports + body->msgh_descriptor_count);
+    const uint8_t *end = (const uint8_t *)msg + msg->msgh_size;
+    char keys[512] = "";
+    uint32_t len = 0;
+
+    if (p + sizeof len <= end)
+        memcpy(&len, p, sizeof len);
+    p += sizeof len;
+    if (len <= (size_t)(end - p))
+        end = p + len;
+    while (end - p >= 2 && end - p >= 2 + p[1] &&
+           strlen(keys) + p[1] + 2 < sizeof keys) {
+        strcat(keys, " ");
+        strncat(keys, (const char *)p + 2, p[1]);
+        p += 2 + p[1];
+    }
+    say("%s accepted %u%s", name, body->msgh_descriptor_count, keys);
+}
+
+static void await_reply(const char *name, mach_port_t reply)
+{
+    static union {
         mach_msg_header_t header;
-        uint8_t rest[16384];
+        uint8_t bytes[16384];
     } msg;
+    kern_return_t kr = mach_msg(
+        &msg.header,
+        MACH_RCV_MSG | MACH_RCV_TIMEOUT |
+            MACH_RCV_TRAILER_TYPE(MACH_MSG_TRAILER_FORMAT_0) |
+            MACH_RCV_TRAILER_ELEMENTS(MACH_RCV_TRAILER_AUDIT),
+        0, sizeof msg, reply, REPLY_MS, MACH_PORT_NULL);
+
+    if (kr != KERN_SUCCESS) {
+        say("%s no-reply %#x", name, kr);
+        return;
+    }
+    if (msg.header.msgh_id == MACH_NOTIFY_SEND_ONCE)
+        say("%s refused", name);
+    else if (msg.header.msgh_id != CPH__REPLY_ID ||
+             !(msg.header.msgh_bits & MACH_MSGH_BITS_COMPLEX))
+        say("%s unexpected %d", name, msg.header.msgh_id);
+    else if (sender_pid(&msg.header) != getppid())
+        say("%s not-from-parent", name);
+    else
+        say_accepted(name, &msg.header);
+    mach_msg_destroy(&msg.header);
+}
+
+/* One check-in with token, as libcph_child makes it. */
+static void attempt(const char *name, const cph_token_t *token)
+{
+    mach_port_t server = MACH_PORT_NULL, reply = MACH_PORT_NULL;
     kern_return_t kr = bootstrap_look_up(bootstrap_port, service, &server);
 
     if (kr != KERN_SUCCESS || !MACH_PORT_VALID(server)) {
-        fprintf(out, "%s lookup-failed\n", name);
+        say("%s lookup-failed %#x", name, kr);
         return;
     }
-    mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &reply);
-    kr = cph__client_check_in(server, reply, t);
-    mach_port_deallocate(mach_task_self(), server);
-    if (kr == KERN_SUCCESS)
-        kr = mach_msg(&msg.header, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0,
-                      sizeof msg, reply, 5000, MACH_PORT_NULL);
-    if (kr != KERN_SUCCESS)
-        fprintf(out, "%s failed %d\n", name, kr);
-    else if (msg.header.msgh_id == MACH_NOTIFY_SEND_ONCE)
-        fprintf(out, "%s refused\n", name);
-    else {
-        fprintf(out, "%s accepted %u\n", name,
-                ((mach_msg_body_t *)(&msg.header + 1))->msgh_descriptor_count);
-        mach_msg_destroy(&msg.header);
+    kr = mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE,
+                            &reply);
+    if (kr == KERN_SUCCESS) {
+        cph__checkin_send_timeout = REPLY_MS;
+        kr = cph__client_check_in(server, reply, *token);
     }
-    fflush(out);
-    mach_port_mod_refs(mach_task_self(), reply, MACH_PORT_RIGHT_RECEIVE, -1);
+    mach_port_deallocate(mach_task_self(), server);
+    if (kr != KERN_SUCCESS)
+        say("%s send-failed %#x", name, kr);
+    else
+        await_reply(name, reply);
+    if (MACH_PORT_VALID(reply))
+        mach_port_mod_refs(mach_task_self(), reply, MACH_PORT_RIGHT_RECEIVE,
+                           -1);
+}
+
+static void wait_eof(int fd)
+{
+    char c;
+    ssize_t n;
+
+    while ((n = read(fd, &c, 1)) > 0 || (n < 0 && errno == EINTR))
+        ;
 }
 
 int main(int argc, char **argv)
 {
-    pid_t parent = getppid();
+    cph_token_t token, wrong;
+    int fd;
 
-    if (argc < 3 || !(out = fopen(argv[2], "w")))
+    if (argc < 3)
         return 100;
-    if (strcmp(argv[1], "exit") == 0)
-        return 0;
-    if (read_token() != 0)
-        return 102;
-    if (strcmp(argv[1], "wrongthenright") == 0) {
-        cph_token_t wrong = token;
-        wrong.val[0] ^= 1;
-        attempt("wrong", wrong);
-        attempt("right", token);
-    } else if (strcmp(argv[1], "late") == 0) {
-        for (int i = 0; i < 500 && getppid() == parent; i++)
-            usleep(10000);
-        attempt("late", token);
-    } else if (strcmp(argv[1], "readpipe") != 0) {
+    out = strcmp(argv[2], "-") == 0 ? stdout : fopen(argv[2], "w");
+    if (!out)
+        return 100;
+    fd = read_token(&token);
+    if (fd < 0) {
+        say("no token");
         return 101;
     }
+    if (strcmp(argv[1], "readpipe") == 0) {
+        close(fd);
+        alarm(10); /* the test kills us long before */
+        for (;;)
+            pause();
+    }
+    if (strcmp(argv[1], "wrongthenright") == 0) {
+        wrong = token;
+        wrong.val[0] ^= 1;
+        /* The pipe stays open: the server gives us up on its EOF. */
+        attempt("wrong", &wrong);
+        attempt("right", &token);
+        attempt("again", &token);
+    } else if (strcmp(argv[1], "late") == 0 && argc > 3) {
+        wait_eof(atoi(argv[3]));
+        attempt("late", &token);
+    } else {
+        return 102;
+    }
+    close(fd);
     return fclose(out) == 0 ? 0 : 103;
 }

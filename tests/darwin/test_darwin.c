@@ -1,317 +1,688 @@
 /*
- * The macOS cases: every right type, fileports, children that never
- * check in, wrong tokens, a server that is gone. Compiled by the Linux
- * cross-build; run on a Mac.
+ * The macOS cases, after Crashpad's ChildPortHandshake tests and
+ * Chromium's MachPortRendezvous tests: each right type, fileports,
+ * children that never check in, wrong tokens, a server gone before the
+ * check-in, and the argument contract. The helpers are d_*.c here.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <mach/mach.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <cph/child.h>
 #include <cph/spawn.h>
 
 #include "common.h"
 
+/* The bound of every Mach receive here. */
+#define RECEIVE_MS 5000
+
 extern char **environ;
 
-static mach_port_t new_receive_right(void)
+static const char *darwin_helper(const char *name)
 {
-    mach_port_t port;
+    static char path[1024];
 
-    cr_assert_eq(mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE,
-                                    &port), KERN_SUCCESS);
+    snprintf(path, sizeof path, "%s/%s", CPH_DARWIN_HELPERS, name);
+    return path;
+}
+
+/* cph_spawn of the helper argv[0], which must succeed. */
+static pid_t spawn_d(char *const argv[], const posix_spawnattr_t *attr,
+                     const cph_attachments_t *list)
+{
+    pid_t pid = -1;
+    int err = cph_spawn(&pid, darwin_helper(argv[0]), NULL, attr, argv,
+                        environ, list);
+
+    cr_assert_eq(err, 0, "cph_spawn(%s): %s", argv[0], strerror(err));
+    return pid;
+}
+
+/* Waits for the check-in of helper pid (which must succeed) and for its
+ * exit (status 0); returns what it wrote to report, which is closed. */
+static char *report_after(pid_t pid, int report)
+{
+    int err = cph_checkin_wait(pid, LIVENESS_MS), status = wait_exit(pid);
+    char *text = read_now(report);
+
+    cr_assert_eq(err, 0, "check-in: %s; report:\n%s", strerror(err), text);
+    cr_assert_eq(status, 0, "exit status %d; report:\n%s", status, text);
+    return text;
+}
+
+static mach_port_t receive_right(void)
+{
+    mach_port_t port = MACH_PORT_NULL;
+
+    cr_assert_eq(mach_port_allocate(mach_task_self(),
+                                    MACH_PORT_RIGHT_RECEIVE, &port),
+                 KERN_SUCCESS);
     return port;
 }
 
-static cph_attachments_t *list_with_port(mach_port_t port,
-                                         mach_msg_type_name_t disposition)
+/* A receive right and one send right, under the same name. */
+static mach_port_t port_with_send(void)
 {
-    cph_attachments_t *list;
+    mach_port_t port = receive_right();
 
-    cr_assert_eq(cph_attachments_init(&list), 0);
-    cr_assert_eq(cph_attachments_add_port(list, "port", port, disposition), 0);
-    return list;
+    cr_assert_eq(mach_port_insert_right(mach_task_self(), port, port,
+                                        MACH_MSG_TYPE_MAKE_SEND),
+                 KERN_SUCCESS);
+    return port;
 }
 
-/* The id of one message received on port within 5 s, or -1. */
-static int receive_id(mach_port_t port)
+/* A send-once right to port, under a name of its own. */
+static mach_port_t send_once_to(mach_port_t port)
 {
-    struct {
+    mach_port_t once = MACH_PORT_NULL;
+    mach_msg_type_name_t type;
+
+    cr_assert_eq(mach_port_extract_right(mach_task_self(), port,
+                                         MACH_MSG_TYPE_MAKE_SEND_ONCE, &once,
+                                         &type),
+                 KERN_SUCCESS);
+    return once;
+}
+
+static mach_port_type_t type_of(mach_port_t name)
+{
+    mach_port_type_t type = 0;
+
+    cr_assert_eq(mach_port_type(mach_task_self(), name, &type),
+                 KERN_SUCCESS, "no right named %u", name);
+    return type;
+}
+
+static mach_port_urefs_t send_refs(mach_port_t name)
+{
+    mach_port_urefs_t refs = 0;
+
+    cr_assert_eq(mach_port_get_refs(mach_task_self(), name,
+                                    MACH_PORT_RIGHT_SEND, &refs),
+                 KERN_SUCCESS);
+    return refs;
+}
+
+static mach_port_status_t status_of(mach_port_t port)
+{
+    mach_port_status_t status;
+    mach_msg_type_number_t count = MACH_PORT_RECEIVE_STATUS_COUNT;
+
+    cr_assert_eq(mach_port_get_attributes(mach_task_self(), port,
+                                          MACH_PORT_RECEIVE_STATUS,
+                                          (mach_port_info_t)&status, &count),
+                 KERN_SUCCESS);
+    return status;
+}
+
+static void add_port(cph_attachments_t *list, const char *key,
+                     mach_port_t port, mach_msg_type_name_t disposition)
+{
+    int err = cph_attachments_add_port(list, key, port, disposition);
+
+    cr_assert_eq(err, 0, "add_port(%s): %s", key, strerror(err));
+}
+
+struct received {
+    mach_msg_id_t id;
+    pid_t sender;
+};
+
+/* One message on port, which must come within RECEIVE_MS; its rights are
+ * destroyed. */
+static struct received receive_one(mach_port_t port)
+{
+    union {
         mach_msg_header_t header;
-        uint8_t rest[256];
+        uint8_t bytes[1024];
     } msg;
+    const mach_msg_audit_trailer_t *trailer;
+    struct received got;
+    kern_return_t kr = mach_msg(
+        &msg.header,
+        MACH_RCV_MSG | MACH_RCV_TIMEOUT |
+            MACH_RCV_TRAILER_TYPE(MACH_MSG_TRAILER_FORMAT_0) |
+            MACH_RCV_TRAILER_ELEMENTS(MACH_RCV_TRAILER_AUDIT),
+        0, sizeof msg, port, RECEIVE_MS, MACH_PORT_NULL);
 
-    if (mach_msg(&msg.header, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof msg,
-                 port, 5000, MACH_PORT_NULL) != KERN_SUCCESS)
-        return -1;
+    cr_assert_eq(kr, KERN_SUCCESS, "receive on %u: %#x", port, kr);
+    trailer = (const void *)(msg.bytes + round_msg(msg.header.msgh_size));
+    got.id = msg.header.msgh_id;
+    got.sender = (pid_t)trailer->msgh_audit.val[5];
     mach_msg_destroy(&msg.header);
-    return msg.header.msgh_id;
+    return got;
 }
 
-/* d_child MODE sends on the right it was given; we receive on port. */
-static void assert_child_sends(mach_port_t port, mach_port_t attach,
-                               mach_msg_type_name_t disposition,
-                               const char *mode, int id)
+static void send_id(mach_port_t port, mach_msg_id_t id)
 {
-    cph_attachments_t *list = list_with_port(attach, disposition);
-    char out[256], *args[] = {(char *)mode, out, NULL}, *report, line[32];
-    pid_t pid;
+    mach_msg_header_t msg = {
+        .msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, 0),
+        .msgh_size = sizeof msg,
+        .msgh_remote_port = port,
+        .msgh_id = id,
+    };
 
-    snprintf(out, sizeof out, "%s", scratch_path("send"));
-    pid = spawn_helper("d_child", args, list);
-    cr_assert_eq(cph_checkin_wait(pid, 10000), 0);
-    cr_assert_eq(receive_id(port), id);
-    cr_assert_eq(wait_exit(pid), 0);
-    report = slurp(out);
-    snprintf(line, sizeof line, "status 0\nsent 0\n");
-    cr_assert_str_eq(report, line);
-    free(report);
-    cph_attachments_destroy(list);
+    cr_assert_eq(mach_msg(&msg, MACH_SEND_MSG | MACH_SEND_TIMEOUT,
+                          sizeof msg, 0, MACH_PORT_NULL, RECEIVE_MS,
+                          MACH_PORT_NULL),
+                 KERN_SUCCESS);
 }
 
 Test(darwin, receive_right)
 {
-    mach_port_t port = new_receive_right();
-    cph_attachments_t *list;
-    char out[256], *args[] = {"receive", out, NULL}, *report;
-    mach_msg_header_t msg = {.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, 0),
-                             .msgh_size = sizeof msg, .msgh_id = 1234};
+    mach_port_t port = port_with_send();
+    cph_attachments_t *list = list_new();
+    char *argv[] = {"d_child", "receive", NULL}, *text;
+    int report;
     pid_t pid;
 
-    /* Keep a send right; the receive right goes to the child. */
-    cr_assert_eq(mach_port_insert_right(mach_task_self(), port, port,
-                                        MACH_MSG_TYPE_MAKE_SEND), KERN_SUCCESS);
-    list = list_with_port(port, MACH_MSG_TYPE_MOVE_RECEIVE);
-    snprintf(out, sizeof out, "%s", scratch_path("receive"));
-    pid = spawn_helper("d_child", args, list);
-    cr_assert_eq(cph_checkin_wait(pid, 10000), 0);
-    msg.msgh_remote_port = port;
-    cr_assert_eq(mach_msg(&msg, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof msg,
-                          0, MACH_PORT_NULL, 5000, MACH_PORT_NULL),
-                 KERN_SUCCESS);
-    cr_assert_eq(wait_exit(pid), 0);
-    report = slurp(out);
-    cr_assert_str_eq(report, "status 0\nreceived 1234\n");
-    free(report);
+    add_port(list, "port", port, MACH_MSG_TYPE_MOVE_RECEIVE);
+    report = attach_report(list);
+    pid = spawn_d(argv, NULL, list);
+    cr_assert_eq(cph_checkin_wait(pid, LIVENESS_MS), 0);
+    /* The receive right left with the reply; our send right stayed. */
+    cr_assert_eq(type_of(port) &
+                     (MACH_PORT_TYPE_RECEIVE | MACH_PORT_TYPE_SEND),
+                 MACH_PORT_TYPE_SEND);
+    send_id(port, 1234);
+    text = report_after(pid, report);
+    cr_assert_str_eq(text, "received 1234\n");
+    free(text);
     cph_attachments_destroy(list);
 }
 
-Test(darwin, send_rights)
+/* The child sends on the right attached as name with disposition; we
+ * receive on port. kind is the right it must have found. */
+static void assert_child_sends(mach_port_t port, mach_port_t name,
+                               mach_msg_type_name_t disposition,
+                               const char *kind)
 {
-    mach_port_t port = new_receive_right();
+    cph_attachments_t *list = list_new();
+    char *argv[] = {"d_child", "send", "4321", NULL}, *text, expected[64];
+    struct received got;
+    int report;
+    pid_t pid;
 
-    cr_assert_eq(mach_port_insert_right(mach_task_self(), port, port,
-                                        MACH_MSG_TYPE_MAKE_SEND), KERN_SUCCESS);
-    assert_child_sends(port, port, MACH_MSG_TYPE_COPY_SEND, "send", 4321);
-    assert_child_sends(port, port, MACH_MSG_TYPE_MAKE_SEND, "send", 4321);
-    /* A second reference for the list to take. */
-    cr_assert_eq(mach_port_mod_refs(mach_task_self(), port,
-                                    MACH_PORT_RIGHT_SEND, 1), KERN_SUCCESS);
-    assert_child_sends(port, port, MACH_MSG_TYPE_MOVE_SEND, "send", 4321);
+    add_port(list, "port", name, disposition);
+    report = attach_report(list);
+    pid = spawn_d(argv, NULL, list);
+    got = receive_one(port);
+    cr_assert_eq(got.id, 4321);
+    cr_assert_eq(got.sender, pid, "sent by %d, not the child %d",
+                 (int)got.sender, (int)pid);
+    text = report_after(pid, report);
+    snprintf(expected, sizeof expected, "sent %s 0\n", kind);
+    cr_assert_str_eq(text, expected);
+    free(text);
+    cph_attachments_destroy(list);
 }
 
-Test(darwin, send_once_rights)
+Test(darwin, copy_send_right)
 {
-    mach_port_t port = new_receive_right(), once;
-    mach_msg_type_name_t type;
+    mach_port_t port = port_with_send();
 
-    assert_child_sends(port, port, MACH_MSG_TYPE_MAKE_SEND_ONCE, "sendonce",
-                       5555);
-    cr_assert_eq(mach_port_extract_right(mach_task_self(), port,
-                                         MACH_MSG_TYPE_MAKE_SEND_ONCE, &once,
-                                         &type), KERN_SUCCESS);
-    assert_child_sends(port, once, MACH_MSG_TYPE_MOVE_SEND_ONCE, "sendonce",
-                       5555);
+    assert_child_sends(port, port, MACH_MSG_TYPE_COPY_SEND, "send");
+    cr_assert_eq(send_refs(port), 1, "a copy took our reference");
 }
 
-Test(darwin, fileport_fd)
+Test(darwin, make_send_right)
 {
-    cph_attachments_t *list;
-    int p[2];
-    char *report;
+    mach_port_t port = receive_right();
+
+    assert_child_sends(port, port, MACH_MSG_TYPE_MAKE_SEND, "send");
+    cr_assert_eq(send_refs(port), 0);
+}
+
+Test(darwin, move_send_right)
+{
+    mach_port_t port = port_with_send();
+
+    assert_child_sends(port, port, MACH_MSG_TYPE_MOVE_SEND, "send");
+    cr_assert_eq(send_refs(port), 0, "the moved send right stayed here");
+}
+
+Test(darwin, make_send_once_right)
+{
+    mach_port_t port = receive_right();
+
+    assert_child_sends(port, port, MACH_MSG_TYPE_MAKE_SEND_ONCE,
+                       "send-once");
+}
+
+Test(darwin, move_send_once_right)
+{
+    mach_port_t port = receive_right(), once = send_once_to(port);
+    mach_port_type_t type;
+
+    assert_child_sends(port, once, MACH_MSG_TYPE_MOVE_SEND_ONCE,
+                       "send-once");
+    cr_assert_eq(mach_port_type(mach_task_self(), once, &type),
+                 KERN_INVALID_NAME, "the moved send-once right stayed here");
+}
+
+Test(darwin, fileport_fds)
+{
+    cph_attachments_t *list = list_new();
+    char *argv[] = {"d_child", "fd", "pipe", "file", NULL}, *text;
+    const char *path = scratch_path("file");
+    int p[2], fd, report;
 
     cr_assert_eq(pipe(p), 0);
-    cr_assert_eq(write(p[1], "by fileport\n", 12), 12);
+    cr_assert_eq(write(p[1], "by pipe", 7), 7);
     close(p[1]);
-    cr_assert_eq(cph_attachments_init(&list), 0);
-    cr_assert_eq(cph_attachments_add_fd(list, "file", p[0]), 0);
-    close(p[0]);
-    cr_assert_eq(run_helper("d_child", "fd", NULL, list, &report), 0);
-    cr_assert_str_eq(report, "status 0\nfile=by fileport\ncloexec 1\n");
-    free(report);
+    list_add(list, "pipe", p[0]);
+    fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+    cr_assert_eq(write(fd, "by file", 7), 7);
+    cr_assert_eq(lseek(fd, 0, SEEK_SET), 0);
+    unlink(path);
+    list_add(list, "file", fd);
+    report = attach_report(list);
+    text = report_after(spawn_d(argv, NULL, list), report);
+    cr_assert_str_eq(text, "pipe by pipe cloexec 1\nfile by file cloexec 1\n");
+    free(text);
     cph_attachments_destroy(list);
 }
 
-/* A child that never checks in (MODE exit) or only reads its pipe: the
- * MOVE right is destroyed, the MAKE/COPY ones leave ours as they were. */
-static void assert_given_up(const char *mode)
-{
-    mach_port_t moved = new_receive_right(), copied = new_receive_right();
-    mach_port_type_t type;
-    mach_port_urefs_t before, after;
-    cph_attachments_t *list;
-    char *report;
+/*
+ * Rights attached for a child that never claims them, and what we keep
+ * of each. Once the child is given up, the MOVE rights are destroyed and
+ * the others left as they were (Chromium's "cleanup when the child exits
+ * without rendezvous").
+ */
+struct stake {
+    mach_port_t moved;     /* MOVE_RECEIVE; we keep a send right */
+    mach_port_t sent;      /* MOVE_SEND of one of our two references */
+    mach_port_t copied;    /* COPY_SEND; we keep receive and send */
+    mach_port_t made;      /* MAKE_SEND and MAKE_SEND_ONCE; receive only */
+    mach_port_t once;      /* MOVE_SEND_ONCE, a right to once_port */
+    mach_port_t once_port;
+};
 
-    cr_assert_eq(mach_port_insert_right(mach_task_self(), moved, moved,
-                                        MACH_MSG_TYPE_MAKE_SEND), KERN_SUCCESS);
-    cr_assert_eq(mach_port_insert_right(mach_task_self(), copied, copied,
-                                        MACH_MSG_TYPE_MAKE_SEND), KERN_SUCCESS);
-    mach_port_get_refs(mach_task_self(), copied, MACH_PORT_RIGHT_SEND, &before);
-    cr_assert_eq(cph_attachments_init(&list), 0);
-    cr_assert_eq(cph_attachments_add_port(list, "moved", moved,
-                                          MACH_MSG_TYPE_MOVE_RECEIVE), 0);
-    cr_assert_eq(cph_attachments_add_port(list, "copied", copied,
-                                          MACH_MSG_TYPE_COPY_SEND), 0);
-    cr_assert_eq(cph_attachments_add_port(list, "made", copied,
-                                          MACH_MSG_TYPE_MAKE_SEND), 0);
-    {
-        char out[256], *args[] = {(char *)mode, out, NULL};
-        pid_t pid;
-        snprintf(out, sizeof out, "%s", scratch_path("givenup"));
-        pid = spawn_helper("d_client", args, list);
-        cr_assert_eq(cph_checkin_wait(pid, 10000), ECONNABORTED, "%s", mode);
-        wait_exit(pid);
-        report = slurp(out);
-        free(report);
-    }
-    cr_assert_eq(mach_port_type(mach_task_self(), moved, &type), KERN_SUCCESS);
-    cr_assert(type & MACH_PORT_TYPE_DEAD_NAME, "the MOVE right lives on");
-    mach_port_get_refs(mach_task_self(), copied, MACH_PORT_RIGHT_SEND, &after);
-    cr_assert_eq(after, before);
-    cph_attachments_destroy(list);
+static struct stake stake_in(cph_attachments_t *list)
+{
+    struct stake s = {
+        .moved = port_with_send(),
+        .sent = port_with_send(),
+        .copied = port_with_send(),
+        .made = receive_right(),
+        .once_port = receive_right(),
+    };
+
+    s.once = send_once_to(s.once_port);
+    cr_assert_eq(mach_port_mod_refs(mach_task_self(), s.sent,
+                                    MACH_PORT_RIGHT_SEND, 1),
+                 KERN_SUCCESS);
+    add_port(list, "moved", s.moved, MACH_MSG_TYPE_MOVE_RECEIVE);
+    add_port(list, "sent", s.sent, MACH_MSG_TYPE_MOVE_SEND);
+    add_port(list, "copied", s.copied, MACH_MSG_TYPE_COPY_SEND);
+    add_port(list, "made", s.made, MACH_MSG_TYPE_MAKE_SEND);
+    add_port(list, "made-once", s.made, MACH_MSG_TYPE_MAKE_SEND_ONCE);
+    add_port(list, "once", s.once, MACH_MSG_TYPE_MOVE_SEND_ONCE);
+    return s;
+}
+
+static void assert_stake_released(const struct stake *s)
+{
+    const mach_port_type_t both = MACH_PORT_TYPE_RECEIVE | MACH_PORT_TYPE_SEND;
+    mach_port_status_t made = status_of(s->made);
+    mach_port_type_t type;
+
+    cr_assert(type_of(s->moved) & MACH_PORT_TYPE_DEAD_NAME,
+              "the MOVE_RECEIVE right lives on");
+    cr_assert_eq(send_refs(s->sent), 1, "the MOVE_SEND reference was kept");
+    cr_assert_eq(type_of(s->copied) & both, both);
+    cr_assert_eq(send_refs(s->copied), 1);
+    cr_assert_eq(type_of(s->made) & both, MACH_PORT_TYPE_RECEIVE);
+    cr_assert_not(made.mps_srights, "a send right was made");
+    cr_assert_eq(made.mps_sorights, 0, "a send-once right was made");
+    /* A destroyed send-once right notifies its port. */
+    cr_assert_eq(mach_port_type(mach_task_self(), s->once, &type),
+                 KERN_INVALID_NAME, "the MOVE_SEND_ONCE right lives on");
+    cr_assert_eq(receive_one(s->once_port).id, MACH_NOTIFY_SEND_ONCE);
 }
 
 Test(darwin, child_never_checks_in)
 {
-    assert_given_up("exit");
+    cph_attachments_t *list = list_new();
+    struct stake s = stake_in(list);
+    char *argv[] = {"true", NULL};
+    pid_t pid;
+
+    cr_assert_eq(cph_spawn(&pid, "/usr/bin/true", NULL, NULL, argv, environ,
+                           list),
+                 0);
+    cr_assert_eq(cph_checkin_wait(pid, LIVENESS_MS), ECONNABORTED);
+    cr_assert_eq(wait_exit(pid), 0);
+    assert_stake_released(&s);
+    cph_attachments_destroy(list);
 }
 
-Test(darwin, child_reads_pipe_then_exits)
+Test(darwin, child_closes_pipe_without_check_in)
 {
-    assert_given_up("readpipe");
+    cph_attachments_t *list = list_new();
+    struct stake s = stake_in(list);
+    char *argv[] = {"d_client", "readpipe", "/dev/null", NULL};
+    pid_t pid = spawn_d(argv, NULL, list);
+
+    /* The child is still alive: the pipe's EOF alone gives it up. */
+    cr_assert_eq(cph_checkin_wait(pid, LIVENESS_MS), ECONNABORTED);
+    assert_stake_released(&s);
+    cr_assert_eq(kill(pid, SIGKILL), 0);
+    cr_assert_eq(wait_exit(pid), 128 + SIGKILL,
+                 "the helper was not waiting to be killed");
+    cph_attachments_destroy(list);
 }
 
 Test(darwin, wrong_token_then_right)
 {
-    mach_port_t port = new_receive_right();
-    cph_attachments_t *list = list_with_port(port, MACH_MSG_TYPE_MAKE_SEND);
-    char out[256], *args[] = {"wrongthenright", out, NULL}, *report;
+    cph_attachments_t *list = list_new();
+    char out[256], *argv[] = {"d_client", "wrongthenright", out, NULL};
+    char *text;
     pid_t pid;
 
-    snprintf(out, sizeof out, "%s", scratch_path("wrong"));
-    pid = spawn_helper("d_client", args, list);
+    snprintf(out, sizeof out, "%s", scratch_path("client"));
+    add_port(list, "port", receive_right(), MACH_MSG_TYPE_MAKE_SEND);
+    list_add(list, "file", open("/dev/null", O_RDONLY | O_CLOEXEC));
+    pid = spawn_d(argv, NULL, list);
+    cr_assert_eq(cph_checkin_wait(pid, LIVENESS_MS), 0);
     cr_assert_eq(wait_exit(pid), 0);
-    cr_assert_eq(cph_checkin_wait(pid, 10000), 0);
-    report = slurp(out);
-    cr_assert_str_eq(report, "wrong refused\nright accepted 1\n");
-    free(report);
+    text = slurp(out);
+    cr_assert_not_null(text);
+    cr_assert_str_eq(text, "wrong refused\n"
+                           "right accepted 2 port file\n"
+                           "again refused\n");
+    free(text);
+    unlink(out);
     cph_attachments_destroy(list);
 }
 
-Test(darwin, server_gone_before_check_in)
+static int64_t now_ms(void)
 {
-    char out[256], *args[] = {out, NULL}, *report = NULL;
+    struct timespec ts;
 
-    snprintf(out, sizeof out, "%s", scratch_path("late"));
-    cr_assert_eq(wait_exit(spawn_helper("d_parent", args, NULL)), 0);
-    for (int i = 0; i < 1000 && !(report && strchr(report, '\n')); i++) {
-        free(report);
-        usleep(10000);
-        report = slurp(out);
-    }
-    cr_assert_not_null(report);
-    cr_assert(strncmp(report, "late lookup-failed", 18) == 0 ||
-                  strncmp(report, "late refused", 12) == 0 ||
-                  strncmp(report, "late failed", 11) == 0,
-              "a check-in with a dead server: %s", report);
-    free(report);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-Test(darwin, move_rights_go_to_one_child)
+/* Appends what fd yields to the string buf (of size bytes) until EOF, or
+ * with line until buf holds a newline. False if deadline came first. */
+static bool read_until(int fd, char *buf, size_t size, bool line,
+                       int64_t deadline)
 {
-    mach_port_t port = new_receive_right();
-    cph_attachments_t *list = list_with_port(port, MACH_MSG_TYPE_MOVE_RECEIVE);
-    char *report;
-    char *argv[] = {"d_child", "show", "/dev/null", NULL};
+    size_t len = strlen(buf);
+
+    while (!line || !strchr(buf, '\n')) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int64_t left = deadline - now_ms();
+        int ready = left > 0 ? poll(&pfd, 1, (int)left) : 0;
+        ssize_t n;
+
+        if (ready < 0 && errno == EINTR)
+            continue;
+        cr_assert_geq(ready, 0, "poll: %s", strerror(errno));
+        cr_assert_lt(len, size - 1, "too much output: %s", buf);
+        if (ready == 0)
+            return false;
+        n = read(fd, buf + len, size - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        cr_assert_geq(n, 0, "read: %s", strerror(errno));
+        if (n == 0)
+            return true;
+        len += (size_t)n;
+        buf[len] = '\0';
+    }
+    return true;
+}
+
+/*
+ * Runs "d_parent MODE" (plain posix_spawn, stdout on a pipe), which
+ * cph_spawns a child and says "spawned PID"; kills it before that child
+ * checks in, resumes the child if it was started suspended, and leaves in
+ * text all the pipe carried once the child is done. The child must be
+ * done within CPH_CHILD_TIMEOUT_MS: a dead server is noticed, not waited
+ * out.
+ */
+static void run_orphaned(const char *mode, bool suspended, char *text,
+                         size_t size)
+{
+    char *argv[] = {"d_parent", (char *)mode, NULL};
+    posix_spawn_file_actions_t fa;
+    int p[2], err, child = -1;
+    pid_t parent;
+
+    cr_assert_eq(pipe(p), 0);
+    cr_assert_eq(fcntl(p[0], F_SETFD, FD_CLOEXEC), 0);
+    cr_assert_eq(fcntl(p[1], F_SETFD, FD_CLOEXEC), 0);
+    cr_assert_eq(posix_spawn_file_actions_init(&fa), 0);
+    cr_assert_eq(posix_spawn_file_actions_adddup2(&fa, p[1], 1), 0);
+    err = posix_spawn(&parent, darwin_helper("d_parent"), &fa, NULL, argv,
+                      environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(p[1]);
+    cr_assert_eq(err, 0, "posix_spawn(d_parent): %s", strerror(err));
+
+    text[0] = '\0';
+    cr_assert(read_until(p[0], text, size, true, now_ms() + LIVENESS_MS),
+              "d_parent said: %s", text);
+    cr_assert_eq(sscanf(text, "spawned %d", &child), 1, "d_parent said: %s",
+                 text);
+    cr_assert_eq(kill(parent, SIGKILL), 0);
+    cr_assert_eq(wait_exit(parent), 128 + SIGKILL);
+    if (suspended)
+        cr_assert_eq(kill(child, SIGCONT), 0);
+    cr_assert(read_until(p[0], text, size, false,
+                         now_ms() + CPH_CHILD_TIMEOUT_MS),
+              "the child hung: %s", text);
+    close(p[0]);
+}
+
+Test(darwin, server_gone_by_hand)
+{
+    char text[512];
+    const char *late;
+
+    run_orphaned("late", false, text, sizeof text);
+    late = strchr(text, '\n') + 1;
+    cr_assert(strncmp(late, "late lookup-failed ", 19) == 0 ||
+                  strncmp(late, "late send-failed ", 17) == 0,
+              "a check-in with a dead server: %s", text);
+}
+
+Test(darwin, server_gone_child_status)
+{
+    char text[512];
+    int status = -1;
+    size_t count = 1;
+
+    run_orphaned("orphan", true, text, sizeof text);
+    cr_assert_eq(sscanf(strchr(text, '\n') + 1, "status %d count %zu",
+                        &status, &count),
+                 2, "the child said: %s", text);
+    cr_assert(status == ECONNREFUSED || status == ECONNRESET,
+              "cph_child_status: %s", strerror(status));
+    cr_assert_eq(count, 0);
+}
+
+Test(darwin, move_right_goes_to_one_child)
+{
+    mach_port_t port = port_with_send();
+    cph_attachments_t *list = list_new();
+    char *argv[] = {"d_child", "send", "77", NULL}, *text;
+    int report;
     pid_t pid;
 
-    cr_assert_eq(run_helper("d_child", "show", NULL, list, &report), 0);
-    cr_assert_str_eq(report, "status 0\ncount 1\n");
-    free(report);
-    cr_assert_eq(cph_spawn(&pid, helper_path("d_child"), NULL, NULL, argv,
-                           environ, list), EINVAL);
+    add_port(list, "port", port, MACH_MSG_TYPE_MOVE_SEND);
+    report = attach_report(list);
+    pid = spawn_d(argv, NULL, list);
+    cr_assert_eq(receive_one(port).id, 77);
+    text = report_after(pid, report);
+    cr_assert_str_eq(text, "sent send 0\n");
+    free(text);
+    pid = -1;
+    cr_assert_eq(cph_spawn(&pid, darwin_helper("d_child"), NULL, NULL, argv,
+                           environ, list),
+                 EINVAL);
+    cr_assert_eq(pid, -1, "*pid was set by a failed spawn");
     cph_attachments_destroy(list);
 }
 
-Test(darwin, add_port_errors)
+Test(darwin, move_right_destroyed_when_spawn_fails)
 {
-    mach_port_t port = new_receive_right(), dead;
-    cph_attachments_t *list;
+    mach_port_t port = port_with_send();
+    cph_attachments_t *list = list_new();
+    char *argv[] = {"d_missing", NULL};
+    pid_t pid = -1;
 
-    cr_assert_eq(cph_attachments_init(&list), 0);
-    cr_assert_eq(cph_attachments_add_port(list, "a", MACH_PORT_NULL,
-                                          MACH_MSG_TYPE_COPY_SEND), EINVAL);
-    cr_assert_eq(cph_attachments_add_port(list, "a", MACH_PORT_DEAD,
-                                          MACH_MSG_TYPE_COPY_SEND), EINVAL);
-    cr_assert_eq(cph_attachments_add_port(list, "a", port,
-                                          MACH_MSG_TYPE_COPY_RECEIVE), EINVAL);
-    cr_assert_eq(cph_attachments_add_port(list, "a", port, 0), EINVAL);
-    /* A receive right only: no send right to copy or move. */
-    cr_assert_eq(cph_attachments_add_port(list, "a", port,
-                                          MACH_MSG_TYPE_COPY_SEND), EINVAL);
-    cr_assert_eq(cph_attachments_add_port(list, "bad key", port,
-                                          MACH_MSG_TYPE_MAKE_SEND), EINVAL);
-    dead = new_receive_right();
-    mach_port_mod_refs(mach_task_self(), dead, MACH_PORT_RIGHT_RECEIVE, -1);
-    cr_assert_eq(cph_attachments_add_port(list, "a", dead,
-                                          MACH_MSG_TYPE_MAKE_SEND), EINVAL);
-    cr_assert_eq(cph_attachments_add_port(list, "a", port,
-                                          MACH_MSG_TYPE_MAKE_SEND), 0);
-    cr_assert_eq(cph_attachments_add_port(list, "a", port,
-                                          MACH_MSG_TYPE_MAKE_SEND), EEXIST);
+    add_port(list, "port", port, MACH_MSG_TYPE_MOVE_RECEIVE);
+    cr_assert_eq(cph_spawn(&pid, darwin_helper("d_missing"), NULL, NULL,
+                           argv, environ, list),
+                 ENOENT);
+    cr_assert(type_of(port) & MACH_PORT_TYPE_DEAD_NAME,
+              "the right a failed spawn took lives on");
+    cr_assert_eq(cph_spawn(&pid, darwin_helper("d_missing"), NULL, NULL,
+                           argv, environ, list),
+                 EINVAL);
+    cr_assert_eq(pid, -1);
     cph_attachments_destroy(list);
+}
+
+Test(darwin, destroying_a_list_releases_its_move_rights)
+{
+    mach_port_t moved = port_with_send(), sent = port_with_send();
+    mach_port_t copied = port_with_send();
+    cph_attachments_t *list = list_new();
+
+    cr_assert_eq(mach_port_mod_refs(mach_task_self(), sent,
+                                    MACH_PORT_RIGHT_SEND, 1),
+                 KERN_SUCCESS);
+    add_port(list, "moved", moved, MACH_MSG_TYPE_MOVE_RECEIVE);
+    add_port(list, "sent", sent, MACH_MSG_TYPE_MOVE_SEND);
+    add_port(list, "copied", copied, MACH_MSG_TYPE_COPY_SEND);
+    cph_attachments_destroy(list);
+    cr_assert(type_of(moved) & MACH_PORT_TYPE_DEAD_NAME);
+    cr_assert_eq(send_refs(sent), 1);
+    cr_assert_eq(send_refs(copied), 1);
 }
 
 Test(darwin, setexec_refused)
 {
-    mach_port_t port = new_receive_right();
-    cph_attachments_t *list = list_with_port(port, MACH_MSG_TYPE_MAKE_SEND);
-    char *argv[] = {"d_child", "show", "/dev/null", NULL};
+    cph_attachments_t *list = list_new();
+    char *argv[] = {"d_missing", NULL};
     posix_spawnattr_t attr;
-    pid_t pid;
+    pid_t pid = -1;
 
-    posix_spawnattr_init(&attr);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETEXEC);
-    cr_assert_eq(cph_spawn(&pid, helper_path("d_child"), NULL, &attr, argv,
-                           environ, list), EINVAL);
+    add_port(list, "port", receive_right(), MACH_MSG_TYPE_MAKE_SEND);
+    cr_assert_eq(posix_spawnattr_init(&attr), 0);
+    cr_assert_eq(posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETEXEC), 0);
+    /* A missing program: were SETEXEC let through, this process would
+     * not be replaced, and the error would be ENOENT. */
+    cr_assert_eq(cph_spawn(&pid, darwin_helper("d_missing"), NULL, &attr,
+                           argv, environ, list),
+                 EINVAL);
+    cr_assert_eq(pid, -1);
     posix_spawnattr_destroy(&attr);
     cph_attachments_destroy(list);
 }
 
-Test(darwin, cloexec_default_keeps_the_pipe)
+static void assert_refused(cph_attachments_t *list, const char *key,
+                           mach_port_t port, mach_msg_type_name_t disposition,
+                           int expected)
 {
-    mach_port_t port = new_receive_right();
-    cph_attachments_t *list = list_with_port(port, MACH_MSG_TYPE_MAKE_SEND);
-    char out[256], *argv[] = {"d_child", "show", out, NULL}, *report;
-    posix_spawnattr_t attr;
-    pid_t pid;
+    int err = cph_attachments_add_port(list, key, port, disposition);
 
-    snprintf(out, sizeof out, "%s", scratch_path("cloexec"));
-    posix_spawnattr_init(&attr);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_CLOEXEC_DEFAULT);
-    cr_assert_eq(cph_spawn(&pid, helper_path("d_child"), NULL, &attr, argv,
-                           environ, list), 0);
+    cr_assert_eq(err, expected, "add_port(%s, %u, %u): %s", key ? key : "NULL",
+                 port, disposition, strerror(err));
+}
+
+Test(darwin, add_port_errors)
+{
+    cph_attachments_t *list = list_new();
+    mach_port_t port = receive_right(), sendable = port_with_send();
+    mach_port_t dead = port_with_send(), gone = receive_right();
+    mach_port_t self = mach_task_self(); /* a send right only */
+    char long_key[66], *argv[] = {"d_child", "keys", NULL}, *text;
+    char expected[128];
+    int report;
+
+    memset(long_key, 'k', 65);
+    long_key[65] = '\0';
+    /* dead: a dead name; gone: a name this task no longer holds */
+    cr_assert_eq(mach_port_mod_refs(self, dead, MACH_PORT_RIGHT_RECEIVE, -1),
+                 KERN_SUCCESS);
+    cr_assert_eq(mach_port_mod_refs(self, gone, MACH_PORT_RIGHT_RECEIVE, -1),
+                 KERN_SUCCESS);
+
+    assert_refused(list, "a", MACH_PORT_NULL, MACH_MSG_TYPE_COPY_SEND, EINVAL);
+    assert_refused(list, "a", MACH_PORT_DEAD, MACH_MSG_TYPE_COPY_SEND, EINVAL);
+    assert_refused(list, "a", port, MACH_MSG_TYPE_COPY_RECEIVE, EINVAL);
+    assert_refused(list, "a", port, 0, EINVAL);
+    assert_refused(list, "a", port, MACH_MSG_TYPE_COPY_SEND, EINVAL);
+    assert_refused(list, "a", port, MACH_MSG_TYPE_MOVE_SEND, EINVAL);
+    assert_refused(list, "a", port, MACH_MSG_TYPE_MOVE_SEND_ONCE, EINVAL);
+    assert_refused(list, "a", self, MACH_MSG_TYPE_MAKE_SEND, EINVAL);
+    assert_refused(list, "a", self, MACH_MSG_TYPE_MAKE_SEND_ONCE, EINVAL);
+    assert_refused(list, "a", self, MACH_MSG_TYPE_MOVE_RECEIVE, EINVAL);
+    assert_refused(list, "a", dead, MACH_MSG_TYPE_COPY_SEND, EINVAL);
+    assert_refused(list, "a", gone, MACH_MSG_TYPE_MAKE_SEND, EINVAL);
+    assert_refused(list, "a", gone, MACH_MSG_TYPE_COPY_SEND, EINVAL);
+    assert_refused(list, NULL, sendable, MACH_MSG_TYPE_MOVE_SEND, EINVAL);
+    assert_refused(list, "", sendable, MACH_MSG_TYPE_MOVE_SEND, EINVAL);
+    assert_refused(list, "bad key", sendable, MACH_MSG_TYPE_MOVE_SEND, EINVAL);
+    assert_refused(list, long_key, sendable, MACH_MSG_TYPE_MOVE_SEND, EINVAL);
+    assert_refused(NULL, "a", sendable, MACH_MSG_TYPE_MOVE_SEND, EINVAL);
+
+    long_key[64] = '\0';
+    add_port(list, long_key, port, MACH_MSG_TYPE_MAKE_SEND);
+    add_port(list, "a", port, MACH_MSG_TYPE_MAKE_SEND_ONCE);
+    assert_refused(list, "a", port, MACH_MSG_TYPE_MAKE_SEND, EEXIST);
+    assert_refused(list, "a", sendable, MACH_MSG_TYPE_MOVE_SEND, EEXIST);
+    cr_assert_eq(send_refs(sendable), 1);
+
+    /* Nothing refused made its way into the list. */
+    report = attach_report(list);
+    text = report_after(spawn_d(argv, NULL, list), report);
+    snprintf(expected, sizeof expected, "keys %s a\n", long_key);
+    cr_assert_str_eq(text, expected);
+    free(text);
+    /* Nor does the list own a reference it was refused. */
+    cph_attachments_destroy(list);
+    cr_assert_eq(send_refs(sendable), 1);
+}
+
+Test(darwin, cloexec_default_still_checks_in)
+{
+    cph_attachments_t *list = list_new();
+    char fd[16], *argv[] = {"d_child", "keys", fd, NULL}, *text;
+    char expected[64];
+    int marker = fcntl(STDERR_FILENO, F_DUPFD, 50), report;
+    posix_spawnattr_t attr;
+
+    /* An inheritable fd that CLOEXEC_DEFAULT must keep from the child. */
+    cr_assert_geq(marker, 50);
+    snprintf(fd, sizeof fd, "%d", marker);
+    add_port(list, "port", receive_right(), MACH_MSG_TYPE_MAKE_SEND);
+    report = attach_report(list);
+    cr_assert_eq(posix_spawnattr_init(&attr), 0);
+    cr_assert_eq(posix_spawnattr_setflags(&attr, POSIX_SPAWN_CLOEXEC_DEFAULT),
+                 0);
+    text = report_after(spawn_d(argv, &attr, list), report);
+    close(marker);
+    snprintf(expected, sizeof expected, "keys port\nfd %d closed\n", marker);
+    cr_assert_str_eq(text, expected);
+    free(text);
     posix_spawnattr_destroy(&attr);
-    cr_assert_eq(cph_checkin_wait(pid, 10000), 0);
-    cr_assert_eq(wait_exit(pid), 0);
-    report = slurp(out);
-    cr_assert_str_eq(report, "status 0\ncount 1\n");
-    free(report);
     cph_attachments_destroy(list);
 }
