@@ -53,7 +53,11 @@
  * from the real child and keep the pipe open. M is chosen at or above 64 so
  * that the caller's own dup2 targets are unlikely to land on it; file
  * actions that close M (or close a range containing it) make the child's
- * check-in fail.
+ * check-in fail, and so does macOS's POSIX_SPAWN_CLOEXEC_DEFAULT with the
+ * caller's own file actions (cph cannot add addinherit_np to them).
+ * Everything a spawn creates is made under cph's lock and closed by its
+ * atfork handler, so a process that another thread fork()s meanwhile
+ * keeps none of it.
  *
  * Every public function is thread-safe. A process that forks after using
  * cph gets a clean state in the forked child (handlers registered with
@@ -162,7 +166,9 @@ CPH_PUBLIC int cph_spawnp(pid_t *pid, const char *file,
  *   ESRCH         cph knows nothing of pid: it was not spawned with
  *                 attachments, or its outcome is too old. The last 1024
  *                 outcomes are kept, whether or not anybody waits for them.
- * The outcome stays readable; calling again returns it again.
+ * The outcome stays readable; calling again returns it again. libcph's
+ * thread records the outcome of a child that exits a moment after the
+ * exit: right after waitpid, a timeout of 0 may still say ETIMEDOUT.
  */
 CPH_PUBLIC int cph_checkin_wait(pid_t pid, int timeout_ms);
 
