@@ -535,7 +535,8 @@ Test(hostile, malformed_replies, .timeout = 120)
 {
     const char *modes[] = {"bad-magic", "count-more", "count-less",
                            "bad-key",   "empty-key",  "bad-kind",
-                           "trailing",  "truncated",  "short-head"};
+                           "trailing",  "truncated",  "short-head",
+                           "dup-key"};
 
     for (size_t i = 0; i < sizeof modes / sizeof *modes; i++) {
         struct fake f;
@@ -708,6 +709,7 @@ Test(hostile, flood_of_idle_connections, .timeout = 60)
     pid_t flooder, pid;
     int outcome;
 
+    quiet_begin();
     client_start(&c, "gated");
     client_service(&c, service);
     snprintf(out, sizeof out, "%s", scratch_path("flooder"));
@@ -745,4 +747,5 @@ Test(hostile, flood_of_idle_connections, .timeout = 60)
     cr_assert(has_line(report, "right accepted" AB), "%s", report);
     cr_assert_eq(outcome, 0);
     free(report);
+    quiet_end();
 }

@@ -45,6 +45,16 @@ static int read_token(int fd, uint8_t token[CPH__TOKEN_SIZE],
     return 0;
 }
 
+/* A parent never sends a key twice; a reply that does is broken. */
+static bool keys_unique(const struct cph__handle *h, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++)
+            if (strcmp(h[i].key, h[j].key) == 0)
+                return false;
+    return true;
+}
+
 /* The check-in, in the order the server relies on: the request is
  * queued before the pipe closes, because the server gives a child up on
  * the pipe's EOF once it has taken in what was queued. */
@@ -67,7 +77,15 @@ static int check_in(const char *value)
     close(fd);
     if (err)
         return err;
-    return cph__checkin_receive(c, deadline, &got.handles, &got.received);
+    err = cph__checkin_receive(c, deadline, &got.handles, &got.received);
+    if (!err && !keys_unique(got.handles, got.received)) {
+        cph__handles_release(got.handles, got.received);
+        free(got.handles);
+        got.handles = NULL;
+        got.received = 0;
+        err = EPROTO;
+    }
+    return err;
 }
 
 __attribute__((constructor)) static void cph_child_init(void)

@@ -4,7 +4,9 @@
 #include "cph_core.h"
 
 /* "cph.<pid>.<32 hex digits>": unguessable, so nobody can take the name
- * first; the pid only helps a person reading a process listing. */
+ * before we do. It is no secret once in use (/proc/net/unix lists
+ * abstract names, a child's environment shows it): the token and the pid
+ * check are what authenticate a check-in. The pid only helps a person. */
 int cph__service_name(char name[CPH__SERVICE_MAX + 1])
 {
     uint8_t random[CPH__TOKEN_SIZE];

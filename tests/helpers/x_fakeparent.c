@@ -19,7 +19,7 @@
  *   impostor          a forked process owns the socket (bind + listen) and
  *                     sends a valid reply as soon as it accepts
  *   bad-magic, count-more, count-less, bad-key, empty-key, bad-kind,
- *   trailing, truncated, short-head
+ *   trailing, truncated, short-head, dup-key
  *                     that malformed reply
  *
  * OUT gets "child PID", "spawned MS" (CLOCK_MONOTONIC, just before the
@@ -209,6 +209,8 @@ static bool answer(const char *mode, int fd)
         err = reply(fd, CPH__MAGIC, 1, 1, "\x01\x05" "ab", 4, 1);
     else if (strcmp(mode, "short-head") == 0)
         err = send_msg(fd, "cph", 3, 1);
+    else if (strcmp(mode, "dup-key") == 0)
+        err = reply(fd, CPH__MAGIC, 2, 1, ENTRY_A ENTRY_A, 6, 2);
     else
         return false;
     if (err)
