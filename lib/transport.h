@@ -17,9 +17,10 @@
  * every copy of the child's end is closed. */
 int cph__pipe_create(int fds[2]);
 
-/* Starts the server if this process has none yet and writes its service
- * name into name. Under the lock. */
-int cph__server_start(char name[CPH__SERVICE_MAX + 1]);
+/* Opens the server under the service name and starts its thread; on
+ * failure leaves nothing behind. Called once per process (and again in a
+ * forked child) by cph__server_start. Under the lock. */
+int cph__server_open(const char *name);
 
 /* Starts watching a published record's pipe and exit; stops. Under the
  * lock. */

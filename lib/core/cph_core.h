@@ -125,6 +125,10 @@ struct cph__record {
 void cph__lock(void);
 void cph__unlock(void);
 
+/* Under the lock: the service name of this process's server, started on
+ * first use. */
+int cph__server_start(char name[CPH__SERVICE_MAX + 1]);
+
 /* Under the lock. */
 void cph__registry_add(struct cph__record *r);
 int cph__registry_publish(struct cph__record *r, pid_t pid);

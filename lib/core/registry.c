@@ -19,6 +19,10 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static struct cph__record *live;
 static uint64_t last_id;
 
+/* The server, once started; its fds and thread belong to the transport. */
+static bool server_started;
+static char server_name[CPH__SERVICE_MAX + 1];
+
 /* Outcomes of finished handshakes, newest at outcomes[(next - 1) % MAX]. */
 static struct {
     pid_t pid;
@@ -103,6 +107,7 @@ static void atfork_child(void)
         cph__record_free(r);
     }
     outcomes_next = outcomes_used = 0;
+    server_started = false;
     cph__server_forget();
     init_changed();
     pthread_mutex_unlock(&lock);
@@ -112,6 +117,20 @@ static void registry_init(void)
 {
     init_changed();
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+int cph__server_start(char name[CPH__SERVICE_MAX + 1])
+{
+    if (!server_started) {
+        int err = cph__service_name(server_name);
+        if (!err)
+            err = cph__server_open(server_name);
+        if (err)
+            return err;
+        server_started = true;
+    }
+    memcpy(name, server_name, sizeof server_name);
+    return 0;
 }
 
 struct cph__record *cph__record_new(void)

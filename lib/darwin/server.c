@@ -29,8 +29,6 @@ enum { TAG_PIPE = 1, TAG_EXIT = 2 };
 #define REQUEST_MAX 1024
 
 static struct {
-    bool started;
-    char name[CPH__SERVICE_MAX + 1];
     mach_port_t port, port_set;
     int kq;
 } srv = {.kq = -1};
@@ -279,20 +277,15 @@ static void stop(void)
     cph__server_forget();
 }
 
-int cph__server_start(char name[CPH__SERVICE_MAX + 1])
+int cph__server_open(const char *name)
 {
     struct kevent ev;
     kern_return_t kr;
     int err;
 
-    if (srv.started)
-        goto done;
-    err = cph__service_name(srv.name);
-    if (err)
-        return err;
     /* bootstrap_check_in creates the service and gives us its receive
      * right; the registration goes away with that right. */
-    kr = bootstrap_check_in(bootstrap_port, srv.name, &srv.port);
+    kr = bootstrap_check_in(bootstrap_port, name, &srv.port);
     if (kr != KERN_SUCCESS) {
         srv.port = MACH_PORT_NULL;
         return mach_errno(kr);
@@ -320,9 +313,6 @@ int cph__server_start(char name[CPH__SERVICE_MAX + 1])
     err = cph__thread_start(serve);
     if (err)
         goto fail;
-    srv.started = true;
-done:
-    memcpy(name, srv.name, sizeof srv.name);
     return 0;
 fail:
     stop();

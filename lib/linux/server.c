@@ -48,8 +48,6 @@ struct conn {
 };
 
 static struct {
-    bool started;
-    char name[CPH__SERVICE_MAX + 1];
     int listen_fd, epoll_fd;
     bool listen_resting;
     int64_t rest_until;
@@ -361,18 +359,12 @@ static void *serve(void *arg)
     return NULL;
 }
 
-int cph__server_start(char name[CPH__SERVICE_MAX + 1])
+int cph__server_open(const char *name)
 {
     struct sockaddr_un addr;
-    socklen_t len;
+    socklen_t len = cph__service_addr(name, &addr);
     int err;
 
-    if (srv.started)
-        goto done;
-    err = cph__service_name(srv.name);
-    if (err)
-        return err;
-    len = cph__service_addr(srv.name, &addr);
     srv.listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC |
                                         SOCK_NONBLOCK, 0);
     if (srv.listen_fd < 0)
@@ -389,9 +381,6 @@ int cph__server_start(char name[CPH__SERVICE_MAX + 1])
         err = cph__thread_start(serve);
     if (err)
         goto fail;
-    srv.started = true;
-done:
-    memcpy(name, srv.name, sizeof srv.name);
     return 0;
 fail:
     cph__server_forget();
