@@ -46,4 +46,7 @@ struct cph__reply_head {
  * the name does not fit. */
 socklen_t cph__service_addr(const char *service, struct sockaddr_un *addr);
 
+/* rights.c */
+unsigned char *cph__attach_fds(struct msghdr *msg, void *space, size_t n);
+
 #endif

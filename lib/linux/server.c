@@ -161,7 +161,6 @@ static int send_reply(struct conn *c, const struct cph__record *r)
     size_t n = r->count - c->sent, len = sizeof head;
     struct iovec iov = {.iov_base = buf};
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-    struct cmsghdr *cmsg;
 
     if (n > CPH__FDS_PER_REPLY)
         n = CPH__FDS_PER_REPLY;
@@ -172,16 +171,10 @@ static int send_reply(struct conn *c, const struct cph__record *r)
         len += cph__wire_put(buf + len, &r->held[c->sent + i]);
     iov.iov_len = len;
     if (n > 0) {
-        msg.msg_control = control.space;
-        msg.msg_controllen = CMSG_SPACE(sizeof(int) * n);
-        memset(control.space, 0, msg.msg_controllen);
-        cmsg = CMSG_FIRSTHDR(&msg);
-        cmsg->cmsg_level = SOL_SOCKET;
-        cmsg->cmsg_type = SCM_RIGHTS;
-        cmsg->cmsg_len = CMSG_LEN(sizeof(int) * n);
+        unsigned char *fds = cph__attach_fds(&msg, control.space, n);
         for (size_t i = 0; i < n; i++)
-            memcpy(CMSG_DATA(cmsg) + i * sizeof(int),
-                   &r->held[c->sent + i].fd, sizeof(int));
+            memcpy(fds + i * sizeof(int), &r->held[c->sent + i].fd,
+                   sizeof(int));
     }
     if (sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
         return errno;

@@ -70,16 +70,10 @@ static void send_raw(int fd, const void *buf, size_t len, int pass, int nfds)
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
 
     if (nfds > 0) {
-        struct cmsghdr *cm;
-        msg.msg_control = control.space;
-        msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
-        cm = CMSG_FIRSTHDR(&msg);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+        unsigned char *fds =
+            cph__attach_fds(&msg, control.space, (size_t)nfds);
         for (int i = 0; i < nfds; i++)
-            memcpy(CMSG_DATA(cm) + (size_t)i * sizeof(int), &pass,
-                   sizeof pass);
+            memcpy(fds + (size_t)i * sizeof(int), &pass, sizeof pass);
     }
     if (sendmsg(fd, &msg, MSG_NOSIGNAL) != (ssize_t)len)
         exit(111);

@@ -149,16 +149,9 @@ static int send_msg(int fd, const void *buf, size_t len, int nfds)
         if (fds[i] < 0 || write(fds[i], "sent", 4) != 4)
             exit(117);
     }
-    if (nfds > 0) {
-        struct cmsghdr *cm;
-        msg.msg_control = control.space;
-        msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
-        cm = CMSG_FIRSTHDR(&msg);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-        memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
-    }
+    if (nfds > 0)
+        memcpy(cph__attach_fds(&msg, control.space, (size_t)nfds), fds,
+               sizeof(int) * (size_t)nfds);
     n = sendmsg(fd, &msg, MSG_NOSIGNAL);
     for (int i = 0; i < nfds; i++)
         close(fds[i]);
