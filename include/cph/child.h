@@ -10,8 +10,9 @@
  *   - reads the 16-byte token from the pipe CPH_HANDSHAKE names;
  *   - connects to the parent's service (Linux: abstract Unix socket; macOS:
  *     bootstrap_look_up), sends the token, closes the pipe, and receives
- *     every handle with its key; it checks that the reply comes from its
- *     parent process (getppid()).
+ *     every handle with its key. The service must belong to its parent
+ *     (getppid() as the check-in began): on Linux this is checked before
+ *     the token is sent, on macOS on the reply's audit trailer.
  *
  * The constructor never aborts, exits, prints or raises a signal. Its whole
  * wait is bounded by CPH_CHILD_TIMEOUT_MS. If the parent dies mid-handshake
@@ -51,7 +52,8 @@ extern "C" {
  *   ENOENT        not launched by cph_spawn (no CPH_HANDSHAKE);
  *   EINVAL        CPH_HANDSHAKE is malformed;
  *   EBADF         the fd CPH_HANDSHAKE names is not a cph pipe;
- *   EPROTO        the pipe or the parent's reply broke the protocol;
+ *   EPROTO        the pipe or the parent's reply broke the protocol (a
+ *                 malformed reply, a key sent twice, ...);
  *   ECONNREFUSED  the parent's service is gone (the parent exited before
  *                 the check-in, or the name cannot be looked up);
  *   ECONNRESET    the parent closed the check-in without an answer: it
