@@ -8,8 +8,37 @@
 
 #include "core/cph_core.h"
 
+/* Which deliveries this OS carries (see cph_attachments_set_delivery). */
+#ifdef __linux__
+#define CPH__HAS_DIRECT 1
+#define CPH__DELIVERY_DEFAULT CPH_DELIVERY_DIRECT
+#else
+#define CPH__HAS_DIRECT 0
+#define CPH__DELIVERY_DEFAULT CPH_DELIVERY_PID_BOUND
+#endif
+
 /*
- * Parent side.
+ * Parent side, direct delivery (only where CPH__HAS_DIRECT).
+ */
+
+/* Before posix_spawn, under the lock: a new channel with every handle of
+ * list already queued in it, taken straight from the list. Sets
+ * r->end_fd (the child's end, which the parent keeps a copy of) and
+ * r->spawn_fds[0] (the parent's sending end). */
+int cph__direct_prepare(struct cph__record *r,
+                        const struct cph_attachments *list);
+
+/* Under the lock: starts what watches direct children, once per
+ * process. */
+int cph__direct_start(void);
+
+/* After posix_spawn succeeded, under the lock: sends the final message
+ * and starts watching the child. Non-zero: the outcome of a child that
+ * can no longer be served (it gave up already, or the parent failed). */
+int cph__direct_publish(struct cph__record *r);
+
+/*
+ * Parent side, pid-bound delivery.
  */
 
 /* A pipe whose [0] the child reads and whose [1] the parent writes the
@@ -32,9 +61,18 @@ void cph__server_unwatch(struct cph__record *r);
 void cph__server_forget(void);
 
 /*
- * Child side: the check-in runs in two steps so that the core can close
- * the pipe between them (the server decides on pipe EOF, so the request
- * must already be queued by then).
+ * Child side, direct delivery: whether fd is a channel made by pid (EBADF
+ * if not); then every handle queued in it. On error nothing received is
+ * kept and the parent is told (it gives the child up).
+ */
+int cph__direct_check(int fd, pid_t pid);
+int cph__direct_receive(int fd, int64_t deadline_ms,
+                        struct cph__handle **handles, size_t *count);
+
+/*
+ * Child side, pid-bound delivery: the check-in runs in two steps so that
+ * the core can close the pipe between them (the server decides on pipe
+ * EOF, so the request must already be queued by then).
  */
 struct cph__checkin;
 

@@ -1,11 +1,14 @@
 /*
- * cph_spawn and cph_spawnp: posix_spawn plus a pipe carrying the token, a
- * CPH_HANDSHAKE entry, and a record the server thread serves.
+ * cph_spawn and cph_spawnp: posix_spawn plus a channel to the child (the
+ * direct delivery's socketpair, or the pid-bound delivery's token pipe),
+ * a CPH_HANDSHAKE entry naming it, and a record the server thread serves.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <spawn.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cph/spawn.h>
@@ -41,28 +44,28 @@ static int write_all(int fd, const uint8_t *buf, size_t len)
     return 0;
 }
 
-/* The number the child will find the pipe at: a close-on-exec duplicate
- * of read_end, high enough to stay clear of the caller's own dup2
- * targets when the RLIMIT_NOFILE allows. */
-static int child_pipe_fd(int read_end)
+/* The number the child will find its end at: a close-on-exec duplicate,
+ * high enough to stay clear of the caller's own dup2 targets when
+ * RLIMIT_NOFILE allows, and never 0-2. */
+static int fd_for_child(int end)
 {
-    int fd = fcntl(read_end, F_DUPFD_CLOEXEC, CPH__CHILD_PIPE_FD_MIN);
+    int fd = fcntl(end, F_DUPFD_CLOEXEC, CPH__CHILD_FD_MIN);
 
     if (fd < 0 && errno == EINVAL)
-        fd = fcntl(read_end, F_DUPFD_CLOEXEC, 3);
+        fd = fcntl(end, F_DUPFD_CLOEXEC, 3);
     return fd;
 }
 
 /* Our own file actions: dup2 to a different number yields an inheritable
  * fd in the child only, so the parent never holds one. */
-static int own_file_actions(posix_spawn_file_actions_t *fa, int read_end,
+static int own_file_actions(posix_spawn_file_actions_t *fa, int end,
                             int child_fd, const posix_spawnattr_t *attrp)
 {
     int err = posix_spawn_file_actions_init(fa);
 
     if (err)
         return err;
-    err = posix_spawn_file_actions_adddup2(fa, read_end, child_fd);
+    err = posix_spawn_file_actions_adddup2(fa, end, child_fd);
 #ifdef POSIX_SPAWN_CLOEXEC_DEFAULT
     /* xnu keeps dup2 targets open under CLOEXEC_DEFAULT; saying it with
      * addinherit_np as well costs nothing. */
@@ -76,14 +79,10 @@ static int own_file_actions(posix_spawn_file_actions_t *fa, int read_end,
     return err;
 }
 
-/*
- * Everything a spawn needs before posix_spawn, made under the lock and
- * owned by r from the moment it exists: a fork() by another thread waits
- * for the lock (cph's atfork handler), then finds every one of these fds
- * in a record and closes it in the forked process.
- */
-static int prepare(struct cph__record *r, const cph_attachments_t *list,
-                   char service[CPH__SERVICE_MAX + 1])
+/* Pid-bound: the spawn's own copies of the handles, and a token written
+ * into a new pipe before the child exists. */
+static int prepare_pid_bound(struct cph__record *r,
+                             const cph_attachments_t *list)
 {
     int pipe_fds[2];
     int err = cph__attachments_hold(list, &r->held, &r->count);
@@ -96,14 +95,49 @@ static int prepare(struct cph__record *r, const cph_attachments_t *list,
         return err;
     r->pipe_fd = pipe_fds[1];
     r->spawn_fds[0] = pipe_fds[0];
-    err = write_all(r->pipe_fd, r->token, sizeof r->token);
+    return write_all(r->pipe_fd, r->token, sizeof r->token);
+}
+
+/* The fd whose copy the child gets. */
+static int child_end(const struct cph__record *r)
+{
+    return r->delivery == CPH_DELIVERY_DIRECT ? r->end_fd : r->spawn_fds[0];
+}
+
+/*
+ * Everything a spawn needs before posix_spawn, made under the lock and
+ * owned by r from the moment it exists: a fork() by another thread waits
+ * for the lock (cph's atfork handler), then finds every one of these fds
+ * in a record and closes it in the forked process.
+ */
+static int prepare(struct cph__record *r, const cph_attachments_t *list,
+                   struct cph__env *e)
+{
+    bool direct = r->delivery == CPH_DELIVERY_DIRECT;
+    struct stat st;
+    int err;
+
+#if CPH__HAS_DIRECT
+    if (direct)
+        err = cph__direct_prepare(r, list);
+    else
+#endif
+        err = prepare_pid_bound(r, list);
     if (err)
         return err;
-    r->spawn_fds[1] = child_pipe_fd(r->spawn_fds[0]);
-    if (r->spawn_fds[1] < 0)
+    r->spawn_fds[1] = fd_for_child(child_end(r));
+    if (r->spawn_fds[1] < 0 || fstat(child_end(r), &st) < 0)
         return errno;
+    e->delivery = r->delivery;
+    e->fd = r->spawn_fds[1];
+    e->inode = (uint64_t)st.st_ino;
+    e->pid = getpid();
     /* Last, so that a spawn failing for want of fds starts nothing. */
-    return cph__server_start(service);
+#if CPH__HAS_DIRECT
+    if (direct)
+        return cph__direct_start();
+#endif
+    return cph__server_start(e->service);
 }
 
 static int spawn_attached(spawn_fn *fn, pid_t *pid, const char *path,
@@ -111,8 +145,8 @@ static int spawn_attached(spawn_fn *fn, pid_t *pid, const char *path,
                           const posix_spawnattr_t *attrp, char *const argv[],
                           char *const envp[], const cph_attachments_t *list)
 {
-    char service[CPH__SERVICE_MAX + 1];
-    char entry[sizeof CPH__ENV_NAME + 16 + CPH__SERVICE_MAX];
+    char entry[CPH__ENV_ENTRY_MAX];
+    struct cph__env e;
     posix_spawn_file_actions_t own;
     const posix_spawn_file_actions_t *fa = file_actions;
     struct cph__record *r;
@@ -127,12 +161,13 @@ static int spawn_attached(spawn_fn *fn, pid_t *pid, const char *path,
     r = cph__record_new();
     if (!r)
         return ENOMEM;
+    r->delivery = (uint8_t)list->delivery;
     cph__lock();
     cph__registry_add(r);
-    err = prepare(r, list, service);
+    err = prepare(r, list, &e);
     cph__unlock();
     if (!err)
-        err = cph__env_format(entry, sizeof entry, r->spawn_fds[1], service);
+        err = cph__env_format(entry, sizeof entry, &e);
     if (!err)
         err = cph__env_with_handshake(envp, entry, &env);
     if (!err && file_actions) {
@@ -140,7 +175,7 @@ static int spawn_attached(spawn_fn *fn, pid_t *pid, const char *path,
         if (fcntl(r->spawn_fds[1], F_SETFD, 0) < 0)
             err = errno;
     } else if (!err) {
-        err = own_file_actions(&own, r->spawn_fds[0], r->spawn_fds[1], attrp);
+        err = own_file_actions(&own, child_end(r), r->spawn_fds[1], attrp);
         if (!err)
             fa = &own;
     }
@@ -151,8 +186,7 @@ static int spawn_attached(spawn_fn *fn, pid_t *pid, const char *path,
     free(env);
 
     cph__lock();
-    /* ...and closes here. */
-    cph__record_close_spawn_fds(r);
+    /* ...and closes here (publish closes the spawn's fds). */
     if (err)
         cph__registry_drop(r);
     else
@@ -163,15 +197,23 @@ static int spawn_attached(spawn_fn *fn, pid_t *pid, const char *path,
     return err;
 }
 
+/* posix_spawn is no cancellation point and leaves errno alone when it
+ * succeeds: so does cph_spawn, whatever its own calls do. */
 static int spawn_with(spawn_fn *fn, pid_t *pid, const char *path,
                       const posix_spawn_file_actions_t *file_actions,
                       const posix_spawnattr_t *attrp, char *const argv[],
                       char *const envp[], const cph_attachments_t *list)
 {
+    int err, cancel, saved = errno;
+
     if (!list || list->count == 0)
         return fn(pid, path, file_actions, attrp, argv, envp);
-    return spawn_attached(fn, pid, path, file_actions, attrp, argv, envp,
-                          list);
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
+    err = spawn_attached(fn, pid, path, file_actions, attrp, argv, envp,
+                         list);
+    pthread_setcancelstate(cancel, NULL);
+    errno = saved;
+    return err;
 }
 
 int cph_spawn(pid_t *pid, const char *path,

@@ -180,7 +180,7 @@ void start_server(void)
     char *argv[] = {"h_child", "show", "/dev/null", NULL};
     pid_t pid;
 
-    cr_assert_eq(cph_attachments_init(&list), 0);
+    list = list_new();
     cr_assert_eq(cph_attachments_add_fd(list, "a", 0), 0);
     cr_assert_eq(cph_spawn(&pid, helper_path("h_child"), NULL, NULL, argv,
                            environ, list), 0);
@@ -189,13 +189,27 @@ void start_server(void)
     cph_attachments_destroy(list);
 }
 
-cph_attachments_t *list_new(void)
+int suite_delivery(void)
+{
+    const char *d = getenv("CPH_TEST_DELIVERY");
+
+    return d && strcmp(d, "pid-bound") == 0 ? CPH_DELIVERY_PID_BOUND
+                                            : CPH_DELIVERY_DIRECT;
+}
+
+cph_attachments_t *list_for(int delivery)
 {
     cph_attachments_t *list = NULL;
 
     cr_assert_eq(cph_attachments_init(&list), 0);
     cr_assert_not_null(list);
+    cr_assert_eq(cph_attachments_set_delivery(list, delivery), 0);
     return list;
+}
+
+cph_attachments_t *list_new(void)
+{
+    return list_for(suite_delivery());
 }
 
 void list_add(cph_attachments_t *list, const char *key, int fd)

@@ -51,8 +51,15 @@ void start_server(void);
  * performance one. */
 #define LIVENESS_MS 10000
 
-/* A new empty list; fails the test if it cannot be made. */
+/* The delivery a suite runs with: CPH_TEST_DELIVERY=direct (the
+ * default) or pid-bound; meson runs api, delivery and lifecycle with
+ * each. */
+int suite_delivery(void);
+
+/* A new empty list with the suite's delivery, or with delivery; fails
+ * the test if it cannot be made. */
 cph_attachments_t *list_new(void);
+cph_attachments_t *list_for(int delivery);
 
 /* Adds fd under key (which must succeed), then closes fd: the list keeps
  * its own duplicate. */

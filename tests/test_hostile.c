@@ -137,10 +137,9 @@ static int memfd_with(const char *text)
 
 static cph_attachments_t *alpha_beta(void)
 {
-    cph_attachments_t *list;
+    cph_attachments_t *list = list_for(CPH_DELIVERY_PID_BOUND);
     int a = memfd_with("alpha\n"), b = memfd_with("beta\n");
 
-    cr_assert_eq(cph_attachments_init(&list), 0);
     cr_assert_eq(cph_attachments_add_fd(list, "a", a), 0);
     cr_assert_eq(cph_attachments_add_fd(list, "b", b), 0);
     close(a);
@@ -606,19 +605,41 @@ static void assert_env(const char *value, int from, int to, int status,
     free(report);
 }
 
+/* A CPH_HANDSHAKE value naming fd as `at`, with fd's inode (1 when fd
+ * is not open) and this process as the parent. */
+static const char *value_for(char kind, int fd, int at, const char *service)
+{
+    static char value[256];
+    struct stat st = {.st_ino = 1};
+
+    if (fd >= 0)
+        cr_assert_eq(fstat(fd, &st), 0);
+    if (kind == 'd')
+        snprintf(value, sizeof value, "d:%d:%llu:%d", at,
+                 (unsigned long long)st.st_ino, (int)getpid());
+    else
+        snprintf(value, sizeof value, "p:%d:%llu:%d:%s", at,
+                 (unsigned long long)st.st_ino, (int)getpid(), service);
+    return value;
+}
+
 Test(hostile, malformed_handshake_variable)
 {
     char longest[301];
-    char *twice[] = {"CPH_HANDSHAKE=x", "CPH_HANDSHAKE=1:70:cph.x", NULL};
+    char *twice[] = {"CPH_HANDSHAKE=x", "CPH_HANDSHAKE=p:70:1:1:cph.x", NULL};
     char *report;
 
     memset(longest, 'a', 300);
-    memcpy(longest, "1:70:", 5);
+    memcpy(longest, "p:70:1:1:", 9);
     longest[300] = '\0';
-    const char *bad[] = {"", "2:5:cph.x", "1:abc:cph.x", "1:-1:x",
-                         "1:99999999999:x", "1:5:", "1:5:bad/name",
-                         "1:5", "1::cph.x", "1:5:cph.x:y", " 1:5:cph.x",
-                         longest};
+    const char *bad[] = {"", "1:5:cph.x", "x:5:1:1", "p:abc:1:1:cph.x",
+                         "p:-1:1:1:x", "p:99999999999:1:1:x", "p:5:1:1:",
+                         "p:5:1:1:bad/name", "p:5:1:1", "p::1:1:cph.x",
+                         "p:5:1:1:cph.x:y", " p:5:1:1:cph.x", "d:5:1",
+                         "d:5:1:1:x", "d:5::1", "d:5:1:0", "d:5:1:-2",
+                         "d:5:99999999999999999999:1",
+                         /* fds 0-2 are never cph's */
+                         "p:0:1:1:cph.x", "d:1:1:1", "d:2:1:1", longest};
 
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         assert_env(bad[i], -1, 5, EINVAL, NULL);
@@ -629,7 +650,7 @@ Test(hostile, malformed_handshake_variable)
     free(report);
 }
 
-Test(hostile, handshake_fd_that_is_not_a_cph_pipe)
+Test(hostile, handshake_fd_that_is_not_a_cph_channel)
 {
     char file[256];
     int fd, p[2], sv[2];
@@ -637,28 +658,35 @@ Test(hostile, handshake_fd_that_is_not_a_cph_pipe)
     snprintf(file, sizeof file, "%s", scratch_path("regular"));
 
     /* Not open. */
-    assert_env("1:200:cph.x", -1, 200, EBADF, "closed");
-    /* A regular file: EBADF, and left open. */
+    assert_env(value_for('p', -1, 200, "cph.x"), -1, 200, EBADF, "closed");
+    assert_env(value_for('d', -1, 200, NULL), -1, 200, EBADF, "closed");
+    /* A regular file, even with its own inode named: EBADF, left open. */
     fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     cr_assert_geq(fd, 0);
     cr_assert_eq(write(fd, "0123456789abcdef", 16), 16);
-    assert_env("1:71:cph.x", fd, 71, EBADF, "open regular");
-    close(fd);
-    fd = open(file, O_RDONLY | O_CLOEXEC);
-    cr_assert_geq(fd, 0);
-    assert_env("1:71:cph.x", fd, 71, EBADF, "open regular");
+    assert_env(value_for('p', fd, 71, "cph.x"), fd, 71, EBADF,
+               "open regular");
+    assert_env(value_for('d', fd, 71, NULL), fd, 71, EBADF, "open regular");
     close(fd);
     unlink(file);
-    /* A pipe's write end, and a socket: EBADF, left open. */
+    /* A pipe's write end, and a stream socket: EBADF, left open. */
     cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
-    assert_env("1:72:cph.x", p[1], 72, EBADF, "open");
+    assert_env(value_for('p', p[1], 72, "cph.x"), p[1], 72, EBADF, "open");
     close(p[0]);
     close(p[1]);
     cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
     cr_assert_eq(write(sv[1], "0123456789abcdef", 16), 16);
-    assert_env("1:73:cph.x", sv[0], 73, EBADF, "open");
+    assert_env(value_for('d', sv[0], 73, NULL), sv[0], 73, EBADF, "open");
     close(sv[0]);
     close(sv[1]);
+    /* A pipe holding a token, but the value names another inode: the
+     * caller's own fd that happens to sit at the number is left alone
+     * (not read, not closed). */
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+    cr_assert_eq(write(p[1], "0123456789abcdef", 16), 16);
+    assert_env("p:64:1:1:cph.x", p[0], 64, EBADF, "open");
+    close(p[0]);
+    close(p[1]);
 }
 
 /* A pipe holding len bytes of token, its write end closed. */
@@ -674,22 +702,23 @@ static int pipe_holding(const char *token, size_t len)
 
 Test(hostile, handshake_pipe_without_token_or_server)
 {
-    char value[128];
+    char service[128];
     int fd;
 
     /* Empty, write end closed: EPROTO; the pipe is closed. */
     fd = pipe_holding("", 0);
-    assert_env("1:70:cph.x", fd, 70, EPROTO, "closed");
+    assert_env(value_for('p', fd, 70, "cph.x"), fd, 70, EPROTO, "closed");
     close(fd);
     /* Part of a token. */
     fd = pipe_holding("01234", 5);
-    assert_env("1:70:cph.x", fd, 70, EPROTO, "closed");
+    assert_env(value_for('p', fd, 70, "cph.x"), fd, 70, EPROTO, "closed");
     close(fd);
     /* A whole token, but nobody listens on the service. */
     fd = pipe_holding("0123456789abcdef", 16);
-    snprintf(value, sizeof value, "1:70:cph.nobody.%d.%lld", getpid(),
+    snprintf(service, sizeof service, "cph.nobody.%d.%lld", getpid(),
              now_ms());
-    assert_env(value, fd, 70, ECONNREFUSED, "closed");
+    assert_env(value_for('p', fd, 70, service), fd, 70, ECONNREFUSED,
+               "closed");
     close(fd);
 }
 

@@ -96,16 +96,18 @@ Test(lifecycle, checked_in_child_and_nothing_is_kept)
     assert_nothing_kept(helper_path("h_report"), argv, 8, 0);
 }
 
-/* Closing the pipe is giving up: the outcome comes at once, while the
- * child still runs. */
+/* Pid-bound: closing the pipe is giving up: the outcome comes at once,
+ * while the child still runs. (Direct: the parent keeps a copy of the
+ * child's end, so only the child's exit tells; see test_direct.c.) */
 Test(lifecycle, closing_the_pipe_gives_up_before_exit)
 {
-    cph_attachments_t *list = list_of(1);
+    cph_attachments_t *list = list_for(CPH_DELIVERY_PID_BOUND);
     char out[256], *args[] = {"closepipe", out, "2000", NULL};
     char *report;
     int got;
     pid_t pid;
 
+    list_add(list, "fd0", memfd_text("fd0"));
     snprintf(out, sizeof out, "%s", scratch_path("closepipe"));
     pid = spawn_helper("h_plain", args, list);
     got = cph_checkin_wait(pid, 1500);

@@ -97,6 +97,27 @@ typedef struct cph_attachments cph_attachments_t;
 CPH_PUBLIC int cph_attachments_init(cph_attachments_t **list);
 
 /*
+ * How a list's handles travel (see THE PROTOCOL above):
+ *   CPH_DELIVERY_DIRECT     Linux, the default there: queued before
+ *                           posix_spawn in a socketpair the child
+ *                           inherits; no server, no name.
+ *   CPH_DELIVERY_PID_BOUND  the rendezvous: a token on an inherited pipe
+ *                           and a named service that serves only the
+ *                           spawned pid. The only delivery on macOS.
+ */
+#define CPH_DELIVERY_DIRECT 1
+#define CPH_DELIVERY_PID_BOUND 2
+
+/*
+ * Chooses how children spawned with list receive its handles.
+ * Returns 0, or:
+ *   EINVAL   list is NULL or delivery is not one of the above;
+ *   ENOTSUP  this OS does not carry that delivery (direct on macOS).
+ */
+CPH_PUBLIC int cph_attachments_set_delivery(cph_attachments_t *list,
+                                            int delivery);
+
+/*
  * Destroys a list and closes the duplicates it holds. Children already
  * spawned with it are not affected: each spawn holds its own copies.
  * NULL is allowed.

@@ -8,16 +8,21 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cph/child.h>
+#include <cph/spawn.h>
 
 #include "../transport.h"
 
+/* Taken handles stay in place with kind 0, so that numbering and keys
+ * stay stable. */
 static struct {
     int status;
     struct cph__handle *handles;
-    size_t received, left;
+    size_t received;
+    struct cph__keyset keys;
     pthread_mutex_t lock;
 } got = {.status = ENOENT, .lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -45,53 +50,97 @@ static int read_token(int fd, uint8_t token[CPH__TOKEN_SIZE],
     return 0;
 }
 
-/* A parent never sends a key twice; a reply that does is broken. */
-static bool keys_unique(const struct cph__handle *h, size_t n)
+/* The fd CPH_HANDSHAKE names is used only once it is proved to be the
+ * channel the parent made: its inode, then what the transport can tell
+ * of its kind and maker. A stale or forged value names someone else's
+ * fd, which is left alone. */
+static int check_channel(const struct cph__env *e)
 {
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = i + 1; j < n; j++)
-            if (strcmp(h[i].key, h[j].key) == 0)
-                return false;
-    return true;
+    struct stat st;
+
+    if (fstat(e->fd, &st) < 0 || (uint64_t)st.st_ino != e->inode)
+        return EBADF;
+#if CPH__HAS_DIRECT
+    if (e->delivery == CPH_DELIVERY_DIRECT)
+        return cph__direct_check(e->fd, e->pid);
+#endif
+    return cph__pipe_check(e->fd);
 }
 
-/* The check-in, in the order the server relies on: the request is
- * queued before the pipe closes, because the server gives a child up on
- * the pipe's EOF once it has taken in what was queued. */
-static int check_in(const char *value)
+/* The pid-bound check-in, in the order the server relies on: the
+ * request is queued before the pipe closes, because the server gives a
+ * child up on the pipe's EOF once it has taken in what was queued. Only
+ * the spawned process itself can check in: when its parent is no longer
+ * the one that serves the name (it died, or this process was not spawned
+ * by it), the token never leaves the pipe. */
+static int check_in_pid_bound(const struct cph__env *e, int64_t deadline)
 {
-    int64_t deadline = cph__now_ms() + CPH_CHILD_TIMEOUT_MS;
-    pid_t parent = getppid();
-    char service[CPH__SERVICE_MAX + 1];
     uint8_t token[CPH__TOKEN_SIZE];
     struct cph__checkin *c;
-    int fd, err;
+    pid_t parent = getppid();
+    int err = parent == e->pid ? 0 : ECONNREFUSED;
 
-    if (cph__env_parse(value, &fd, service) != 0)
-        return EINVAL;
-    if (cph__pipe_check(fd) != 0)
-        return EBADF;
-    err = read_token(fd, token, deadline);
     if (!err)
-        err = cph__checkin_send(service, token, parent, deadline, &c);
-    close(fd);
-    if (err)
-        return err;
-    err = cph__checkin_receive(c, deadline, &got.handles, &got.received);
-    if (!err && !keys_unique(got.handles, got.received)) {
-        cph__handles_release(got.handles, got.received);
-        free(got.handles);
-        got.handles = NULL;
-        got.received = 0;
-        err = EPROTO;
+        err = read_token(e->fd, token, deadline);
+    if (!err)
+        err = cph__checkin_send(e->service, token, parent, deadline, &c);
+    close(e->fd);
+    if (!err)
+        err = cph__checkin_receive(c, deadline, &got.handles, &got.received);
+    return err;
+}
+
+/* A parent never sends a key twice; a reply that does is broken. */
+static int index_keys(void)
+{
+    int err = cph__keyset_reserve(&got.keys, got.handles, sizeof *got.handles,
+                                  0, got.received);
+
+    for (size_t i = 0; !err && i < got.received; i++) {
+        if (cph__keyset_find(&got.keys, got.handles, sizeof *got.handles,
+                             got.handles[i].key) >= 0)
+            err = EPROTO;
+        else
+            cph__keyset_put(&got.keys, got.handles, sizeof *got.handles, i);
     }
     return err;
 }
 
+static int check_in(const char *value)
+{
+    int64_t deadline = cph__now_ms() + CPH_CHILD_TIMEOUT_MS;
+    struct cph__env e;
+    int err;
+
+    if (cph__env_parse(value, &e) != 0)
+        return EINVAL;
+    if (check_channel(&e) != 0)
+        return EBADF;
+#if CPH__HAS_DIRECT
+    if (e.delivery == CPH_DELIVERY_DIRECT) {
+        err = cph__direct_receive(e.fd, deadline, &got.handles, &got.received);
+        close(e.fd);
+    } else
+#endif
+        err = check_in_pid_bound(&e, deadline);
+    if (!err)
+        err = index_keys();
+    if (err) {
+        cph__handles_release(got.handles, got.received);
+        free(got.handles);
+        cph__keyset_free(&got.keys);
+        got.handles = NULL;
+        got.received = 0;
+    }
+    return err;
+}
+
+/* Runs before main(), which finds errno as the loader left it. */
 __attribute__((constructor)) static void cph_child_init(void)
 {
     const char *value = getenv(CPH__ENV_NAME);
-    char copy[sizeof "1:" + 12 + CPH__SERVICE_MAX];
+    char copy[CPH__ENV_ENTRY_MAX];
+    int saved = errno;
 
     if (!value)
         return;
@@ -105,7 +154,7 @@ __attribute__((constructor)) static void cph_child_init(void)
     unsetenv(CPH__ENV_NAME);
     if (got.status == -1)
         got.status = check_in(copy);
-    got.left = got.received;
+    errno = saved;
 }
 
 int cph_child_status(void)
@@ -115,45 +164,28 @@ int cph_child_status(void)
 
 size_t cph_child_count(void)
 {
-    size_t n;
-
-    pthread_mutex_lock(&got.lock);
-    n = got.left;
-    pthread_mutex_unlock(&got.lock);
-    return n;
+    return got.received;
 }
 
-/* Taken handles stay in place with kind 0, so keys already handed out
- * stay valid. */
 const char *cph_child_key(size_t index)
 {
-    const char *key = NULL;
-
-    pthread_mutex_lock(&got.lock);
-    for (size_t i = 0; i < got.received && !key; i++)
-        if (got.handles[i].kind != 0 && index-- == 0)
-            key = got.handles[i].key;
-    pthread_mutex_unlock(&got.lock);
-    return key;
+    return index < got.received ? got.handles[index].key : NULL;
 }
 
 /* Takes the handle under key if its kind is one of kinds (a bit mask of
  * 1 << kind). */
 static bool take(const char *key, unsigned kinds, struct cph__handle *out)
 {
+    long at;
     bool found = false;
 
     pthread_mutex_lock(&got.lock);
-    for (size_t i = 0; i < got.received; i++) {
-        struct cph__handle *h = &got.handles[i];
-        if (h->kind != 0 && (kinds & 1u << h->kind) &&
-            strcmp(h->key, key) == 0) {
-            *out = *h;
-            h->kind = 0;
-            got.left--;
-            found = true;
-            break;
-        }
+    at = cph__keyset_find(&got.keys, got.handles, sizeof *got.handles, key);
+    if (at >= 0 && got.handles[at].kind != 0 &&
+        (kinds & 1u << got.handles[at].kind)) {
+        *out = got.handles[at];
+        got.handles[at].kind = 0;
+        found = true;
     }
     pthread_mutex_unlock(&got.lock);
     return found;

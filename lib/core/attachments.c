@@ -6,6 +6,7 @@
 
 #include <cph/spawn.h>
 
+#include "../transport.h"
 #include "attachments.h"
 #ifdef __APPLE__
 #include "../darwin/ports.h"
@@ -16,7 +17,21 @@ int cph_attachments_init(cph_attachments_t **list)
     if (!list)
         return EINVAL;
     *list = calloc(1, sizeof **list);
-    return *list ? 0 : ENOMEM;
+    if (!*list)
+        return ENOMEM;
+    (*list)->delivery = CPH__DELIVERY_DEFAULT;
+    return 0;
+}
+
+int cph_attachments_set_delivery(cph_attachments_t *list, int delivery)
+{
+    if (!list || (delivery != CPH_DELIVERY_DIRECT &&
+                  delivery != CPH_DELIVERY_PID_BOUND))
+        return EINVAL;
+    if (delivery == CPH_DELIVERY_DIRECT && !CPH__HAS_DIRECT)
+        return ENOTSUP;
+    list->delivery = delivery;
+    return 0;
 }
 
 void cph_attachments_destroy(cph_attachments_t *list)
@@ -26,6 +41,7 @@ void cph_attachments_destroy(cph_attachments_t *list)
     for (size_t i = 0; i < list->count; i++)
         if (!list->items[i].given)
             cph__handle_release(&list->items[i].h);
+    cph__keyset_free(&list->keys);
     free(list->items);
     free(list);
 }
@@ -35,15 +51,19 @@ int cph__attachments_reserve(cph_attachments_t *list, const char *key)
 {
     struct cph__item *items;
     size_t cap;
+    int err;
 
     if (!list || !cph__key_valid(key))
         return EINVAL;
-    for (size_t i = 0; i < list->count; i++)
-        if (strcmp(list->items[i].h.key, key) == 0)
-            return EEXIST;
+    if (cph__keyset_find(&list->keys, list->items, sizeof *items, key) >= 0)
+        return EEXIST;
     if (list->count < list->cap)
         return 0;
     cap = list->cap ? list->cap * 2 : 8;
+    err = cph__keyset_reserve(&list->keys, list->items, sizeof *items,
+                              list->count, cap);
+    if (err)
+        return err;
     items = realloc(list->items, cap * sizeof *items);
     if (!items)
         return ENOMEM;
@@ -60,6 +80,7 @@ void cph__attachments_append(cph_attachments_t *list,
 
     memset(item, 0, sizeof *item);
     item->h = *h;
+    cph__keyset_put(&list->keys, list->items, sizeof *item, list->count - 1);
 }
 
 int cph_attachments_add_fd(cph_attachments_t *list, const char *key, int fd)

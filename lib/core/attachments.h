@@ -6,7 +6,7 @@
 #include "cph_core.h"
 
 struct cph__item {
-    struct cph__handle h;
+    struct cph__handle h; /* first: the keyset reads the key there */
     /* A MOVE right that a spawn has taken: the list no longer owns it.
      * Changed from spawning threads through a const list, atomically. */
     bool given;
@@ -15,6 +15,8 @@ struct cph__item {
 struct cph_attachments {
     struct cph__item *items;
     size_t count, cap;
+    struct cph__keyset keys;
+    int delivery;
 };
 
 int cph__attachments_reserve(struct cph_attachments *list, const char *key);

@@ -26,10 +26,13 @@ struct cph_attachments;
 /* Shorter than macOS's BOOTSTRAP_MAX_NAME_LEN (128), which truncates. */
 #define CPH__SERVICE_MAX 127
 #define CPH__ENV_NAME "CPH_HANDSHAKE"
-/* The child's pipe fd is placed at or above this number (see spawn.h). */
-#define CPH__CHILD_PIPE_FD_MIN 64
+/* The child's end of the channel is placed at or above this number (see
+ * spawn.h). */
+#define CPH__CHILD_FD_MIN 64
 /* Finished outcomes kept for cph_checkin_wait(). */
 #define CPH__OUTCOMES_MAX 1024
+/* The kernel's SCM_MAX_FD: most fds one message can carry. */
+#define CPH__FDS_PER_MESSAGE 253
 
 /* keys.c */
 bool cph__name_valid(const char *s, size_t max);
@@ -86,14 +89,53 @@ size_t cph__wire_put(uint8_t *buf, const struct cph__handle *h);
 int cph__wire_get(const uint8_t *buf, size_t len, size_t *off,
                   struct cph__handle *h);
 
-/* env.c — CPH_HANDSHAKE=1:<fd>:<service> */
-int cph__env_format(char *buf, size_t size, int fd, const char *service);
-int cph__env_parse(const char *value, int *fd,
-                   char service[CPH__SERVICE_MAX + 1]);
+/*
+ * env.c — the value of CPH_HANDSHAKE, which names the child's end of the
+ * channel and proves it is the child's own beyond its number:
+ *   direct:     "d:<fd>:<inode>:<pid>"
+ *   pid-bound:  "p:<fd>:<inode>:<pid>:<service>"
+ * inode is the channel's (fstat st_ino); pid is the parent's, which made
+ * the channel (direct) or serves the service (pid-bound).
+ */
+struct cph__env {
+    int delivery; /* CPH_DELIVERY_DIRECT or CPH_DELIVERY_PID_BOUND */
+    int fd;
+    uint64_t inode;
+    pid_t pid;
+    char service[CPH__SERVICE_MAX + 1]; /* pid-bound only */
+};
+
+/* Room for "CPH_HANDSHAKE=" and the longest value. */
+#define CPH__ENV_ENTRY_MAX (sizeof CPH__ENV_NAME + 64 + CPH__SERVICE_MAX)
+
+int cph__env_format(char *buf, size_t size, const struct cph__env *e);
+int cph__env_parse(const char *value, struct cph__env *e);
 int cph__env_with_handshake(char *const envp[], const char *entry,
                             char ***out);
 
-/* attachments.c — a spawn's own copy of a list's handles */
+/*
+ * keyset.c — an index of the keys of an array of handles that someone
+ * else owns (the element at index i starts with a struct cph__handle and
+ * is stride bytes long). Expected O(1) lookups, so that neither a list
+ * of 1000 handles nor a child receiving them does quadratic work.
+ */
+struct cph__keyset {
+    uint32_t *slots; /* 0 empty, else 1 + an index */
+    size_t mask;
+};
+
+/* Makes room for want keys, re-indexing base[0..count). */
+int cph__keyset_reserve(struct cph__keyset *s, const void *base,
+                        size_t stride, size_t count, size_t want);
+/* The index of key in base, or -1. */
+long cph__keyset_find(const struct cph__keyset *s, const void *base,
+                      size_t stride, const char *key);
+/* Indexes base[index]; room was reserved. */
+void cph__keyset_put(struct cph__keyset *s, const void *base, size_t stride,
+                     size_t index);
+void cph__keyset_free(struct cph__keyset *s);
+
+/* attachments.c — a spawn's own copy of a list's handles (pid-bound) */
 int cph__attachments_hold(const struct cph_attachments *list,
                           struct cph__handle **held, size_t *count);
 
@@ -110,13 +152,17 @@ enum cph__state { CPH__SPAWNING, CPH__WAITING, CPH__DELIVERING };
 
 struct cph__record {
     uint64_t id;
-    uint8_t token[CPH__TOKEN_SIZE];
     pid_t pid;
-    enum cph__state state;
-    int pipe_fd;    /* parent's end of the pipe, watched for EOF */
-    int spawn_fds[2]; /* while spawning: the child's end, and its copy at
-                         the number the child gets */
-    int exit_fd;    /* Linux: pidfd, or -1; macOS: unused (-1) */
+    uint8_t state;    /* enum cph__state */
+    uint8_t delivery; /* CPH_DELIVERY_* */
+    int end_fd;       /* direct: the parent's copy of the child's end */
+    int pipe_fd;      /* pid-bound: the pipe's write end, watched for EOF */
+    int spawn_fds[2]; /* while spawning: [0] direct: the parent's sending
+                         end; pid-bound: the pipe's read end. [1] the
+                         child's end at the number the child gets */
+    int exit_fd;      /* pid-bound Linux: pidfd, or -1 */
+    /* pid-bound: the token, and the spawn's own copies of the handles */
+    uint8_t token[CPH__TOKEN_SIZE];
     struct cph__handle *held;
     size_t count;
     struct cph__record *next;
@@ -129,9 +175,9 @@ void cph__unlock(void);
  * first use. */
 int cph__server_start(char name[CPH__SERVICE_MAX + 1]);
 
-/* Under the lock. */
+/* Under the lock. publish hands r to the transport for its delivery. */
 void cph__registry_add(struct cph__record *r);
-int cph__registry_publish(struct cph__record *r, pid_t pid);
+void cph__registry_publish(struct cph__record *r, pid_t pid);
 void cph__registry_drop(struct cph__record *r);
 struct cph__record *cph__registry_find(uint64_t id);
 struct cph__record *cph__registry_claim(const uint8_t *token, pid_t peer);

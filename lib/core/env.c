@@ -4,41 +4,71 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cph/spawn.h>
+
 #include "cph_core.h"
 
 #define PREFIX CPH__ENV_NAME "="
-#define VERSION "1:"
 
-/* Writes "CPH_HANDSHAKE=1:<fd>:<service>" into buf. */
-int cph__env_format(char *buf, size_t size, int fd, const char *service)
+/* Writes "CPH_HANDSHAKE=<value>" into buf (see cph_core.h). */
+int cph__env_format(char *buf, size_t size, const struct cph__env *e)
 {
-    int n = snprintf(buf, size, PREFIX VERSION "%d:%s", fd, service);
+    int n;
 
+    if (e->delivery == CPH_DELIVERY_DIRECT)
+        n = snprintf(buf, size, PREFIX "d:%d:%llu:%ld", e->fd,
+                     (unsigned long long)e->inode, (long)e->pid);
+    else
+        n = snprintf(buf, size, PREFIX "p:%d:%llu:%ld:%s", e->fd,
+                     (unsigned long long)e->inode, (long)e->pid, e->service);
     return n < 0 || (size_t)n >= size ? ENAMETOOLONG : 0;
 }
 
-/* Parses the value of CPH_HANDSHAKE, strictly: "1:<fd>:<service>". */
-int cph__env_parse(const char *value, int *fd,
-                   char service[CPH__SERVICE_MAX + 1])
+/* A decimal number up to max, then sep; advances *p past both. */
+static int number(const char **p, unsigned long long max, char sep,
+                  unsigned long long *out)
 {
-    const char *p;
-    long n = 0;
+    unsigned long long n = 0;
+    const char *s = *p;
 
-    if (strncmp(value, VERSION, strlen(VERSION)) != 0)
+    if (*s < '0' || *s > '9')
         return EINVAL;
-    p = value + strlen(VERSION);
-    if (*p < '0' || *p > '9')
-        return EINVAL;
-    for (; *p >= '0' && *p <= '9'; p++) {
-        n = n * 10 + (*p - '0');
-        if (n > INT_MAX)
+    for (; *s >= '0' && *s <= '9'; s++) {
+        unsigned digit = (unsigned)(*s - '0');
+        if (n > (max - digit) / 10)
             return EINVAL;
+        n = n * 10 + digit;
     }
-    if (*p++ != ':' || !cph__name_valid(p, CPH__SERVICE_MAX) ||
-        strlen(p) > CPH__SERVICE_MAX)
+    if (*s != sep)
         return EINVAL;
-    *fd = (int)n;
-    strcpy(service, p);
+    *p = sep ? s + 1 : s;
+    *out = n;
+    return 0;
+}
+
+/* Parses the value of CPH_HANDSHAKE, strictly. The fd is never 0, 1 or 2:
+ * cph never puts the channel there, and a stale value naming stdin must
+ * not make a program read it. */
+int cph__env_parse(const char *value, struct cph__env *e)
+{
+    unsigned long long fd, inode, pid;
+    const char *p = value + 2;
+    bool direct = value[0] == 'd';
+
+    if ((!direct && value[0] != 'p') || value[1] != ':')
+        return EINVAL;
+    if (number(&p, INT_MAX, ':', &fd) || fd < 3 ||
+        number(&p, UINT64_MAX, ':', &inode) ||
+        number(&p, INT_MAX, direct ? '\0' : ':', &pid) || pid < 1)
+        return EINVAL;
+    if (!direct && (!cph__name_valid(p, CPH__SERVICE_MAX) ||
+                    strlen(p) > CPH__SERVICE_MAX))
+        return EINVAL;
+    e->delivery = direct ? CPH_DELIVERY_DIRECT : CPH_DELIVERY_PID_BOUND;
+    e->fd = (int)fd;
+    e->inode = inode;
+    e->pid = (pid_t)pid;
+    strcpy(e->service, direct ? "" : p);
     return 0;
 }
 

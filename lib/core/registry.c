@@ -12,9 +12,20 @@
 #include "cph_core.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-/* Made by registry_init, before any record exists to wait for. */
-static pthread_cond_t changed;
+/* Made by registry_init, before any record exists to wait for:
+ * `published` wakes the server when a spawning thread publishes a pid. */
+static pthread_condattr_t cond_attr;
+static pthread_cond_t published;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+/* Threads in cph_checkin_wait, each woken only when its own child's
+ * handshake ends. */
+struct waiter {
+    pid_t pid;
+    pthread_cond_t done;
+    struct waiter *next;
+};
+static struct waiter *waiters;
 
 static struct cph__record *live;
 static uint64_t last_id;
@@ -43,29 +54,26 @@ void cph__unlock(void)
 /* Timed waits follow CLOCK_MONOTONIC, so that setting the clock does not
  * stretch or cut them (macOS has no pthread_condattr_setclock, but waits
  * relative to now). */
-static void init_changed(void)
+static void init_conds(void)
 {
-    pthread_condattr_t attr;
-
-    pthread_condattr_init(&attr);
+    pthread_condattr_init(&cond_attr);
 #ifndef __APPLE__
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_condattr_setclock(&cond_attr, CLOCK_MONOTONIC);
 #endif
-    pthread_cond_init(&changed, &attr);
-    pthread_condattr_destroy(&attr);
+    pthread_cond_init(&published, &cond_attr);
 }
 
-/* Waits on `changed` for at most ms (negative: no limit). */
-static void wait_changed(int ms)
+/* Waits on cond for at most ms (negative: no limit). */
+static void wait_cond(pthread_cond_t *cond, int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
 
     if (ms < 0) {
-        pthread_cond_wait(&changed, &lock);
+        pthread_cond_wait(cond, &lock);
         return;
     }
 #ifdef __APPLE__
-    pthread_cond_timedwait_relative_np(&changed, &lock, &ts);
+    pthread_cond_timedwait_relative_np(cond, &lock, &ts);
 #else
     {
         struct timespec now;
@@ -77,7 +85,7 @@ static void wait_changed(int ms)
             ts.tv_nsec -= 1000000000;
         }
     }
-    pthread_cond_timedwait(&changed, &lock, &ts);
+    pthread_cond_timedwait(cond, &lock, &ts);
 #endif
 }
 
@@ -91,10 +99,10 @@ static void atfork_parent(void)
     pthread_mutex_unlock(&lock);
 }
 
-/* The forked child has none of the parent's children and no server
- * thread: drop every record, closing the fds the parent's copies held.
- * Port names are not inherited across fork, so there is nothing to
- * release for them. */
+/* The forked child has none of the parent's children, no server thread
+ * and no waiting thread: drop every record, closing the fds the parent's
+ * copies held. Port names are not inherited across fork, so there is
+ * nothing to release for them. */
 static void atfork_child(void)
 {
     while (live) {
@@ -106,16 +114,17 @@ static void atfork_child(void)
         r->count = 0;
         cph__record_free(r);
     }
+    waiters = NULL;
     outcomes_next = outcomes_used = 0;
     server_started = false;
     cph__server_forget();
-    init_changed();
+    pthread_cond_init(&published, &cond_attr);
     pthread_mutex_unlock(&lock);
 }
 
 static void registry_init(void)
 {
-    init_changed();
+    init_conds();
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
@@ -138,7 +147,8 @@ struct cph__record *cph__record_new(void)
     struct cph__record *r = calloc(1, sizeof *r);
 
     if (r)
-        r->pipe_fd = r->exit_fd = r->spawn_fds[0] = r->spawn_fds[1] = -1;
+        r->end_fd = r->pipe_fd = r->exit_fd = r->spawn_fds[0] =
+            r->spawn_fds[1] = -1;
     return r;
 }
 
@@ -155,6 +165,8 @@ void cph__record_close_spawn_fds(struct cph__record *r)
 void cph__record_free(struct cph__record *r)
 {
     cph__record_close_spawn_fds(r);
+    if (r->end_fd >= 0)
+        close(r->end_fd);
     if (r->pipe_fd >= 0)
         close(r->pipe_fd);
     if (r->exit_fd >= 0)
@@ -188,23 +200,42 @@ void cph__registry_drop(struct cph__record *r)
 {
     unlink_record(r);
     cph__record_free(r);
-    pthread_cond_broadcast(&changed);
+    pthread_cond_broadcast(&published);
 }
 
-/* posix_spawn succeeded: from here the server owns r. If it cannot watch
- * the child, the child is given up at once (it exists, so the spawn
- * itself still succeeds; cph_checkin_wait reports ECONNABORTED). */
-int cph__registry_publish(struct cph__record *r, pid_t pid)
+/* A new child has pid: what cph remembers of an older process that had
+ * the same number is about another process. */
+static void forget_outcome(pid_t pid)
 {
-    int err;
+    for (size_t i = 0; i < outcomes_used; i++)
+        if (outcomes[i].pid == pid)
+            outcomes[i].pid = 0;
+}
 
+/* posix_spawn succeeded: from here the server owns r. If the transport
+ * cannot serve the child, it is given up at once with the outcome the
+ * transport names (it exists, so the spawn itself still succeeds). */
+void cph__registry_publish(struct cph__record *r, pid_t pid)
+{
+    int outcome;
+
+    forget_outcome(pid);
     r->pid = pid;
     r->state = CPH__WAITING;
-    err = cph__server_watch(r);
-    if (err)
-        cph__registry_finish(r, ECONNABORTED);
-    pthread_cond_broadcast(&changed);
-    return err;
+    /* The child has its copy: closing ours first leaves a free fd for
+     * the transport's pidfd even when the table was full. */
+    close(r->spawn_fds[1]);
+    r->spawn_fds[1] = -1;
+#if CPH__HAS_DIRECT
+    if (r->delivery == CPH_DELIVERY_DIRECT)
+        outcome = cph__direct_publish(r);
+    else
+#endif
+        outcome = cph__server_watch(r) ? EIO : 0;
+    cph__record_close_spawn_fds(r);
+    pthread_cond_broadcast(&published);
+    if (outcome)
+        cph__registry_finish(r, outcome);
 }
 
 struct cph__record *cph__registry_find(uint64_t id)
@@ -250,7 +281,7 @@ struct cph__record *cph__registry_claim(const uint8_t *token, pid_t peer)
             break;
         if (cph__ms_left(deadline) == 0)
             return NULL;
-        wait_changed(cph__ms_left(deadline));
+        wait_cond(&published, cph__ms_left(deadline));
     }
     if (!r || r->state != CPH__WAITING || r->pid != peer)
         return NULL;
@@ -268,8 +299,10 @@ void cph__registry_finish(struct cph__record *r, int outcome)
     outcomes_next = (outcomes_next + 1) % CPH__OUTCOMES_MAX;
     if (outcomes_used < CPH__OUTCOMES_MAX)
         outcomes_used++;
+    for (struct waiter *w = waiters; w; w = w->next)
+        if (w->pid == r->pid)
+            pthread_cond_signal(&w->done);
     cph__record_free(r);
-    pthread_cond_broadcast(&changed);
 }
 
 /* r's child closed its pipe or exited, and the transport has already
@@ -299,22 +332,41 @@ static int find_outcome(pid_t pid)
     return ESRCH;
 }
 
+static void waiter_remove(struct waiter *w)
+{
+    for (struct waiter **p = &waiters; *p; p = &(*p)->next) {
+        if (*p == w) {
+            *p = w->next;
+            return;
+        }
+    }
+}
+
+/* Not a cancellation point (see spawn.h): it holds cph's lock while it
+ * waits, and a cancelled waiter would leave it held. */
 int cph_checkin_wait(pid_t pid, int timeout_ms)
 {
     int64_t deadline = timeout_ms < 0 ? -1 : cph__now_ms() + timeout_ms;
-    int result;
+    struct waiter w = {.pid = pid};
+    int result = ETIMEDOUT, cancel, saved = errno;
 
     if (pid <= 0)
         return ESRCH;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
     pthread_mutex_lock(&lock);
-    while (find_pid(pid)) {
-        if (cph__ms_left(deadline) == 0) {
-            pthread_mutex_unlock(&lock);
-            return ETIMEDOUT;
-        }
-        wait_changed(cph__ms_left(deadline));
+    if (find_pid(pid) && timeout_ms != 0) {
+        pthread_cond_init(&w.done, &cond_attr);
+        w.next = waiters;
+        waiters = &w;
+        while (find_pid(pid) && cph__ms_left(deadline) != 0)
+            wait_cond(&w.done, cph__ms_left(deadline));
+        waiter_remove(&w);
+        pthread_cond_destroy(&w.done);
     }
-    result = find_outcome(pid);
+    if (!find_pid(pid))
+        result = find_outcome(pid);
     pthread_mutex_unlock(&lock);
+    pthread_setcancelstate(cancel, NULL);
+    errno = saved;
     return result;
 }

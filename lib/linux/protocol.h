@@ -1,18 +1,26 @@
 /*
- * The Linux check-in, over a SOCK_SEQPACKET connection to the abstract
- * Unix socket "\0<service>":
+ * The Linux wire format. Both deliveries carry handles in the same
+ * messages, over a SOCK_SEQPACKET connection:
  *
+ *   a message    "cph1", u16 count (native endian), u8 last (1 on the
+ *                final message), u8 extra, then count key entries
+ *                (core/wire.c); SCM_RIGHTS carries the count fds in the
+ *                same order, then `extra` fds that are not handles (the
+ *                direct delivery's receipt, see direct.c), which the
+ *                receiver closes.
+ *
+ * Direct delivery: the parent queues every message in the channel before
+ * posix_spawn, and the final one (count 0) right after it.
+ *
+ * Pid-bound delivery, over a connection to the abstract Unix socket
+ * "\0<service>":
  *   child -> server  one request: "cph1" + 16-byte token; nothing else
  *                    (no ancillary data, exact size).
- *   server -> child  one or more replies, each: "cph1", u16 handle count
- *                    (native endian), u8 last (1 on the final reply), u8
- *                    zero, then count key entries (core/wire.c), with the
- *                    count fds attached by SCM_RIGHTS in the same order.
- *                    Then the server closes the connection.
- *
- * A rejected request is answered by closing the connection. The server
- * knows the child's pid from SO_PEERCRED; the child checks the server's
- * pid the same way.
+ *   server -> child  messages as above (extra 0), then the server closes
+ *                    the connection. A rejected request is answered by
+ *                    closing it.
+ * The server knows the child's pid from SO_PEERCRED; the child checks the
+ * server's pid the same way.
  */
 #ifndef CPH_LINUX_PROTOCOL_H
 #define CPH_LINUX_PROTOCOL_H
@@ -24,29 +32,58 @@
 #include "../core/cph_core.h"
 
 #define CPH__MAGIC "cph1"
-/* The kernel's SCM_MAX_FD: most fds one message can carry. */
-#define CPH__FDS_PER_REPLY 253
+/* fds one message carries besides its handles, at most. */
+#define CPH__EXTRA_MAX 2
 
 struct cph__request {
     char magic[4];
     uint8_t token[CPH__TOKEN_SIZE];
 };
 
-struct cph__reply_head {
+struct cph__message_head {
     char magic[4];
     uint16_t count;
     uint8_t last;
-    uint8_t zero;
+    uint8_t extra;
 };
 
-#define CPH__REPLY_MAX \
-    (sizeof(struct cph__reply_head) + CPH__FDS_PER_REPLY * (2 + CPH__KEY_MAX))
+#define CPH__MESSAGE_MAX \
+    (sizeof(struct cph__message_head) + \
+     CPH__FDS_PER_MESSAGE * (2 + CPH__KEY_MAX))
+
+/* Room for the SCM_RIGHTS of any message. */
+union cph__control {
+    size_t align; /* a struct cmsghdr's alignment */
+    char space[CMSG_SPACE(sizeof(int) *
+                          (CPH__FDS_PER_MESSAGE + CPH__EXTRA_MAX))];
+};
+
+/* A message under construction: its bytes and its SCM_RIGHTS. */
+struct cph__message {
+    struct msghdr msg;
+    struct iovec iov;
+    union cph__control control;
+    uint8_t bytes[CPH__MESSAGE_MAX];
+};
+
+/* Fills m with handles base[0..count) (elements stride bytes apart, each
+ * starting with a struct cph__handle; count <= CPH__FDS_PER_MESSAGE) and
+ * the extra fds after them. */
+void cph__message_build(struct cph__message *m, const void *base,
+                        size_t stride, size_t count, bool last,
+                        const int *extra, size_t nextra);
+
+/* rights.c */
+unsigned char *cph__attach_fds(struct msghdr *msg, void *space, size_t n);
+
+/* Receives messages from fd until the final one; the handles go to
+ * *handles (malloc'd, *count of them), never at fds 0-2. On error
+ * nothing received is kept. */
+int cph__receive_all(int fd, int64_t deadline_ms,
+                     struct cph__handle **handles, size_t *count);
 
 /* The abstract socket address of service; returns its length, or 0 when
  * the name does not fit. */
 socklen_t cph__service_addr(const char *service, struct sockaddr_un *addr);
-
-/* rights.c */
-unsigned char *cph__attach_fds(struct msghdr *msg, void *space, size_t n);
 
 #endif

@@ -1,10 +1,15 @@
 /*
- * The Linux rendezvous server: one thread, one epoll set, one listening
- * SOCK_SEQPACKET socket in the abstract namespace for every child in
- * flight. Each published record adds its pipe's write end (EPOLLERR once
- * the child's read end is closed everywhere) and its pidfd (readable once
- * the child exits). All state here is guarded by cph__lock(); the thread
- * holds it while handling events, never while waiting for them.
+ * The Linux pid-bound rendezvous server: a listening SOCK_SEQPACKET
+ * socket in the abstract namespace, watched by the transport's thread
+ * (loop.c), with each published record's pipe (EPOLLERR once the child's
+ * read end is closed everywhere) and pidfd (readable once the child
+ * exits).
+ *
+ * Connections belong to the thread alone; cph's lock is taken only to
+ * look records up and finish them, never across socket I/O, so a flood
+ * of connections slows this thread but never cph_spawn or
+ * cph_checkin_wait. A claimed (DELIVERING) record is finished by this
+ * thread only, so its handles are read here without the lock.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -18,6 +23,7 @@
 #include <cph/child.h>
 
 #include "../transport.h"
+#include "loop.h"
 #include "protocol.h"
 
 #ifndef SYS_pidfd_open
@@ -25,46 +31,36 @@
 #endif
 
 /* Connections that have not checked in yet, at most: past that, the
- * oldest makes room (an outsider cannot shut real children out by holding
- * connections idle). When accept runs out of fds or memory with nothing
- * to evict, the listener rests until a connection closes or
- * LISTEN_REST_MS have passed. */
+ * oldest makes room (an outsider cannot shut real children out by
+ * holding connections idle). Accepts per wake-up are bounded so that
+ * expiry and deliveries go on during a flood. When accept runs out of
+ * fds or memory, the listener rests until a connection closes or
+ * LISTEN_REST_MS have passed; nobody is evicted for it. */
 #define CONNS_MAX 256
+#define ACCEPTS_PER_WAKE 16
 #define LISTEN_REST_MS 100
-
-/* epoll data: a tag in the low 2 bits, a record id or a conn pointer
- * above. Records are found again by id, so an event for a record that an
- * earlier event in the same batch finished is simply ignored. */
-enum { TAG_LISTEN, TAG_CONN, TAG_PIPE, TAG_EXIT };
 
 struct conn {
     int fd;
     pid_t peer;
-    int64_t deadline;     /* to send a request */
-    uint64_t record;      /* the record it claimed, 0 before */
-    size_t sent;          /* handles sent so far */
-    bool dead;            /* closed; freed after the event batch */
+    int64_t deadline;          /* to send a request */
+    struct cph__record *record; /* the record it claimed, NULL before */
+    size_t sent;               /* handles sent so far */
+    bool dead;                 /* closed; freed by the next tick */
     struct conn *next;
 };
 
 static struct {
-    int listen_fd, epoll_fd;
+    int listen_fd;
     bool listen_resting;
     int64_t rest_until;
     struct conn *conns;
     size_t waiting_conns;
-} srv = {.listen_fd = -1, .epoll_fd = -1};
+} srv = {.listen_fd = -1};
 
-static int watch_fd(int op, int fd, uint32_t events, uint64_t data)
+static uint64_t conn_data(struct conn *c)
 {
-    struct epoll_event ev = {.events = events, .data.u64 = data};
-
-    return epoll_ctl(srv.epoll_fd, op, fd, &ev) < 0 ? errno : 0;
-}
-
-static uint64_t record_data(const struct cph__record *r, int tag)
-{
-    return r->id << 2 | (uint64_t)tag;
+    return (uint64_t)(uintptr_t)c | CPH__TAG_CONN;
 }
 
 static void listener_rest(bool rest)
@@ -74,14 +70,15 @@ static void listener_rest(bool rest)
     if (srv.listen_resting == rest)
         return;
     srv.listen_resting = rest;
-    watch_fd(EPOLL_CTL_MOD, srv.listen_fd, rest ? 0 : EPOLLIN, TAG_LISTEN);
+    cph__loop_watch(EPOLL_CTL_MOD, srv.listen_fd, rest ? 0 : EPOLLIN,
+                    cph__tagged(0, CPH__TAG_LISTEN));
 }
 
 static void conn_close(struct conn *c)
 {
     if (c->dead)
         return;
-    epoll_ctl(srv.epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
+    cph__loop_watch(EPOLL_CTL_DEL, c->fd, 0, 0);
     close(c->fd);
     c->dead = true;
     if (!c->record)
@@ -92,9 +89,8 @@ static void conn_close(struct conn *c)
 static void conn_read(struct conn *c);
 
 /* The oldest connection that has not checked in is read one last time (a
- * check-in it holds is served) and closed otherwise. False if there is
- * none. */
-static bool evict_oldest(void)
+ * check-in it holds is served) and closed otherwise. */
+static void evict_oldest(void)
 {
     struct conn *oldest = NULL;
 
@@ -103,16 +99,16 @@ static bool evict_oldest(void)
             (!oldest || c->deadline < oldest->deadline))
             oldest = c;
     if (!oldest)
-        return false;
+        return;
     conn_read(oldest);
     if (!oldest->record)
         conn_close(oldest);
-    return true;
 }
 
-static void accept_all(void)
+/* Accepts up to max connections; false once the backlog is empty. */
+static bool accept_some(size_t max)
 {
-    for (;;) {
+    for (size_t i = 0; i < max; i++) {
         struct ucred cred;
         socklen_t len = sizeof cred;
         struct conn *c;
@@ -124,18 +120,13 @@ static void accept_all(void)
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
-            if (errno == EAGAIN)
-                return;
-            /* Out of fds or memory. */
-            if (evict_oldest())
-                continue;
-            listener_rest(true);
-            return;
+            if (errno != EAGAIN)
+                listener_rest(true); /* out of fds or memory */
+            return false;
         }
         c = calloc(1, sizeof *c);
         if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
-            watch_fd(EPOLL_CTL_ADD, fd, EPOLLIN,
-                     (uint64_t)(uintptr_t)c | TAG_CONN) != 0) {
+            cph__loop_watch(EPOLL_CTL_ADD, fd, EPOLLIN, conn_data(c)) != 0) {
             free(c);
             close(fd);
             continue;
@@ -147,66 +138,54 @@ static void accept_all(void)
         srv.conns = c;
         srv.waiting_conns++;
     }
+    return true;
 }
 
-/* One reply: up to CPH__FDS_PER_REPLY handles from r->held[c->sent]. */
-static int send_reply(struct conn *c, const struct cph__record *r)
+/* One message: up to CPH__FDS_PER_MESSAGE handles from where c is. */
+static int send_reply(struct conn *c)
 {
-    static uint8_t buf[CPH__REPLY_MAX];
-    union {
-        struct cmsghdr align;
-        char space[CMSG_SPACE(sizeof(int) * CPH__FDS_PER_REPLY)];
-    } control;
-    struct cph__reply_head head = {.magic = CPH__MAGIC};
-    size_t n = r->count - c->sent, len = sizeof head;
-    struct iovec iov = {.iov_base = buf};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    static struct cph__message m; /* this thread's alone */
+    const struct cph__record *r = c->record;
+    size_t n = r->count - c->sent;
 
-    if (n > CPH__FDS_PER_REPLY)
-        n = CPH__FDS_PER_REPLY;
-    head.count = (uint16_t)n;
-    head.last = c->sent + n == r->count;
-    memcpy(buf, &head, sizeof head);
-    for (size_t i = 0; i < n; i++)
-        len += cph__wire_put(buf + len, &r->held[c->sent + i]);
-    iov.iov_len = len;
-    if (n > 0) {
-        unsigned char *fds = cph__attach_fds(&msg, control.space, n);
-        for (size_t i = 0; i < n; i++)
-            memcpy(fds + i * sizeof(int), &r->held[c->sent + i].fd,
-                   sizeof(int));
-    }
-    if (sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+    if (n > CPH__FDS_PER_MESSAGE)
+        n = CPH__FDS_PER_MESSAGE;
+    cph__message_build(&m, &r->held[c->sent], sizeof *r->held, n,
+                       c->sent + n == r->count, NULL, 0);
+    if (sendmsg(c->fd, &m.msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
         return errno;
     c->sent += n;
     return 0;
 }
 
+/* Closed first: once the outcome is out, cph holds nothing for it. */
+static void conn_finish(struct conn *c, int outcome)
+{
+    conn_close(c);
+    cph__lock();
+    cph__registry_finish(c->record, outcome);
+    cph__unlock();
+}
+
 /* Sends what is left of the claimed record's handles; the socket may
- * fill up, then EPOLLOUT brings us back. */
+ * fill up, then EPOLLOUT brings us back. A child that went away is
+ * given up; a send the kernel refuses for want of resources is the
+ * parent's failure (EIO). */
 static void conn_deliver(struct conn *c)
 {
-    struct cph__record *r = cph__registry_find(c->record);
-
-    if (!r) {
-        conn_close(c);
-        return;
-    }
     do {
-        int err = send_reply(c, r);
+        int err = send_reply(c);
         if (err == EAGAIN) {
-            watch_fd(EPOLL_CTL_MOD, c->fd, EPOLLOUT,
-                     (uint64_t)(uintptr_t)c | TAG_CONN);
+            cph__loop_watch(EPOLL_CTL_MOD, c->fd, EPOLLOUT, conn_data(c));
             return;
         }
         if (err) {
-            cph__registry_finish(r, ECONNABORTED);
-            conn_close(c);
+            conn_finish(c, err == EPIPE || err == ECONNRESET ? ECONNABORTED
+                                                             : EIO);
             return;
         }
-    } while (c->sent < r->count);
-    cph__registry_finish(r, 0);
-    conn_close(c);
+    } while (c->sent < c->record->count);
+    conn_finish(c, 0);
 }
 
 /* Reads the request, if it has come. Anything but exactly one request,
@@ -215,15 +194,11 @@ static void conn_deliver(struct conn *c)
 static void conn_read(struct conn *c)
 {
     struct cph__request req;
-    union {
-        struct cmsghdr align;
-        char space[CMSG_SPACE(sizeof(int) * 8)];
-    } control;
+    union cph__control control;
     struct iovec iov = {.iov_base = &req, .iov_len = sizeof req};
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
                          .msg_control = control.space,
                          .msg_controllen = sizeof control.space};
-    struct cph__record *r;
     bool had_fds = false;
     ssize_t n;
 
@@ -250,58 +225,68 @@ static void conn_read(struct conn *c)
         conn_close(c);
         return;
     }
-    r = cph__registry_claim(req.token, c->peer);
-    if (!r) {
+    cph__lock();
+    c->record = cph__registry_claim(req.token, c->peer);
+    cph__unlock();
+    if (!c->record) {
         conn_close(c);
         return;
     }
-    c->record = r->id;
     srv.waiting_conns--;
     conn_deliver(c);
-}
-
-static void conn_event(struct conn *c)
-{
-    if (c->dead)
-        return;
-    if (c->record)
-        conn_deliver(c);
-    else
-        conn_read(c);
 }
 
 /* Takes in every check-in already queued: accepted connections and their
  * requests. Called before deciding that a child can no longer check in. */
 static void drain(void)
 {
-    accept_all();
+    accept_some(SOMAXCONN);
     for (struct conn *c = srv.conns; c; c = c->next)
         if (!c->dead && !c->record)
             conn_read(c);
 }
 
 /* The child's end of the pipe is closed everywhere, or the child exited. */
-static void record_event(uint64_t id, int tag)
+static void record_event(uint64_t id, enum cph__tag tag)
 {
-    struct cph__record *r = cph__registry_find(id);
+    struct cph__record *r;
     int *fd;
 
+    cph__lock();
+    r = cph__registry_find(id);
+    if (r) {
+        fd = tag == CPH__TAG_PIPE ? &r->pipe_fd : &r->exit_fd;
+        cph__loop_watch(EPOLL_CTL_DEL, *fd, 0, 0);
+        close(*fd);
+        *fd = -1;
+    }
+    cph__unlock();
     if (!r)
         return;
-    fd = tag == TAG_PIPE ? &r->pipe_fd : &r->exit_fd;
-    epoll_ctl(srv.epoll_fd, EPOLL_CTL_DEL, *fd, NULL);
-    close(*fd);
-    *fd = -1;
     drain();
+    cph__lock();
     r = cph__registry_find(id);
     if (r)
         cph__registry_gone(r);
+    cph__unlock();
+}
+
+void cph__server_event(uint64_t data, enum cph__tag tag)
+{
+    struct conn *c = (struct conn *)(uintptr_t)data;
+
+    if (tag == CPH__TAG_LISTEN)
+        accept_some(ACCEPTS_PER_WAKE);
+    else if (tag == CPH__TAG_CONN && !c->dead)
+        c->record ? conn_deliver(c) : conn_read(c);
+    else if (tag == CPH__TAG_PIPE || tag == CPH__TAG_EXIT)
+        record_event(data, tag);
 }
 
 /* Closes expired connections, frees closed ones, wakes a listener that
  * has rested long enough; returns the epoll timeout until the next of
  * those deadlines. */
-static int expire_and_reap(void)
+int cph__server_tick(void)
 {
     int64_t now = cph__now_ms(), next = -1;
 
@@ -325,33 +310,6 @@ static int expire_and_reap(void)
     return next < 0 ? -1 : cph__ms_left(next) + 1;
 }
 
-static void *serve(void *arg)
-{
-    struct epoll_event ev[32];
-    int timeout = -1;
-
-    (void)arg;
-    for (;;) {
-        int n = epoll_wait(srv.epoll_fd, ev, 32, timeout);
-
-        cph__lock();
-        for (int i = 0; i < n; i++) {
-            uint64_t data = ev[i].data.u64;
-            int tag = (int)(data & 3);
-
-            if (tag == TAG_LISTEN)
-                accept_all();
-            else if (tag == TAG_CONN)
-                conn_event((struct conn *)(uintptr_t)(data & ~(uint64_t)3));
-            else
-                record_event(data >> 2, tag);
-        }
-        timeout = expire_and_reap();
-        cph__unlock();
-    }
-    return NULL;
-}
-
 int cph__server_open(const char *name)
 {
     struct sockaddr_un addr;
@@ -362,21 +320,16 @@ int cph__server_open(const char *name)
                                         SOCK_NONBLOCK, 0);
     if (srv.listen_fd < 0)
         return errno;
-    srv.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-    if (srv.epoll_fd < 0 ||
-        bind(srv.listen_fd, (struct sockaddr *)&addr, len) < 0 ||
-        listen(srv.listen_fd, SOMAXCONN) < 0) {
+    if (bind(srv.listen_fd, (struct sockaddr *)&addr, len) < 0 ||
+        listen(srv.listen_fd, SOMAXCONN) < 0)
         err = errno;
-        goto fail;
+    else
+        err = cph__loop_watch(EPOLL_CTL_ADD, srv.listen_fd, EPOLLIN,
+                              cph__tagged(0, CPH__TAG_LISTEN));
+    if (err) {
+        close(srv.listen_fd);
+        srv.listen_fd = -1;
     }
-    err = watch_fd(EPOLL_CTL_ADD, srv.listen_fd, EPOLLIN, TAG_LISTEN);
-    if (!err)
-        err = cph__thread_start(serve);
-    if (err)
-        goto fail;
-    return 0;
-fail:
-    cph__server_forget();
     return err;
 }
 
@@ -387,22 +340,26 @@ int cph__server_watch(struct cph__record *r)
     /* Without pidfds (Linux < 5.3) the pipe's EOF alone tells us. */
     r->exit_fd = (int)syscall(SYS_pidfd_open, r->pid, 0);
     if (r->exit_fd >= 0) {
-        err = watch_fd(EPOLL_CTL_ADD, r->exit_fd, EPOLLIN,
-                       record_data(r, TAG_EXIT));
+        err = cph__loop_watch(EPOLL_CTL_ADD, r->exit_fd, EPOLLIN,
+                              cph__tagged(r->id, CPH__TAG_EXIT));
         if (err)
             return err;
     }
     /* A pipe's write end reports EPOLLERR, always watched, once no
      * reader is left. */
-    return watch_fd(EPOLL_CTL_ADD, r->pipe_fd, 0, record_data(r, TAG_PIPE));
+    return cph__loop_watch(EPOLL_CTL_ADD, r->pipe_fd, 0,
+                           cph__tagged(r->id, CPH__TAG_PIPE));
 }
 
+/* epoll forgets an fd only when its file is released: the direct
+ * delivery's end may live on in the child, so it is removed first. */
 void cph__server_unwatch(struct cph__record *r)
 {
-    if (r->pipe_fd >= 0)
-        epoll_ctl(srv.epoll_fd, EPOLL_CTL_DEL, r->pipe_fd, NULL);
-    if (r->exit_fd >= 0)
-        epoll_ctl(srv.epoll_fd, EPOLL_CTL_DEL, r->exit_fd, NULL);
+    int fds[] = {r->pipe_fd, r->exit_fd, r->end_fd};
+
+    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+        if (fds[i] >= 0)
+            cph__loop_watch(EPOLL_CTL_DEL, fds[i], 0, 0);
 }
 
 void cph__server_forget(void)
@@ -416,8 +373,7 @@ void cph__server_forget(void)
     }
     if (srv.listen_fd >= 0)
         close(srv.listen_fd);
-    if (srv.epoll_fd >= 0)
-        close(srv.epoll_fd);
     memset(&srv, 0, sizeof srv);
-    srv.listen_fd = srv.epoll_fd = -1;
+    srv.listen_fd = -1;
+    cph__loop_forget();
 }

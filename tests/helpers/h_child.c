@@ -41,11 +41,11 @@ static void read_all_handles(void)
     char key[65], buf[256];
 
     fprintf(out, "status %d\n", cph_child_status());
-    while (cph_child_key(0)) {
+    for (size_t i = 0; i < cph_child_count(); i++) {
         int fd;
         ssize_t n;
 
-        snprintf(key, sizeof key, "%s", cph_child_key(0));
+        snprintf(key, sizeof key, "%s", cph_child_key(i));
         fd = cph_child_take_fd(key);
         n = read(fd, buf, sizeof buf - 1);
         if (n < 0) {

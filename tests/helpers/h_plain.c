@@ -5,7 +5,8 @@
  *   sleep      sleeps MS milliseconds, then exits
  *   closepipe  closes the fd CPH_HANDSHAKE names, then sleeps MS
  *   pipeino    writes the inode of the fd CPH_HANDSHAKE names
- *   pipes      writes the inode of every pipe among its fds >= 3
+ *   pipes      writes the inode of every pipe and socket among its fds
+ *              >= 3 (cph's channel is one or the other)
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -20,7 +21,9 @@ static int handshake_fd(void)
 {
     const char *v = getenv("CPH_HANDSHAKE");
 
-    return v && strncmp(v, "1:", 2) == 0 ? atoi(v + 2) : -1;
+    /* "d:<fd>:..." or "p:<fd>:..." */
+    return v && (v[0] == 'd' || v[0] == 'p') && v[1] == ':' ? atoi(v + 2)
+                                                              : -1;
 }
 
 static void sleep_ms(long ms)
@@ -39,7 +42,7 @@ static void pipe_inodes(FILE *out)
     while (d && (e = readdir(d))) {
         int fd = atoi(e->d_name);
         if (fd >= 3 && fd != dirfd(d) && fstat(fd, &st) == 0 &&
-            S_ISFIFO(st.st_mode))
+            (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
             fprintf(out, "%lu\n", (unsigned long)st.st_ino);
     }
     if (d)

@@ -34,6 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cph/spawn.h>
+
 #include "core/cph_core.h"
 #include "linux/protocol.h"
 
@@ -83,7 +85,7 @@ static void send_raw(int fd, const void *buf, size_t len, int pass, int nfds)
  * every fd that came, and fd. */
 static void report(const char *name, int fd)
 {
-    static uint8_t buf[CPH__REPLY_MAX + 64];
+    static uint8_t buf[CPH__MESSAGE_MAX + 64];
     char text[2048] = "";
     size_t bytes = 0, fds = 0, handles = 0;
     bool eof = false, valid = true, last = false;
@@ -91,15 +93,15 @@ static void report(const char *name, int fd)
     for (;;) {
         union {
             struct cmsghdr align;
-            char space[CMSG_SPACE(sizeof(int) * CPH__FDS_PER_REPLY)];
+            char space[CMSG_SPACE(sizeof(int) * CPH__FDS_PER_MESSAGE)];
         } control;
         struct iovec iov = {.iov_base = buf, .iov_len = sizeof buf};
         struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
                              .msg_control = control.space,
                              .msg_controllen = sizeof control.space};
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        struct cph__reply_head head;
-        int got[CPH__FDS_PER_REPLY];
+        struct cph__message_head head;
+        int got[CPH__FDS_PER_MESSAGE];
         size_t ngot = 0, off = sizeof head;
         ssize_t n;
 
@@ -323,6 +325,7 @@ int main(int argc, char **argv)
 {
     const char *value = getenv("CPH_HANDSHAKE");
     const char *mode;
+    struct cph__env e;
     int fd;
 
     if (argc < 3 || !(out = fopen(argv[2], "we")))
@@ -338,8 +341,12 @@ int main(int argc, char **argv)
         outsider();
         return 0;
     }
-    if (!value || cph__env_parse(value, &fd, service) != 0 ||
-        read_token(fd) != 0)
+    if (!value || cph__env_parse(value, &e) != 0 ||
+        e.delivery != CPH_DELIVERY_PID_BOUND)
+        return 102;
+    fd = e.fd;
+    strcpy(service, e.service);
+    if (read_token(fd) != 0)
         return 102;
     if (strcmp(mode, "right") == 0) {
         attempt("right", token);

@@ -3,7 +3,7 @@
  * x_fakeparent MODE OUT CHILD_OUT CHILD_STDIO makes its own pipe, token
  * and abstract socket (a fresh name), and posix_spawns "x_child CHILD_OUT
  * 70" (linked with libcph_child) with the pipe's read end dup2'd to fd 70,
- * CPH_HANDSHAKE=1:70:<name>, and stdout and stderr going to CHILD_STDIO.
+ * CPH_HANDSHAKE naming fd 70 and the socket, and stdout and stderr going to CHILD_STDIO.
  * The fds it sends are memfds named "cph-x-sent". Then, by MODE:
  *
  *   good              one valid reply with one fd (the control case)
@@ -38,9 +38,12 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <cph/spawn.h>
 
 #include "core/cph_core.h"
 #include "linux/protocol.h"
@@ -72,7 +75,9 @@ static int listen_on(const char *service)
 /* Spawns x_child with read_end as its pipe; returns its pid. */
 static pid_t launch(int read_end, const char *service)
 {
-    char path[4096], entry[256], fdarg[16];
+    char path[4096], entry[CPH__ENV_ENTRY_MAX], fdarg[16];
+    struct cph__env e = {.delivery = CPH_DELIVERY_PID_BOUND, .fd = CHILD_FD};
+    struct stat st;
     char *argv[] = {"x_child", (char *)child_out, fdarg, NULL};
     char *envp[] = {entry, NULL};
     posix_spawn_file_actions_t fa;
@@ -84,7 +89,12 @@ static pid_t launch(int read_end, const char *service)
     path[n] = '\0';
     strcpy(strrchr(path, '/'), "/x_child");
     snprintf(fdarg, sizeof fdarg, "%d", CHILD_FD);
-    if (cph__env_format(entry, sizeof entry, CHILD_FD, service) != 0 ||
+    if (fstat(read_end, &st) < 0)
+        exit(111);
+    e.inode = (uint64_t)st.st_ino;
+    e.pid = getpid();
+    snprintf(e.service, sizeof e.service, "%s", service);
+    if (cph__env_format(entry, sizeof entry, &e) != 0 ||
         posix_spawn_file_actions_init(&fa) != 0 ||
         posix_spawn_file_actions_adddup2(&fa, read_end, CHILD_FD) != 0 ||
         posix_spawn_file_actions_addopen(&fa, 1, child_stdio,
@@ -163,7 +173,7 @@ static int reply(int fd, const char *magic, uint16_t count, uint8_t last,
                  const void *entries, size_t len, int nfds)
 {
     uint8_t buf[256];
-    struct cph__reply_head head = {.count = count, .last = last};
+    struct cph__message_head head = {.count = count, .last = last};
 
     memcpy(head.magic, magic, sizeof head.magic);
     memcpy(buf, &head, sizeof head);

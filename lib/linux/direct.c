@@ -1,0 +1,189 @@
+/*
+ * The direct delivery, parent side. Per spawn, one SOCK_SEQPACKET
+ * socketpair: the parent queues every handle in it before posix_spawn
+ * (the kernel holds the in-flight references: no per-spawn duplicates),
+ * the child inherits its end and reads them in libcph_child's
+ * constructor. No server round trip, no name: the inherited socket is
+ * the capability.
+ *
+ * Right after posix_spawn, the final message carries two fds that are
+ * not handles: the parent's sending end itself (the receipt) and a pidfd
+ * of the child. The parent closes its own copies and keeps one fd per
+ * pending child, a copy of the child's end, watched for hangup:
+ *
+ *  - The child consumes the final message and closes the receipt: the
+ *    sending end's last reference is gone, so the kernel shuts the pair
+ *    down (unix_release_sock) and the parent's copy hangs up with
+ *    nothing queued: handed over (outcome 0).
+ *  - The child fails (out of fds, a malformed message) and shuts its
+ *    end down: hangup with messages still queued, or the final send
+ *    finds the pair shut down (EPIPE): given up (ECONNABORTED).
+ *  - The spawned process exits first: the pidfd, watched by epoll while
+ *    only the queue holds it (epoll drops a watch when the file is
+ *    released, not when an fd is closed), becomes readable. The parent
+ *    drains what is queued and closes it, even if a descendant still
+ *    holds the child's end: given up if anything was left.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/sockios.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cph/spawn.h>
+
+#include "../core/attachments.h"
+#include "../transport.h"
+#include "loop.h"
+#include "protocol.h"
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+/* Under the lock, so one buffer serves every spawn. */
+static struct cph__message message;
+
+/* Sends without blocking; the queue grows as the kernel allows
+ * (net.core.wmem_max) when one message does not fit. */
+static int send_message(int fd)
+{
+    int size, more;
+    socklen_t len = sizeof size;
+
+    for (;;) {
+        if (sendmsg(fd, &message.msg, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
+            return 0;
+        if (errno == ETOOMANYREFS)
+            return EMFILE; /* too many fds in flight for this user */
+        if (errno != EAGAIN)
+            return errno;
+        if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, &len) < 0)
+            return errno;
+        more = size; /* the kernel doubles what it is given */
+        if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &more, sizeof more) < 0)
+            return errno;
+        if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &more, &len) < 0)
+            return errno;
+        if (more <= size)
+            return ENOBUFS;
+    }
+}
+
+int cph__direct_prepare(struct cph__record *r,
+                        const struct cph_attachments *list)
+{
+    int pair[2];
+
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
+        return errno;
+    r->spawn_fds[0] = pair[0];
+    r->end_fd = pair[1];
+    for (size_t i = 0; i < list->count; i += CPH__FDS_PER_MESSAGE) {
+        size_t n = list->count - i;
+        int err;
+
+        if (n > CPH__FDS_PER_MESSAGE)
+            n = CPH__FDS_PER_MESSAGE;
+        cph__message_build(&message, &list->items[i], sizeof list->items[i],
+                           n, false, NULL, 0);
+        err = send_message(pair[0]);
+        if (err)
+            return err;
+    }
+    return 0;
+}
+
+int cph__direct_start(void)
+{
+    return cph__loop_start();
+}
+
+int cph__direct_publish(struct cph__record *r)
+{
+    int extra[2] = {r->spawn_fds[0], -1};
+    size_t nextra = 1;
+    int err;
+
+    extra[1] = (int)syscall(SYS_pidfd_open, r->pid, 0);
+    if (extra[1] < 0 ||
+        cph__loop_watch(EPOLL_CTL_ADD, extra[1], EPOLLIN | EPOLLONESHOT,
+                        cph__tagged(r->id, CPH__TAG_DIED)) != 0) {
+        /* Without an exit watch, a child that never reads would keep
+         * everything alive for as long as the parent. */
+        if (extra[1] >= 0)
+            close(extra[1]);
+        return EIO;
+    }
+    nextra++;
+    cph__message_build(&message, NULL, 0, 0, true, extra, nextra);
+    err = send_message(r->spawn_fds[0]);
+    close(extra[1]);
+    if (err)
+        return err == EPIPE ? ECONNABORTED : EIO;
+    return cph__loop_watch(EPOLL_CTL_ADD, r->end_fd, EPOLLRDHUP,
+                           cph__tagged(r->id, CPH__TAG_END))
+               ? EIO
+               : 0;
+}
+
+static bool queued(int fd)
+{
+    int bytes = 0;
+
+    return ioctl(fd, SIOCINQ, &bytes) == 0 && bytes > 0;
+}
+
+/* Receives and closes whatever is queued; whether there was anything. */
+static bool drain(int fd)
+{
+    bool any = false;
+
+    for (;;) {
+        union cph__control control;
+        struct iovec iov = {.iov_base = message.bytes,
+                            .iov_len = sizeof message.bytes};
+        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
+                             .msg_control = control.space,
+                             .msg_controllen = sizeof control.space};
+        ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+        if (n < 0 || (n == 0 && msg.msg_controllen == 0))
+            return any;
+        any = true;
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm;
+             cm = CMSG_NXTHDR(&msg, cm)) {
+            size_t fds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+                continue;
+            for (size_t i = 0; i < fds; i++) {
+                int got;
+                memcpy(&got, CMSG_DATA(cm) + i * sizeof got, sizeof got);
+                close(got);
+            }
+        }
+    }
+}
+
+void cph__direct_event(uint64_t id, enum cph__tag tag)
+{
+    struct cph__record *r;
+    bool left;
+
+    cph__lock();
+    r = cph__registry_find(id);
+    if (r && r->state == CPH__WAITING) {
+        /* On hangup, a queue that still holds the final message means the
+         * child gave up; at exit, anything queued was never taken. */
+        left = tag == CPH__TAG_END ? queued(r->end_fd) : true;
+        if (left)
+            left = drain(r->end_fd);
+        cph__registry_finish(r, left ? ECONNABORTED : 0);
+    }
+    cph__unlock();
+}

@@ -1,0 +1,41 @@
+/*
+ * The Linux transport's one thread: an epoll set serving both deliveries.
+ * Events name a record id or a connection pointer above a 3-bit tag.
+ * Records are found again by id, so an event for a record that an earlier
+ * event finished is ignored.
+ */
+#ifndef CPH_LINUX_LOOP_H
+#define CPH_LINUX_LOOP_H
+
+#include <stdint.h>
+
+enum cph__tag {
+    CPH__TAG_LISTEN,   /* pid-bound: the named socket */
+    CPH__TAG_CONN,     /* pid-bound: a connection (pointer) */
+    CPH__TAG_PIPE,     /* pid-bound: a record's pipe */
+    CPH__TAG_EXIT,     /* pid-bound: a record's pidfd */
+    CPH__TAG_END,      /* direct: a record's end of the channel */
+    CPH__TAG_DIED,     /* direct: a record's pidfd, in flight */
+};
+
+static inline uint64_t cph__tagged(uint64_t value, enum cph__tag tag)
+{
+    return value << 3 | (uint64_t)tag;
+}
+
+/* Under the lock: starts the thread (once); adds, changes or removes a
+ * watch (op as for epoll_ctl), starting the thread if need be. */
+int cph__loop_start(void);
+int cph__loop_watch(int op, int fd, uint32_t events, uint64_t data);
+
+/* Event handlers, called by the thread without the lock. */
+void cph__server_event(uint64_t data, enum cph__tag tag);
+void cph__direct_event(uint64_t id, enum cph__tag tag);
+/* Called once per wake-up: the pid-bound server's housekeeping; returns
+ * the ms until it needs to run again, or -1. */
+int cph__server_tick(void);
+
+/* In a forked child: forget the thread and the epoll set. */
+void cph__loop_forget(void);
+
+#endif

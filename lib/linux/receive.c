@@ -1,0 +1,190 @@
+/*
+ * The child's receipt of handles (see protocol.h), for both deliveries.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "protocol.h"
+
+struct batch {
+    int fds[CPH__FDS_PER_MESSAGE + CPH__EXTRA_MAX];
+    size_t n;
+};
+
+/* Takes every fd of msg's SCM_RIGHTS into b, whatever else is wrong with
+ * the message, so that none is left open; more than b holds is EPROTO. */
+static int take_fds(struct msghdr *msg, struct batch *b)
+{
+    int err = 0;
+
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm;
+         cm = CMSG_NXTHDR(msg, cm)) {
+        size_t n;
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+            continue;
+        n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < n; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
+            if (b->n < sizeof b->fds / sizeof b->fds[0])
+                b->fds[b->n++] = fd;
+            else {
+                close(fd);
+                err = EPROTO;
+            }
+        }
+    }
+    return err;
+}
+
+/* The kernel truncates SCM_RIGHTS when this process cannot take more fds
+ * (or the sender sent more than fit): tell which. */
+static int truncated(int fd)
+{
+    int probe = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+
+    if (probe < 0)
+        return errno == EMFILE || errno == ENFILE ? errno : EPROTO;
+    close(probe);
+    return EPROTO;
+}
+
+/* A received fd at 0, 1 or 2 (the caller had closed them) would become
+ * the program's stdin, stdout or stderr: move it up. */
+static int move_up(int *fd)
+{
+    int moved;
+
+    if (*fd > 2)
+        return 0;
+    moved = fcntl(*fd, F_DUPFD_CLOEXEC, 3);
+    if (moved < 0)
+        return errno;
+    close(*fd);
+    *fd = moved;
+    return 0;
+}
+
+static int wait_readable(int fd, int64_t deadline_ms)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    int ready;
+
+    do
+        ready = poll(&pfd, 1, cph__ms_left(deadline_ms));
+    while (ready < 0 && errno == EINTR);
+    if (ready < 0)
+        return errno;
+    return ready == 0 ? ETIMEDOUT : 0;
+}
+
+/* Checks one message (n bytes, b's fds) and appends its handles to
+ * h[*count...], which has room for CPH__FDS_PER_MESSAGE more. cut: the
+ * kernel truncated the fds. */
+static int parse(const uint8_t *bytes, size_t n, struct batch *b, bool cut,
+                 int fd, struct cph__handle *h, size_t *count, bool *last)
+{
+    struct cph__message_head head;
+    size_t off = sizeof head;
+
+    if (n < sizeof head)
+        return cut ? truncated(fd) : EPROTO;
+    memcpy(&head, bytes, sizeof head);
+    if (memcmp(head.magic, CPH__MAGIC, sizeof head.magic) != 0 ||
+        head.count > CPH__FDS_PER_MESSAGE || head.extra > CPH__EXTRA_MAX ||
+        (head.extra && !head.last))
+        return EPROTO;
+    /* Out of fds, the kernel keeps the first ones: losing only the extra
+     * fds of the final message loses no handle. */
+    if (b->n < head.count || (b->n < head.count + head.extra && !cut))
+        return cut ? truncated(fd) : EPROTO;
+    if (b->n > head.count + head.extra)
+        return EPROTO;
+    /* Every entry is checked before any fd is committed. */
+    for (size_t i = 0; i < head.count; i++) {
+        struct cph__handle *e = &h[*count + i];
+        if (cph__wire_get(bytes, n, &off, e) != 0 || e->kind != CPH__KIND_FD)
+            return EPROTO;
+    }
+    if (off != n)
+        return EPROTO;
+    for (size_t i = 0; i < head.count; i++) {
+        int err = move_up(&b->fds[i]);
+        if (err)
+            return err;
+    }
+    for (size_t i = 0; i < head.count; i++) {
+        h[*count + i].fd = b->fds[i];
+        b->fds[i] = -1;
+    }
+    *count += head.count;
+    *last = head.last != 0;
+    return 0;
+}
+
+/* Receives one message and appends its handles to *h. */
+static int receive_one(int fd, int64_t deadline_ms, uint8_t *bytes,
+                       struct cph__handle **h, size_t *count, bool *last)
+{
+    union cph__control control;
+    struct iovec iov = {.iov_base = bytes, .iov_len = CPH__MESSAGE_MAX};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
+                         .msg_control = control.space,
+                         .msg_controllen = sizeof control.space};
+    struct batch b = {.n = 0};
+    struct cph__handle *grown;
+    ssize_t n;
+    int err = wait_readable(fd, deadline_ms);
+
+    if (err)
+        return err;
+    n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    if (n < 0)
+        return errno == EPIPE || errno == ECONNRESET ? ECONNRESET : errno;
+    err = take_fds(&msg, &b);
+    if (!err && n == 0 && b.n == 0)
+        err = ECONNRESET; /* the peer closed before the final message */
+    if (!err && (msg.msg_flags & MSG_TRUNC))
+        err = EPROTO;
+    if (!err) {
+        grown = realloc(*h, (*count + CPH__FDS_PER_MESSAGE) * sizeof **h);
+        if (grown)
+            *h = grown;
+        else
+            err = ENOMEM;
+    }
+    if (!err)
+        err = parse(bytes, (size_t)n, &b, msg.msg_flags & MSG_CTRUNC, fd, *h,
+                    count, last);
+    for (size_t i = 0; i < b.n; i++)
+        if (b.fds[i] >= 0)
+            close(b.fds[i]);
+    return err;
+}
+
+int cph__receive_all(int fd, int64_t deadline_ms,
+                     struct cph__handle **handles, size_t *count)
+{
+    struct cph__handle *h = NULL;
+    uint8_t *bytes = malloc(CPH__MESSAGE_MAX);
+    size_t n = 0;
+    bool last = false;
+    int err = bytes ? 0 : ENOMEM;
+
+    while (!err && !last)
+        err = receive_one(fd, deadline_ms, bytes, &h, &n, &last);
+    free(bytes);
+    if (err) {
+        cph__handles_release(h, n);
+        free(h);
+        return err;
+    }
+    *handles = h;
+    *count = n;
+    return 0;
+}
