@@ -178,7 +178,7 @@ static void describe(int fd)
     }
 }
 
-/* The keys of every handle: taking one shifts the indices of the rest. */
+/* The keys of every handle, copied before any is taken. */
 static char **collect_keys(size_t count)
 {
     char **keys = calloc(count + 1, sizeof *keys);
