@@ -535,51 +535,70 @@ static int wait_child(pid_t pid, int *status)
     return 0;
 }
 
-/* Runs PROGRAM with list, which it destroys once spawned; the exit code. */
-static int run(char **argv, const struct options *o, cph_attachments_t *list)
+/*
+ * Spawns PROGRAM (through the adapter for --systemd) with the signal mask
+ * mask, and destroys list. 0, or an exit code (already reported).
+ */
+static int spawn_child(char **argv, const struct options *o,
+                       cph_attachments_t *list, const sigset_t *mask,
+                       pid_t *pid)
 {
-    char **program = argv + o->program;
-    char **child_argv = program;
+    char **program = argv + o->program, **child_argv = program;
     posix_spawnattr_t attr;
-    sigset_t old;
-    pid_t pid;
-    int err, status;
+    int err;
 
     /* With no handles, there is nothing to place: PROGRAM runs as is. */
-    if (o->systemd && o->count > 0 && !(child_argv = adapter_argv(argv[0], program)))
+    if (o->systemd && o->count > 0 &&
+        !(child_argv = adapter_argv(argv[0], program))) {
+        cph_attachments_destroy(list);
         return fail(EXIT_RUNTIME, "%s", strerror(ENOMEM));
-    block_forwarded(&old);
-    err = posix_spawnattr_init(&attr);
-    if (!err)
-        err = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-    if (!err)
-        err = posix_spawnattr_setsigmask(&attr, &old);
-    if (!err)
-        err = (child_argv != program ? cph_spawn : cph_spawnp)(
-            &pid, child_argv[0], NULL, &attr, child_argv, environ, list);
-    posix_spawnattr_destroy(&attr);
-    cph_attachments_destroy(list);
-    if (err) {
-        fail(0, "%s: %s", child_argv[0], strerror(err));
-        if (child_argv != program)
-            free(child_argv[0]);
-        return err == ENOENT ? 127 : 126;
     }
+    err = posix_spawnattr_init(&attr);
+    if (!err) {
+        err = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+        if (!err)
+            err = posix_spawnattr_setsigmask(&attr, mask);
+        if (!err)
+            err = (child_argv != program ? cph_spawn : cph_spawnp)(
+                pid, child_argv[0], NULL, &attr, child_argv, environ, list);
+        posix_spawnattr_destroy(&attr);
+    }
+    cph_attachments_destroy(list);
+    if (err)
+        fail(0, "%s: %s", child_argv[0], strerror(err));
     if (child_argv != program) {
         free(child_argv[0]);
         free(child_argv);
     }
+    return err == ENOENT ? 127 : err ? 126 : 0;
+}
+
+/* Runs PROGRAM with list, which it destroys once spawned; the exit code. */
+static int run(char **argv, const struct options *o, cph_attachments_t *list)
+{
+    const char *program = argv[o->program];
+    sigset_t old;
+    pid_t pid;
+    int code, status;
+
+    block_forwarded(&old);
+    code = spawn_child(argv, o, list, &old, &pid);
+    if (code)
+        return code;
     if (o->count > 0)
-        start_watch(pid, program[0]);
+        start_watch(pid, program);
     start_forwarding(pid, &old);
-    if (wait_child(pid, &status))
-        return EXIT_RUNTIME;
+    code = wait_child(pid, &status);
+    /* The pid may be reused from now on: forward nothing more. */
+    block_forwarded(&old);
+    if (code)
+        return code;
     if (WIFSIGNALED(status))
         return 128 + WTERMSIG(status);
     if (o->count > 0 &&
         cph_checkin_wait(pid, OUTCOME_WAIT_MS) == ECONNABORTED)
         warn_once("%s exited without taking its handles (is it linked with "
-                  "libcph_child?)", program[0]);
+                  "libcph_child?)", program);
     return WEXITSTATUS(status);
 }
 
