@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs the build into a scratch destdir, then builds the programs in
 # tests/outside/ as a user would, with pkg-config only (a shared and a
-# static libcph_child), runs them, and checks what got installed.
+# static libcph_child), runs them, and checks what got installed (a man
+# page for every public function among it).
 set -eu
 build=$1
 src=$2
@@ -39,4 +40,10 @@ for f in "$libdir/libcph.a" "$libdir/libcph_child.a" "$bindir/cph-run" \
     "$bindir/cph-show" "$includedir/cph/spawn.h" "$includedir/cph/child.h"; do
     [ -e "$f" ] || { echo "not installed: $f" >&2; exit 1; }
 done
-echo "installed tree: headers, libraries, pkg-config files and tools work"
+mandir=$(dirname "$(find "$dest" -name cph-run.1)")/..
+for fn in $(sed -n 's/^CPH_PUBLIC [^(]*[ *]\(cph_[a-z_]*\)(.*/\1/p' \
+    "$src"/include/cph/*.h); do
+    [ -e "$mandir/man3/$fn.3" ] || { echo "no man page installed: $fn(3)" >&2; exit 1; }
+done
+[ -e "$mandir/man1/cph-show.1" ] || { echo "no man page installed: cph-show(1)" >&2; exit 1; }
+echo "installed tree: headers, libraries, pkg-config files, tools and man pages work"

@@ -1,11 +1,31 @@
 #!/bin/sh
-# cph-run and cph-show as a user runs them: the README's demo, exit
-# statuses passed through, and usage errors.
+# cph-run and cph-show as a user runs them: the README's demo, every
+# --listen form, exit statuses passed through, signals forwarded, the
+# warning about handles never taken, --systemd with real sd_listen_fds
+# consumers, and usage errors.
 set -u
 tools=$1
+tmp=$(mktemp -d)
+# A child left running by a failure must not hold meson's pipes open.
+trap '[ -s "$tmp/pid" ] && kill -KILL "$(cat "$tmp/pid")" 2>/dev/null; rm -rf "$tmp"' EXIT
 fail() { echo "tools: $*" >&2; exit 1; }
+run() { "$tools/cph-run" "$@"; }
+# expect STATUS COMMAND...: COMMAND exits with STATUS.
+expect() {
+    want=$1
+    shift
+    "$@" 2>"$tmp/err" >/dev/null
+    got=$?
+    [ "$got" -eq "$want" ] || fail "$* exited $got, not $want: $(cat "$tmp/err")"
+}
+# Waits (bounded) until file $1 is not empty.
+wait_for() {
+    n=0
+    while [ ! -s "$1" ] && [ $n -lt 300 ]; do sleep 0.1; n=$((n + 1)); done
+    [ -s "$1" ] || fail "$1 never written"
+}
 
-out=$("$tools/cph-run" --file release=/etc/os-release --listen web=127.0.0.1:0 \
+out=$(run --file release=/etc/os-release --listen web=127.0.0.1:0 \
     --fd err=2 -- "$tools/cph-show") || fail "demo exited $?"
 echo "$out"
 echo "$out" | grep -q "^cph-show: 3 handles$" || fail "no handle count"
@@ -14,18 +34,86 @@ echo "$out" | grep -q "^release  fd [0-9]*  file /.*os-release ([0-9]* bytes)  \
 echo "$out" | grep -q "^web  fd [0-9]*  tcp socket listening 127.0.0.1:[0-9]*$" ||
     fail "no socket line"
 
-"$tools/cph-run" -- sh -c 'exit 7'
-[ $? -eq 7 ] || fail "exit status not passed through"
-"$tools/cph-run" -- sh -c 'kill -TERM $$'
-[ $? -eq 143 ] || fail "signal not reported as 128+N"
-msg=$("$tools/cph-run" --file a=/etc/hostname -- true 2>&1)
+# Every --listen form, with --opt=value spellings.
+out=$(run --listen=any=0 --listen 'v6=[::1]:0' --listen "path=unix:$tmp/sock" \
+    --listen "abstract=@cph-tools-$$" --backlog=4 -- "$tools/cph-show") ||
+    fail "listen forms exited $?"
+echo "$out"
+echo "$out" | grep -q "^any  fd [0-9]*  tcp socket listening \[::\]:[0-9]*$" ||
+    fail "PORT is not [::]:PORT"
+echo "$out" | grep -q "^v6  fd [0-9]*  tcp socket listening \[::1\]:[0-9]*$" ||
+    fail "no [::1] line"
+echo "$out" | grep -q "^path  fd [0-9]*  unix stream socket listening $tmp/sock$" ||
+    fail "no unix:PATH line"
+echo "$out" | grep -q "^abstract  fd [0-9]*  unix stream socket listening @cph-tools-$$$" ||
+    fail "no @NAME line"
+[ -e "$tmp/sock" ] && fail "unix:PATH not removed at exit"
+out=$(run --datagram --listen udp=127.0.0.1:0 --listen "u=@cph-tools-d$$" \
+    -- "$tools/cph-show") || fail "--datagram exited $?"
+echo "$out" | grep -q "^udp  fd [0-9]*  udp socket 127.0.0.1:[0-9]*$" ||
+    fail "--datagram: no udp line: $out"
+echo "$out" | grep -q "^u  fd [0-9]*  unix dgram socket @cph-tools-d$$$" ||
+    fail "--datagram: no unix dgram line: $out"
+
+# Help, version, statuses.
+run -h | grep -q "^usage: cph-run" || fail "-h: no usage on stdout"
+expect 0 run --help
+run --version | grep -q "^cph-run [0-9]" || fail "no --version"
+"$tools/cph-show" --help | grep -q "^usage: cph-show" || fail "cph-show --help"
+expect 7 run -- sh -c 'exit 7'
+expect 143 run -- sh -c 'kill -TERM $$'
+expect 2 run --fd 'bad key=1' -- true
+expect 2 run --bogus
+expect 2 run --listen web=host:port -- true
+expect 2 run --backlog 0 -- true
+expect 2 run --datagram=yes -- true
+expect 2 run --file
+expect 1 run --file a=/nonexistent/cph -- true
+: >"$tmp/taken"
+expect 1 run --listen "a=unix:$tmp/taken" -- true
+grep -q "Address already in use" "$tmp/err" || fail "in use: $(cat "$tmp/err")"
+[ -e "$tmp/taken" ] || fail "removed a file cph-run did not create"
+expect 127 run -- no-such-program-cph
+expect 1 "$tools/cph-show"
+grep -q "not launched by cph" "$tmp/err" || fail "cph-show outside cph"
+expect 2 "$tools/cph-show" --bogus
+
+# A child that never takes its handles: said once, at exit...
+msg=$(run --file a=/etc/hostname -- true 2>&1)
 echo "$msg" | grep -q "exited without taking its handles" || fail "no warning: $msg"
-"$tools/cph-run" --fd 'bad key=1' -- true 2>/dev/null
-[ $? -eq 2 ] || fail "bad key accepted"
-"$tools/cph-run" --bogus 2>/dev/null
-[ $? -eq 2 ] || fail "unknown option accepted"
-"$tools/cph-run" -- no-such-program-cph 2>/dev/null
-[ $? -eq 127 ] || fail "missing program not 127"
-"$tools/cph-show" 2>/dev/null
-[ $? -eq 1 ] || fail "cph-show outside cph did not fail"
-echo "tools: demo, statuses and usage errors as documented"
+# ... and while it still runs: the child waits for the warning to appear.
+run --file a=/etc/hostname -- sh -c "
+    n=0; while [ ! -s '$tmp/warned' ] && [ \$n -lt 300 ]; do sleep 0.1; n=\$((n+1)); done
+    [ -s '$tmp/warned' ]" 2>"$tmp/warned" || fail "no warning while running"
+grep -q "has not taken its handles" "$tmp/warned" || fail "$(cat "$tmp/warned")"
+[ "$(wc -l <"$tmp/warned")" -eq 1 ] || fail "warned more than once: $(cat "$tmp/warned")"
+
+# Signals reach the child: SIGTERM kills it (not only cph-run), SIGUSR1
+# runs its trap.
+"$tools/cph-run" -- sh -c "echo \$\$ >'$tmp/pid'; exec sleep 60" &
+wait_for "$tmp/pid"
+kill -TERM $!
+wait $!
+[ $? -eq 143 ] || fail "SIGTERM: not 143"
+kill -0 "$(cat "$tmp/pid")" 2>/dev/null && fail "SIGTERM not forwarded: child left running"
+rm "$tmp/pid"
+"$tools/cph-run" -- sh -c "trap 'exit 5' USR1; echo \$\$ >'$tmp/pid'; while :; do sleep 0.1; done" &
+wait_for "$tmp/pid"
+kill -USR1 $!
+wait $!
+[ $? -eq 5 ] || fail "SIGUSR1 not forwarded"
+
+# --systemd: a program that knows nothing of cph gets fds 3.., as
+# sd_listen_fds wants them (python3's socket module and python3-systemd).
+out=$(run --systemd --listen web=127.0.0.1:0 --file cfg=/etc/hostname -- \
+    /usr/bin/python3 -c '
+import os, socket, systemd.daemon
+assert os.environ["LISTEN_PID"] == str(os.getpid()), "LISTEN_PID"
+print(os.environ["LISTEN_FDNAMES"], systemd.daemon.listen_fds())
+s = socket.socket(fileno=3)
+print(s.type == socket.SOCK_STREAM, s.getsockname()[0], os.readlink("/proc/self/fd/4"))
+') || fail "--systemd exited $?"
+[ "$out" = "web:cfg [3, 4]
+True 127.0.0.1 /etc/hostname" ] || fail "--systemd: $out"
+expect 127 run --systemd --file a=/etc/hostname -- no-such-program-cph
+echo "tools: demo, listen forms, statuses, signals, warnings, --systemd as documented"

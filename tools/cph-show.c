@@ -178,7 +178,7 @@ static void describe(int fd)
     }
 }
 
-/* The keys of every handle: taking one shifts the indices of the rest. */
+/* The keys of every handle, copied before any is taken. */
 static char **collect_keys(size_t count)
 {
     char **keys = calloc(count + 1, sizeof *keys);
@@ -195,19 +195,45 @@ static char **collect_keys(size_t count)
     return keys;
 }
 
-int main(void)
+static const char usage[] =
+    "usage: cph-show\n"
+    "\n"
+    "Run by a cph parent (cph-run -- cph-show, or cph_spawn), prints each\n"
+    "handle it was handed, one a line: KEY, its fd, and what it is (for a\n"
+    "file its path, size and first line; for a socket its kind and address).\n"
+    "Exits 0 when it was handed its handles, 1 when none arrived (not\n"
+    "launched with any, or the check-in failed: it says why), 2 on a usage\n"
+    "error.\n";
+
+int main(int argc, char **argv)
 {
     int status = cph_child_status();
     size_t count = cph_child_count();
     char **keys;
 
+    if (argc == 2 && (strcmp(argv[1], "-h") == 0 ||
+                      strcmp(argv[1], "--help") == 0)) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (argc > 1) {
+        fprintf(stderr, "cph-show: unknown argument '%s' (see --help)\n",
+                argv[1]);
+        return 2;
+    }
     if (status == ENOENT) {
-        fputs("cph-show: not launched by cph (no CPH_HANDSHAKE)\n", stderr);
+        fputs("cph-show: no handles: not launched by cph with any "
+              "(no CPH_HANDSHAKE in the environment)\n", stderr);
         return 1;
     }
     if (status != 0) {
-        fprintf(stderr, "cph-show: no handles: %s\n", strerror(status));
+        fprintf(stderr, "cph-show: no handles: the check-in failed: %s\n",
+                strerror(status));
         return 1;
+    }
+    if (count == 0) {
+        puts("cph-show: launched by cph, no handles");
+        return 0;
     }
     keys = collect_keys(count);
     if (!keys) {
