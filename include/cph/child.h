@@ -7,18 +7,25 @@
  *
  *   - reads CPH_HANDSHAKE and unsets it at once, whatever happens next, so
  *     that no grandchild sees it; without it there is nothing to do;
- *   - reads the 16-byte token from the pipe CPH_HANDSHAKE names;
- *   - connects to the parent's service (Linux: abstract Unix socket; macOS:
- *     bootstrap_look_up), sends the token, closes the pipe, and receives
- *     every handle with its key. The service must belong to its parent
- *     (getppid() as the check-in began): on Linux this is checked before
- *     the token is sent, on macOS on the reply's audit trailer.
+ *   - checks that the fd it names is the channel the parent made (its
+ *     inode, and what the OS tells of its kind and maker) and is not
+ *     0, 1 or 2; any other fd is left alone;
+ *   - direct delivery (Linux): reads every handle queued in the inherited
+ *     socket and closes it;
+ *   - pid-bound delivery: checks that its parent (getppid()) is still the
+ *     pid that serves the name, reads the 16-byte token from the pipe,
+ *     connects to the parent's service (Linux: abstract Unix socket;
+ *     macOS: bootstrap_look_up), sends the token, closes the pipe, and
+ *     receives every handle with its key. The service must belong to its
+ *     parent: on Linux this is checked before the token is sent, on macOS
+ *     on the reply's audit trailer.
  *
- * The constructor never aborts, exits, prints or raises a signal. Its whole
- * wait is bounded by CPH_CHILD_TIMEOUT_MS. If the parent dies mid-handshake
- * the connection breaks and main() starts at once (well within a second);
- * if the parent is alive but never answers, main() starts after the bound.
- * Either way cph_child_status() tells why.
+ * The constructor never aborts, exits, prints or raises a signal, and
+ * leaves errno as it found it. Its whole wait is bounded by
+ * CPH_CHILD_TIMEOUT_MS. If the parent dies mid-handshake the channel or
+ * connection breaks and main() starts at once; if the parent is alive but
+ * never answers, main() starts after the bound. Either way
+ * cph_child_status() tells why.
  *
  * With a static libcph_child, the constructor is linked only if the
  * program calls one of the functions below (they live in the same object).
@@ -51,29 +58,38 @@ extern "C" {
  *   0             checked in; every handle was received;
  *   ENOENT        not launched by cph_spawn (no CPH_HANDSHAKE);
  *   EINVAL        CPH_HANDSHAKE is malformed;
- *   EBADF         the fd CPH_HANDSHAKE names is not a cph pipe;
+ *   EBADF         the fd CPH_HANDSHAKE names is not the channel it says
+ *                 (left alone: not read, not closed);
  *   EPROTO        the pipe or the parent's reply broke the protocol (a
  *                 malformed reply, a key sent twice, ...);
- *   ECONNREFUSED  the parent's service is gone (the parent exited before
- *                 the check-in, or the name cannot be looked up);
- *   ECONNRESET    the parent closed the check-in without an answer: it
- *                 refused it, or it died mid-handshake;
+ *   ECONNREFUSED  pid-bound: the parent's service is gone or is not this
+ *                 process's parent (the parent exited before the check-in,
+ *                 a wrapper forked this process, or the name cannot be
+ *                 looked up);
+ *   ECONNRESET    the parent closed the channel or the check-in before
+ *                 every handle came: it refused it, or it died
+ *                 mid-handshake;
  *   EPERM         the service does not belong to this process's parent;
  *   ETIMEDOUT     no answer within CPH_CHILD_TIMEOUT_MS;
- *   ENOMEM, EMFILE, ENFILE  out of resources while receiving.
+ *   ENOMEM, EMFILE, ENFILE  out of resources while receiving (the parent
+ *                 then learns that the handles did not arrive).
  * On any error no handle is kept: whatever had arrived is closed.
  */
 CPH_PUBLIC int cph_child_status(void);
 
 /*
- * Number of received handles not yet taken.
+ * Number of handles received. Taking a handle does not change it, nor
+ * anybody's index, so this loop takes every fd:
+ *
+ *   for (size_t i = 0; i < cph_child_count(); i++)
+ *       use(cph_child_take_fd(cph_child_key(i)));
  */
 CPH_PUBLIC size_t cph_child_count(void);
 
 /*
- * The key of the index-th handle not yet taken (0 <= index < count), in
- * the order the parent added them; NULL past the end. The string stays
- * valid until that handle is taken.
+ * The key of the index-th handle received (0 <= index < count), in the
+ * order the parent added them, whether or not it was taken; NULL past the
+ * end. The string stays valid for the life of the process.
  */
 CPH_PUBLIC const char *cph_child_key(size_t index);
 

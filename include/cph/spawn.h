@@ -9,55 +9,100 @@
  * THE PROTOCOL
  *
  * No OS lets a parent pass arbitrary Mach port rights across posix_spawn,
- * and passing fds by number is fragile. cph uses the handshake of Crashpad's
- * ChildPortHandshake and Chromium's MachPortRendezvous instead:
+ * and passing fds by number is fragile. cph hands the child its handles
+ * while it starts, in one of two deliveries, chosen per list with
+ * cph_attachments_set_delivery():
  *
+ * Direct (Linux; the default there). Per spawn, one SOCK_SEQPACKET
+ * socketpair:
+ *  1. Before posix_spawn, the parent queues every handle in it: the keys,
+ *     and the list's own fds by SCM_RIGHTS (253 per message; the kernel
+ *     holds the in-flight references, so no spawn duplicates anything).
+ *  2. The child's end reaches the child only (see "the channel" below).
+ *     Its environment gets CPH_HANDSHAKE=d:<fd>:<inode>:<pid>, naming the
+ *     end by number, inode and the parent's pid.
+ *  3. Right after posix_spawn, a final message carries the parent's
+ *     sending end itself (the receipt) and a pidfd of the child. The
+ *     parent keeps one fd per pending child: a copy of the child's end.
+ *  4. libcph_child's constructor, before main(), unsets CPH_HANDSHAKE,
+ *     checks that the fd is that socket (inode, SO_PEERCRED of the
+ *     parent), reads every message, closes the receipt and its end.
+ *  5. The parent learns the outcome from its copy of the child's end: a
+ *     hangup with nothing left queued means the receipt was taken and
+ *     closed (handed over); a hangup with messages still queued means
+ *     the child gave up (it shuts its end down on any error); and when
+ *     the spawned process exits first, the pidfd (watched while only the
+ *     queue holds it) tells, and the parent drains and closes whatever is
+ *     left, even if a descendant still holds the child's end.
+ *  No server, no name: the inherited socket is the capability. The
+ *  handles go to the first process that runs libcph_child's constructor
+ *  in the spawned process's exec chain or among its descendants, so
+ *  wrappers that fork and wait (timeout, strace, sh -c, scripts) work;
+ *  the spawned process must outlive that check-in, since its exit
+ *  releases what was not read.
+ *
+ * Pid-bound (Linux and macOS; the only delivery on macOS). The
+ * rendezvous of Crashpad's ChildPortHandshake and Chromium's
+ * MachPortRendezvous, which binds the handles to the spawned pid:
  *  1. The parent runs one rendezvous server per process, started on the
- *     first cph_spawn() that has attachments. It is registered under an
- *     unguessable service name: an abstract-namespace Unix socket on Linux,
- *     a bootstrap service on macOS.
+ *     first pid-bound spawn. It is registered under an unguessable but
+ *     public service name: an abstract-namespace Unix socket on Linux, a
+ *     bootstrap service on macOS.
  *  2. For each spawn the parent draws a fresh 128-bit token from the OS
- *     CSPRNG, creates a pipe, and writes the token into it before the child
- *     exists. The read end reaches the new child only (see "the pipe" below).
- *  3. The child's environment gets CPH_HANDSHAKE=1:<fd>:<service>, naming
- *     the pipe's fd and the service. A CPH_HANDSHAKE already in envp is
- *     replaced. The caller's envp is not modified; a copy is.
- *  4. In the child, a constructor in libcph_child runs before main(): it
- *     unsets CPH_HANDSHAKE (so grandchildren never see it), reads the token,
- *     connects to the service, sends a check-in carrying the token, closes
- *     the pipe, and receives the handles. See <cph/child.h>.
- *  5. The server accepts a check-in only if the token matches (compared in
- *     constant time) AND the sender is the spawned child's pid (SO_PEERCRED
- *     on Linux, the message's audit trailer on macOS). Anything else —
- *     another process, a grandchild holding the token, a malformed or
- *     oversized message — is rejected; nothing is handed out and the server
- *     goes on waiting for the real child. A token is good for one check-in.
- *  6. The server replies with every attachment under its key: fds by
- *     SCM_RIGHTS on Linux (253 per message, as many messages as needed),
- *     port rights and fileports in one Mach message on macOS.
- *  7. The parent watches each child's pipe and its exit (a pidfd on Linux,
- *     EVFILT_PROC on macOS). A child that closes its pipe or exits without
- *     a valid check-in is given up: everything held for it is released at
- *     once. cph never reaps (waitpid) the caller's children and never
- *     touches signal dispositions.
+ *     CSPRNG, creates a pipe, and writes the token into it before the
+ *     child exists. CPH_HANDSHAKE=p:<fd>:<inode>:<pid>:<service>.
+ *  3. The child's constructor unsets CPH_HANDSHAKE, checks the pipe and
+ *     that its parent (getppid()) is still the pid that serves the name
+ *     (else ECONNREFUSED, before the token is read), reads the token,
+ *     connects, checks on Linux that the server is its parent
+ *     (SO_PEERCRED), sends a check-in carrying the token, closes the
+ *     pipe, and receives the handles.
+ *  4. The server accepts a check-in only if the token matches (compared
+ *     in constant time) AND the sender is the spawned child's pid
+ *     (SO_PEERCRED on Linux, the message's audit trailer on macOS).
+ *     Anything else — another process, a grandchild holding the token, a
+ *     wrapper that forked, a malformed or oversized message — is
+ *     rejected; nothing is handed out and the server goes on waiting for
+ *     the real child. A token is good for one check-in.
+ *  5. The server replies with every attachment under its key: fds by
+ *     SCM_RIGHTS on Linux, port rights and fileports in one Mach message
+ *     on macOS.
+ *  6. The parent watches each child's pipe and its exit (a pidfd on
+ *     Linux, EVFILT_PROC on macOS). A child that closes its pipe or exits
+ *     without a valid check-in is given up: everything held for it is
+ *     released at once.
+ *  The pid-bound spawn holds its own duplicate of every attached fd until
+ *  the child has checked in or gone.
  *
- * The pipe. With file_actions NULL, cph adds its own file action
- * dup2(pipe, M), where M is a close-on-exec duplicate made for the purpose:
- * no inheritable copy of the pipe ever exists in the parent, so a process
- * spawned or forked concurrently by another thread cannot get it. When the
- * caller passes its own file_actions, cph cannot add to them (the object is
- * the caller's and cannot be copied), so the pipe's fd M is made inheritable
- * from just before posix_spawn until it returns; a process that another
- * thread forks or spawns inside that window inherits M too. Such a process
- * cannot check in (the pid check refuses it), but could read the token away
- * from the real child and keep the pipe open. M is chosen at or above 64 so
- * that the caller's own dup2 targets are unlikely to land on it; file
- * actions that close M (or close a range containing it) make the child's
+ * Either way, cph never reaps (waitpid) the caller's children and never
+ * touches signal dispositions. The child leaves alone any fd that is not
+ * the channel CPH_HANDSHAKE names (a stale or forged value, a caller's
+ * own fd at that number), and never uses fds 0-2 for it; received fds
+ * never land on 0, 1 or 2.
+ *
+ * The channel. With file_actions NULL, cph adds its own file action
+ * dup2(end, M), where M is a close-on-exec duplicate made for the
+ * purpose: no inheritable copy of the child's end (the socket, or the
+ * pipe) ever exists in the parent, so a process spawned or forked
+ * concurrently by another thread cannot get it. When the caller passes
+ * its own file_actions, cph cannot add to them (the object is the
+ * caller's and cannot be copied), so M is made inheritable from just
+ * before posix_spawn until it returns; a process that another thread
+ * forks or spawns inside that window inherits M too. Pid-bound, such a
+ * process cannot check in (the pid check refuses it) but could read the
+ * token away; direct, it could take the handles. M is chosen at or above
+ * 64 so that the caller's own dup2 targets are unlikely to land on it;
+ * file actions that close M (or a range containing it) make the child's
  * check-in fail, and so does macOS's POSIX_SPAWN_CLOEXEC_DEFAULT with the
  * caller's own file actions (cph cannot add addinherit_np to them).
  * Everything a spawn creates is made under cph's lock and closed by its
  * atfork handler, so a process that another thread fork()s meanwhile
  * keeps none of it.
+ *
+ * posix_spawn's twin. With no attachments, cph_spawn is posix_spawn.
+ * Otherwise it takes the same arguments, modifies none of the objects
+ * they point to, is no cancellation point, leaves errno alone when it
+ * succeeds, and returns what posix_spawn returns when the spawn fails.
  *
  * Every public function is thread-safe. A process that forks after using
  * cph gets a clean state in the forked child (handlers registered with
@@ -119,8 +164,9 @@ CPH_PUBLIC int cph_attachments_set_delivery(cph_attachments_t *list,
 
 /*
  * Destroys a list and closes the duplicates it holds. Children already
- * spawned with it are not affected: each spawn holds its own copies.
- * NULL is allowed.
+ * spawned with it are not affected: their handles are already in flight
+ * in their channel (direct) or held by their spawn (pid-bound). NULL is
+ * allowed.
  */
 CPH_PUBLIC void cph_attachments_destroy(cph_attachments_t *list);
 
@@ -144,20 +190,28 @@ CPH_PUBLIC int cph_attachments_add_fd(cph_attachments_t *list, const char *key, 
  * none of the objects they point to is modified. With attachments NULL or
  * empty, this is posix_spawn exactly: same arguments, no CPH_HANDSHAKE.
  * Otherwise the child's environment is envp (an empty one if envp is NULL)
- * with CPH_HANDSHAKE set, and the pipe's fd is added as described above.
+ * with CPH_HANDSHAKE set, and the channel's fd is added as described
+ * above.
  *
- * cph_spawn returns as soon as posix_spawn has; the check-in is served by
+ * cph_spawn returns as soon as posix_spawn has; the outcome is watched by
  * libcph's own thread. Use cph_checkin_wait() to learn how it ended.
- * Each spawn holds a duplicate of every attached fd until the child has
- * checked in or gone, so count those against RLIMIT_NOFILE.
+ * A pending child costs the parent: direct, one fd (its copy of the
+ * child's end), the record (about 100 bytes), and the attached fds in
+ * flight, which Linux counts per user against RLIMIT_NOFILE; pid-bound,
+ * a pipe, a pidfd and a duplicate of every attached fd.
  *
  * Returns 0 or an errno value, like posix_spawn:
  *   EINVAL  attrp has POSIX_SPAWN_SETEXEC (macOS), or attachments are
  *           unusable (see cph_attachments_add_port on macOS);
+ *   EMFILE  out of fds, or (direct) the fds in flight to children that
+ *           have not taken them yet would exceed RLIMIT_NOFILE (Linux
+ *           counts them per user);
+ *   ENOBUFS (direct) the list does not fit in a socket buffer even at
+ *           net.core.wmem_max;
  *   EPERM   macOS: the sandbox denies registering the bootstrap service
  *           (the rule "mach-register" is needed);
- *   any error of posix_spawn, pipe, socket or thread creation (ENOENT,
- *   EACCES, EMFILE, ENOMEM, EAGAIN, ...).
+ *   any error of posix_spawn, socket, pipe or thread creation (ENOENT,
+ *   EACCES, ENFILE, ENOMEM, EAGAIN, ...).
  * On error no child exists and everything cph made for the spawn is
  * released; *pid is left unchanged.
  */
@@ -182,14 +236,22 @@ CPH_PUBLIC int cph_spawnp(pid_t *pid, const char *file,
  * Returns:
  *   0             the child checked in and every handle was handed over;
  *   ETIMEDOUT     still pending;
- *   ECONNABORTED  the child went away (exited, or closed its pipe) without
- *                 a valid check-in; everything held for it is released;
+ *   ECONNABORTED  the child went away (exited, gave up, or, pid-bound,
+ *                 closed its pipe) without taking its handles; everything
+ *                 held for it is released;
+ *   EIO           the parent could not hand the handles over or watch the
+ *                 child (out of resources, or the kernel refused a
+ *                 handle); everything held for it is released;
  *   ESRCH         cph knows nothing of pid: it was not spawned with
  *                 attachments, or its outcome is too old. The last 1024
- *                 outcomes are kept, whether or not anybody waits for them.
+ *                 outcomes are kept, whether or not anybody waits for
+ *                 them; a newer child spawned by cph with the same pid
+ *                 replaces an older one's outcome.
  * The outcome stays readable; calling again returns it again. libcph's
  * thread records the outcome of a child that exits a moment after the
  * exit: right after waitpid, a timeout of 0 may still say ETIMEDOUT.
+ * Only the threads waiting for pid are woken. Not a cancellation point:
+ * a pending cancellation is acted on at the caller's next one.
  */
 CPH_PUBLIC int cph_checkin_wait(pid_t pid, int timeout_ms);
 
