@@ -15,10 +15,16 @@
  *     the token is sent, on macOS on the reply's audit trailer.
  *
  * The constructor never aborts, exits, prints or raises a signal. Its whole
- * wait is bounded by CPH_CHILD_TIMEOUT_MS. If the parent dies mid-handshake
- * the connection breaks and main() starts at once (well within a second);
- * if the parent is alive but never answers, main() starts after the bound.
- * Either way cph_child_status() tells why.
+ * wait is bounded by CPH_CHILD_TIMEOUT_MS. A parent already gone
+ * (getppid() is 1, or not the pid in the service name) is noticed before
+ * the token leaves, and main() starts at once. If the parent dies
+ * mid-handshake: on Linux the connection breaks and main() starts at once
+ * (well within a second); on macOS a request queued to the dead parent is
+ * destroyed with its port, which the child learns at once, but launchd
+ * keeps the dead parent's name resolvable for a while, and a child caught
+ * in between waits out the bound. If the parent is alive but never
+ * answers, main() starts after the bound. Either way cph_child_status()
+ * tells why.
  *
  * With a static libcph_child, the constructor is linked only if the
  * program calls one of the functions below (they live in the same object).
@@ -57,7 +63,8 @@ extern "C" {
  *   ECONNREFUSED  the parent's service is gone (the parent exited before
  *                 the check-in, or the name cannot be looked up);
  *   ECONNRESET    the parent closed the check-in without an answer: it
- *                 refused it, or it died mid-handshake;
+ *                 refused it, it died mid-handshake, or (macOS) it could
+ *                 not hand the handles over (its outcome is EIO);
  *   EPERM         the service does not belong to this process's parent;
  *   ETIMEDOUT     no answer within CPH_CHILD_TIMEOUT_MS;
  *   ENOMEM, EMFILE, ENFILE  out of resources while receiving.
@@ -72,7 +79,9 @@ CPH_PUBLIC size_t cph_child_count(void);
 
 /*
  * The key of the index-th handle not yet taken (0 <= index < count), in
- * the order the parent added them; NULL past the end. The string stays
+ * the order the parent added them, except that on macOS the rights the
+ * parent moved (MOVE_SEND_ONCE, MOVE_RECEIVE) come after all others; NULL
+ * past the end. The string stays
  * valid until that handle is taken.
  */
 CPH_PUBLIC const char *cph_child_key(size_t index);
@@ -89,7 +98,9 @@ CPH_PUBLIC int cph_child_take_fd(const char *key);
 /*
  * macOS: takes the send or send-once right received under key; the caller
  * owns it (one user reference). MACH_PORT_NULL when there is none (never
- * sent, already taken, or not a send/send-once right).
+ * sent, already taken, or not a send/send-once right), and for a right
+ * whose port died before it arrived (the kernel delivers it as
+ * MACH_PORT_DEAD, which names nothing; the key is listed until taken).
  */
 CPH_PUBLIC mach_port_t cph_child_take_send_right(const char *key);
 

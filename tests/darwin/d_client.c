@@ -275,11 +275,11 @@ static int fill_queue(mach_port_t server)
                                     sizeof msg, 0, MACH_PORT_NULL, 0,
                                     MACH_PORT_NULL);
 
-        if (kr != KERN_SUCCESS) {
-            /* A timed-out send hands the send right back. */
+        if (kr == MACH_SEND_TIMED_OUT)
+            /* The pseudo-receive handed the send right back. */
             mach_msg_destroy(&msg);
+        if (kr != KERN_SUCCESS)
             break;
-        }
     }
     return n;
 }
