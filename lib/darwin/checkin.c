@@ -31,10 +31,15 @@ static void destroy_receive(mach_port_t port)
     mach_port_mod_refs(mach_task_self(), port, MACH_PORT_RIGHT_RECEIVE, -1);
 }
 
-/* A reply port where the SDK knows them (newer xnu can insist on reply
- * port semantics, which cph keeps: it only ever makes one send-once
- * right from it, in the request's header); a plain receive right on a
- * kernel that predates them. */
+/* A reply port where the SDK knows them: xnu-11417 reports a message to
+ * a service port (which a bootstrap_check_in'd name is) whose reply port
+ * is not one as a reply-port-semantics violation, and can refuse it for
+ * ports that require them (ipc_port.c, ip_violates_reply_port_semantics).
+ * cph keeps the rules: it only ever makes one send-once right from it, as
+ * MAKE_SEND_ONCE in the request's header (ipc_right.c,
+ * ipc_right_copyin_check_reply), and the server moves that right back as
+ * its reply's destination. A plain receive right on a kernel that
+ * predates them. */
 static kern_return_t new_reply_port(mach_port_t *port)
 {
 #ifdef MPO_REPLY_PORT
