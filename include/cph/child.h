@@ -19,12 +19,13 @@
  * (getppid() is 1, or not the pid in the service name) is noticed before
  * the token leaves, and main() starts at once. If the parent dies
  * mid-handshake: on Linux the connection breaks and main() starts at once
- * (well within a second); on macOS a request queued to the dead parent is
- * destroyed with its port, which the child learns at once, but launchd
- * keeps the dead parent's name resolvable for a while, and a child caught
- * in between waits out the bound. If the parent is alive but never
- * answers, main() starts after the bound. Either way cph_child_status()
- * tells why.
+ * (well within a second). On macOS a request queued to the parent is
+ * destroyed when the kernel tears the dead parent's ports down, and the
+ * child learns of it then (ECONNRESET); but launchd keeps the dead
+ * parent's name resolvable for a while and that teardown can come later,
+ * so at worst the child waits out the bound. If the parent is alive but
+ * never answers, main() starts after the bound. Either way
+ * cph_child_status() tells why.
  *
  * With a static libcph_child, the constructor is linked only if the
  * program calls one of the functions below (they live in the same object).

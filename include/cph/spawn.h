@@ -143,6 +143,8 @@ CPH_PUBLIC int cph_attachments_add_fd(cph_attachments_t *list, const char *key, 
  *           unusable (see cph_attachments_add_port on macOS);
  *   EPERM   macOS: the sandbox denies registering the bootstrap service
  *           (the rule "mach-register" is needed);
+ *   EADDRINUSE  macOS: the bootstrap server says the service name is
+ *           taken;
  *   ENXIO   macOS: the bootstrap server cannot be used (no bootstrap
  *           port, or launchd knows no job for this process): retrying
  *           will not help;
