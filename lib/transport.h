@@ -46,6 +46,10 @@ int cph__direct_publish(struct cph__record *r);
  * every copy of the child's end is closed. */
 int cph__pipe_create(int fds[2]);
 
+/* 0 if the transport can carry fd to a child; EINVAL if it cannot (or
+ * another errno value if it could not tell). */
+int cph__fd_sendable(int fd);
+
 /* Opens the server under the service name and starts its thread; on
  * failure leaves nothing behind. Called once per process (and again in a
  * forked child) by cph__server_start. Under the lock. */

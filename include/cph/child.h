@@ -22,8 +22,15 @@
  *
  * The constructor never aborts, exits, prints or raises a signal, and
  * leaves errno as it found it. Its whole wait is bounded by
- * CPH_CHILD_TIMEOUT_MS. If the parent dies mid-handshake the channel or
- * connection breaks and main() starts at once; if the parent is alive but
+ * CPH_CHILD_TIMEOUT_MS. A pid-bound parent already gone (getppid() is not
+ * the pid that serves the name) is noticed before the token leaves, and
+ * main() starts at once. If the parent dies mid-handshake: on Linux the
+ * channel or connection breaks and main() starts at once. On macOS a
+ * request queued to the parent is destroyed when the kernel tears the
+ * dead parent's ports down, and the child learns of it then (ECONNRESET);
+ * but launchd keeps the dead parent's name resolvable for a while and
+ * that teardown can come later, so at worst the child waits out the
+ * bound. If the parent is alive but
  * never answers, main() starts after the bound. Either way
  * cph_child_status() tells why.
  *
@@ -67,8 +74,9 @@ extern "C" {
  *                 a wrapper forked this process, or the name cannot be
  *                 looked up);
  *   ECONNRESET    the parent closed the channel or the check-in before
- *                 every handle came: it refused it, or it died
- *                 mid-handshake;
+ *                 every handle came: it refused it, it died
+ *                 mid-handshake, or (macOS) it could not hand the
+ *                 handles over (its outcome is EIO);
  *   EPERM         the service does not belong to this process's parent;
  *   ETIMEDOUT     no answer within CPH_CHILD_TIMEOUT_MS;
  *   ENOMEM, EMFILE, ENFILE  out of resources while receiving (the parent
@@ -88,8 +96,10 @@ CPH_PUBLIC size_t cph_child_count(void);
 
 /*
  * The key of the index-th handle received (0 <= index < count), in the
- * order the parent added them, whether or not it was taken; NULL past the
- * end. The string stays valid for the life of the process.
+ * order the parent added them (except that on macOS the rights the parent
+ * moved, MOVE_SEND_ONCE and MOVE_RECEIVE, come after all others), whether
+ * or not it was taken; NULL past the end. The string stays valid for the
+ * life of the process.
  */
 CPH_PUBLIC const char *cph_child_key(size_t index);
 
@@ -105,7 +115,9 @@ CPH_PUBLIC int cph_child_take_fd(const char *key);
 /*
  * macOS: takes the send or send-once right received under key; the caller
  * owns it (one user reference). MACH_PORT_NULL when there is none (never
- * sent, already taken, or not a send/send-once right).
+ * sent, already taken, or not a send/send-once right), and for a right
+ * whose port died before it arrived (the kernel delivers it as
+ * MACH_PORT_DEAD, which names nothing; the key is listed until taken).
  */
 CPH_PUBLIC mach_port_t cph_child_take_send_right(const char *key);
 

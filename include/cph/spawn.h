@@ -84,7 +84,13 @@
  * dup2(end, M), where M is a close-on-exec duplicate made for the
  * purpose: no inheritable copy of the child's end (the socket, or the
  * pipe) ever exists in the parent, so a process spawned or forked
- * concurrently by another thread cannot get it. When the caller passes
+ * concurrently by another thread cannot get it. On macOS the pipe is a
+ * socketpair, which is created inheritable (there is no SOCK_CLOEXEC)
+ * and made close-on-exec right after: a process that another thread
+ * posix_spawns in between inherits both ends, can read the token (it
+ * cannot check in: the pid check refuses it) and delays the pipe's EOF
+ * until it closes them (the child's exit is still noticed). When the
+ * caller passes
  * its own file_actions, cph cannot add to them (the object is the
  * caller's and cannot be copied), so M is made inheritable from just
  * before posix_spawn until it returns; a process that another thread
@@ -178,6 +184,9 @@ CPH_PUBLIC void cph_attachments_destroy(cph_attachments_t *list);
  *   EINVAL  list is NULL or key is not 1 to 64 bytes of [A-Za-z0-9._-];
  *   EEXIST  key is already in the list;
  *   EBADF   fd is not an open file descriptor;
+ *   EINVAL  also: the OS cannot hand fd over (macOS: fds that
+ *           fileport_makeport refuses, such as kqueues and POSIX
+ *           semaphores);
  *   EMFILE, ENFILE, ENOMEM  out of resources.
  * On error the list is unchanged.
  */
@@ -210,6 +219,12 @@ CPH_PUBLIC int cph_attachments_add_fd(cph_attachments_t *list, const char *key, 
  *           net.core.wmem_max;
  *   EPERM   macOS: the sandbox denies registering the bootstrap service
  *           (the rule "mach-register" is needed);
+ *   EADDRINUSE  macOS: the bootstrap server says the service name is
+ *           taken;
+ *   ENXIO   macOS: the bootstrap server cannot be used (no bootstrap
+ *           port, or launchd knows no job for this process): retrying
+ *           will not help;
+ *   EAGAIN  macOS also: out of Mach resources;
  *   any error of posix_spawn, socket, pipe or thread creation (ENOENT,
  *   EACCES, ENFILE, ENOMEM, EAGAIN, ...).
  * On error no child exists and everything cph made for the spawn is
@@ -234,7 +249,14 @@ CPH_PUBLIC int cph_spawnp(pid_t *pid, const char *file,
  * Waits until the handshake with child pid has ended, for at most
  * timeout_ms milliseconds (0 polls, a negative value waits without limit).
  * Returns:
- *   0             the child checked in and every handle was handed over;
+ *   0             the child checked in and every handle was handed over.
+ *                 On macOS: the reply holding them was queued to the
+ *                 child's reply right. A child that died in between still
+ *                 gets 0: the kernel destroys a message sent to a dead
+ *                 port and reports success;
+ *   EIO           the parent could not hand the handles over: out of
+ *                 resources, or the kernel refused a handle; the child got
+ *                 none, everything held for it is released;
  *   ETIMEDOUT     still pending;
  *   ECONNABORTED  the child went away (exited, gave up, or, pid-bound,
  *                 closed its pipe) without taking its handles; everything

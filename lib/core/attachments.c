@@ -92,6 +92,9 @@ int cph_attachments_add_fd(cph_attachments_t *list, const char *key, int fd)
         return err;
     if (fd < 0 || fcntl(fd, F_GETFD) < 0)
         return EBADF;
+    err = cph__fd_sendable(fd);
+    if (err)
+        return err;
     h.fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
     if (h.fd < 0)
         return errno;

@@ -1,7 +1,12 @@
 /*
- * The child's half of the Mach check-in: look the service up, send
- * check_in (the MIG user stub) with a send-once right to a fresh receive
- * right, and receive the hand-built reply on it.
+ * The child's half of the Mach check-in: look the service up, send the
+ * check_in request (built by hand, see mig/cph.defs) with a send-once
+ * right to a fresh reply port, and receive the hand-built reply on it.
+ *
+ * Whether the parent is still there is the core's business, before the
+ * token leaves (lib/child/child.c): launchd keeps a dead process's
+ * dynamic name resolvable for a while, so a look-up that succeeds says
+ * nothing about the parent.
  *
  * Nothing here has run (no macOS in CI); each call was checked against
  * xnu, Crashpad and Chromium sources.
@@ -16,8 +21,6 @@
 #include "mig_glue.h"
 #include "sdk.h"
 
-mach_msg_timeout_t cph__checkin_send_timeout;
-
 struct cph__checkin {
     mach_port_t reply;
     pid_t parent;
@@ -28,13 +31,71 @@ static void destroy_receive(mach_port_t port)
     mach_port_mod_refs(mach_task_self(), port, MACH_PORT_RIGHT_RECEIVE, -1);
 }
 
+/* A reply port where the SDK knows them: xnu-11417 reports a message to
+ * a service port (which a bootstrap_check_in'd name is) whose reply port
+ * is not one as a reply-port-semantics violation, and can refuse it for
+ * ports that require them (ipc_port.c, ip_violates_reply_port_semantics).
+ * cph keeps the rules: it only ever makes one send-once right from it, as
+ * MAKE_SEND_ONCE in the request's header (ipc_right.c,
+ * ipc_right_copyin_check_reply), and the server moves that right back as
+ * its reply's destination. A plain receive right on a kernel that
+ * predates them. */
+static kern_return_t new_reply_port(mach_port_t *port)
+{
+#ifdef MPO_REPLY_PORT
+    mach_port_options_t options = {.flags = MPO_REPLY_PORT};
+
+    if (mach_port_construct(mach_task_self(), &options, 0, port) ==
+        KERN_SUCCESS)
+        return KERN_SUCCESS;
+#endif
+    return mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE,
+                              port);
+}
+
+kern_return_t cph__checkin_request(mach_port_t server, mach_port_t reply,
+                                  const uint8_t *token, int64_t deadline_ms)
+{
+    struct cph__checkin_request req;
+    kern_return_t kr;
+
+    memset(&req, 0, sizeof req);
+    req.head.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND,
+                                        MACH_MSG_TYPE_MAKE_SEND_ONCE);
+    req.head.msgh_size = sizeof req;
+    req.head.msgh_remote_port = server;
+    req.head.msgh_local_port = reply;
+    req.head.msgh_id = CPH__MIG_BASE;
+    req.ndr = NDR_record;
+    memcpy(req.token.val, token, sizeof req.token.val);
+    /* The server's queue may be full (of a burst of children, or of
+     * anyone's messages to the public name): give up at the deadline. */
+    kr = mach_msg(&req.head, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof req,
+                  0, MACH_PORT_NULL,
+                  (mach_msg_timeout_t)cph__ms_left(deadline_ms),
+                  MACH_PORT_NULL);
+    if ((kr & ~MACH_MSG_MASK) == MACH_SEND_TIMED_OUT) {
+        /* The pseudo-receive (xnu-11417 ipc_kmsg_copyout_pseudo) gave
+         * both rights back under names of ours, not swapped: a server
+         * send right as the remote port, the send-once right as the
+         * local one; unless reply is a reply port, whose send-once right
+         * the kernel swallows (local becomes MAKE_SEND_ONCE on the
+         * receive right's name). mach_msg_destroy releases the remote
+         * port only. */
+        if (MACH_MSGH_BITS_LOCAL(req.head.msgh_bits) ==
+            MACH_MSG_TYPE_MOVE_SEND_ONCE)
+            mach_port_deallocate(mach_task_self(), req.head.msgh_local_port);
+        mach_msg_destroy(&req.head);
+    }
+    return kr;
+}
+
 int cph__checkin_send(const char *service, const uint8_t *token,
                       pid_t parent, int64_t deadline_ms,
                       struct cph__checkin **out)
 {
     mach_port_t server = MACH_PORT_NULL, reply = MACH_PORT_NULL;
     struct cph__checkin *c = malloc(sizeof *c);
-    cph_token_t t;
     kern_return_t kr;
 
     if (!c)
@@ -46,25 +107,26 @@ int cph__checkin_send(const char *service, const uint8_t *token,
         free(c);
         return ECONNREFUSED;
     }
-    kr = mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE,
-                            &reply);
-    if (kr != KERN_SUCCESS) {
+    if (new_reply_port(&reply) != KERN_SUCCESS) {
         mach_port_deallocate(mach_task_self(), server);
         free(c);
         return ENOMEM;
     }
-    memcpy(t.val, token, sizeof t.val);
-    cph__checkin_send_timeout = (mach_msg_timeout_t)cph__ms_left(deadline_ms);
-    /* The stub makes the send-once right from reply (MAKE_SEND_ONCE); the
-     * server's send right is ours to release, whatever happened. */
-    kr = cph__client_check_in(server, reply, t);
+    kr = cph__checkin_request(server, reply, token, deadline_ms);
     mach_port_deallocate(mach_task_self(), server);
     if (kr != KERN_SUCCESS) {
         destroy_receive(reply);
         free(c);
-        return kr == MACH_SEND_TIMED_OUT    ? ETIMEDOUT
-               : kr == MACH_SEND_INVALID_DEST ? ECONNREFUSED
-                                              : EPROTO;
+        switch (kr & ~MACH_MSG_MASK) {
+        case MACH_SEND_TIMED_OUT:
+            return ETIMEDOUT;
+        case MACH_SEND_INVALID_DEST:
+            return ECONNREFUSED;
+        case MACH_SEND_NO_BUFFER:
+            return ENOMEM;
+        default:
+            return EPROTO;
+        }
     }
     c->reply = reply;
     c->parent = parent;
@@ -126,7 +188,12 @@ static int parse_reply(mach_msg_header_t *msg, struct cph__handle **out,
             free(h);
             return EPROTO;
         }
-        h[i].port = ports[i].name;
+        /* A right whose port died before it reached us arrives as
+         * MACH_PORT_DEAD and names nothing in our space (xnu-11417
+         * ipc_kmsg_copyout_port: ipc_object_copyout refuses a dead
+         * port): no right, as child.h says. */
+        h[i].port = ports[i].name == MACH_PORT_DEAD ? MACH_PORT_NULL
+                                                    : ports[i].name;
         h[i].fd = -1;
     }
     if (off != keys_len) {

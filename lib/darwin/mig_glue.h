@@ -8,6 +8,7 @@
 #define CPH_MIG_GLUE_H
 
 #include <mach/mach.h>
+#include <mach/ndr.h>
 
 #include "mig_types.h"
 
@@ -31,8 +32,25 @@ boolean_t cph_checkin_server(mach_msg_header_t *request,
 kern_return_t cph__server_check_in(mach_port_t server, mach_port_t reply,
                                    cph_token_t token, audit_token_t audit);
 
-/* The user stub generated in cph_checkinUser.c. */
-kern_return_t cph__client_check_in(mach_port_t server, mach_port_t reply,
-                                   cph_token_t token);
+/* check_in's request as the child sends it, by hand (see cph.defs). */
+struct cph__checkin_request {
+    mach_msg_header_t head;
+    NDR_record_t ndr;
+    cph_token_t token;
+};
+
+/* Sends it to server with a send-once right made from reply, giving up
+ * at deadline_ms (checkin.c); on error nothing of it is left behind. */
+kern_return_t cph__checkin_request(mach_port_t server, mach_port_t reply,
+                                   const uint8_t *token, int64_t deadline_ms);
+
+#ifdef __Request__cph_checkin_subsystem__defined
+_Static_assert(sizeof(struct cph__checkin_request) ==
+                   sizeof(__Request__check_in_t),
+               "mig lays check_in's request out otherwise");
+_Static_assert(__builtin_offsetof(struct cph__checkin_request, token) ==
+                   __builtin_offsetof(__Request__check_in_t, token),
+               "mig places check_in's token elsewhere");
+#endif
 
 #endif

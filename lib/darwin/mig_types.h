@@ -10,8 +10,4 @@ typedef struct {
     uint32_t val[4];
 } cph_token_t;
 
-/* The user stub's send timeout (WaitTime in cph.defs), set by the child
- * from its deadline. */
-extern mach_msg_timeout_t cph__checkin_send_timeout;
-
 #endif

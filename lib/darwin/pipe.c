@@ -4,9 +4,11 @@
  * with it can raise SIGPIPE. The parent keeps [1] and watches it for
  * EV_EOF (EVFILT_WRITE), which comes once every copy of [0] is closed.
  *
- * Unverified here (no macOS): socketpair has no SOCK_CLOEXEC on macOS,
- * so between socketpair() and the two fcntl() calls a fork+exec by
- * another thread could inherit the ends. No atomic alternative exists.
+ * macOS has no SOCK_CLOEXEC (nor pipe2, nor O_CLOEXEC for either), so
+ * between socketpair() and the two fcntl() calls a posix_spawn by another
+ * thread inherits both ends; a fork() there is covered by the core's
+ * atfork handler (this runs under cph's lock). No atomic alternative
+ * exists: spawn.h and the README say so.
  */
 #include <errno.h>
 #include <fcntl.h>

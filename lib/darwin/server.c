@@ -33,7 +33,12 @@ static struct {
     int kq;
 } srv = {.kq = -1};
 
-static int mach_errno(kern_return_t kr)
+/* bootstrap_check_in's refusals, and the other Mach calls' errors, as
+ * errno values. Only a shortage may pass with time (EAGAIN).
+ * launchd-842's job_mig_check_in2 also answers BOOTSTRAP_NO_MEMORY when
+ * it knows no job for the caller, and without a bootstrap port the call
+ * fails with MACH_SEND_INVALID_DEST: retrying helps with neither (ENXIO). */
+static int server_errno(kern_return_t kr)
 {
     switch (kr) {
     case KERN_SUCCESS:
@@ -41,10 +46,15 @@ static int mach_errno(kern_return_t kr)
     case BOOTSTRAP_NOT_PRIVILEGED:
         /* A sandbox without "mach-register" for this name. */
         return EPERM;
+    case BOOTSTRAP_NAME_IN_USE:
+    case BOOTSTRAP_SERVICE_ACTIVE:
+        return EADDRINUSE;
     case KERN_RESOURCE_SHORTAGE:
-        return ENOMEM;
-    default:
+    case KERN_NO_SPACE:
+    case MACH_SEND_NO_BUFFER:
         return EAGAIN;
+    default:
+        return ENXIO;
     }
 }
 
@@ -54,59 +64,161 @@ static void *record_udata(const struct cph__record *r, int tag)
 }
 
 /*
- * The reply: one port descriptor per handle, in order, then the key list.
- * fds travel as fileports (send rights made here, moved to the child).
+ * The reply: one port descriptor per handle, then the key list, in one
+ * order: every right copied or made first, the rights that leave with the
+ * message (MOVE_SEND_ONCE, MOVE_RECEIVE) last. xnu copies descriptors in
+ * one by one, in order (ipc_kmsg_copyin_body), so {MOVE_RECEIVE P,
+ * MAKE_SEND P} in that order would fail at the second one, P's receive
+ * right gone from our name by then.
+ *
+ * Only those two move. fds travel as fileports made here and a list's
+ * MOVE_SEND as a copy (COPY_SEND): whatever the send does, those names
+ * stay ours, and we release them afterwards (the MOVE_SEND reference
+ * with the record).
  */
 struct reply_head {
     mach_msg_header_t header;
     mach_msg_body_t body;
 };
 
-static void destroy_fileports(mach_msg_port_descriptor_t *ports,
-                              const struct cph__record *r, size_t n)
+static bool leaves_with_reply(const struct cph__handle *h)
 {
-    for (size_t i = 0; i < n; i++)
-        if (r->held[i].kind == CPH__KIND_FD)
-            mach_port_deallocate(mach_task_self(), ports[i].name);
+    return h->kind != CPH__KIND_FD &&
+           (h->disposition == MACH_MSG_TYPE_MOVE_SEND_ONCE ||
+            h->disposition == MACH_MSG_TYPE_MOVE_RECEIVE);
 }
 
-/* Builds and sends the reply on the send-once right reply. On success
- * the message took every MOVE right and fileport, and the reply right.
- * A send-once right is never blocked by a queue limit, so this does not
- * wait. */
-static kern_return_t send_reply(mach_port_t reply, struct cph__record *r)
+/* Orders r->held as the reply carries it (stable: otherwise as added). */
+static int order_held(struct cph__record *r)
 {
-    size_t keys = 0, size;
-    struct reply_head *msg;
+    struct cph__handle *sorted = malloc((r->count + 1) * sizeof *sorted);
+    size_t n = 0;
+
+    if (!sorted)
+        return ENOMEM;
+    for (int last = 0; last < 2; last++)
+        for (size_t i = 0; i < r->count; i++)
+            if (leaves_with_reply(&r->held[i]) == last)
+                sorted[n++] = r->held[i];
+    memcpy(r->held, sorted, r->count * sizeof *sorted);
+    free(sorted);
+    return 0;
+}
+
+/* The rights that left, or that the kernel destroyed: not ours any more,
+ * and their names can no longer be trusted. */
+static void forget_moved(struct cph__record *r)
+{
+    for (size_t i = 0; i < r->count; i++)
+        if (leaves_with_reply(&r->held[i]))
+            r->held[i].port = MACH_PORT_NULL;
+}
+
+static void fill_descriptors(mach_msg_port_descriptor_t *ports,
+                             const struct cph__record *r,
+                             const mach_port_t *fileports)
+{
+    for (size_t i = 0; i < r->count; i++) {
+        const struct cph__handle *h = &r->held[i];
+
+        ports[i].type = MACH_MSG_PORT_DESCRIPTOR;
+        ports[i].name = h->kind == CPH__KIND_FD ? fileports[i] : h->port;
+        ports[i].disposition =
+            h->kind == CPH__KIND_FD ||
+                    h->disposition == MACH_MSG_TYPE_MOVE_SEND
+                ? MACH_MSG_TYPE_COPY_SEND
+                : h->disposition;
+    }
+}
+
+/*
+ * Sends the reply, one message, on the send-once right reply, and sorts
+ * out what the kernel kept (xnu-11417 osfmk/ipc/mach_msg.c,
+ * mach_msg_trap_send; ipc_kmsg.c). *reply_used says whether the reply
+ * right is gone; otherwise it stays in the request for mach_msg_destroy.
+ * A send-once right ignores the queue limit (ipc_mqueue_send), so this
+ * does not wait.
+ */
+static kern_return_t send_message(struct reply_head *msg,
+                                  struct cph__record *r, bool *reply_used)
+{
+    kern_return_t kr = mach_msg(&msg->header,
+                                MACH_SEND_MSG | MACH_SEND_TIMEOUT,
+                                msg->header.msgh_size, 0, MACH_PORT_NULL, 0,
+                                MACH_PORT_NULL);
+
+    switch (kr & ~MACH_MSG_MASK) {
+    case MACH_MSG_SUCCESS:
+        /* Queued to the child's reply right; or, its port being dead
+         * already, destroyed at once, which ipc_kmsg_send also reports
+         * as success (it "pretends it got sent"). */
+        break;
+    case MACH_SEND_NO_BUFFER:
+    case MACH_SEND_TOO_LARGE:
+    case MACH_SEND_MSG_TOO_SMALL:
+    case MACH_SEND_INVALID_DATA:
+    case MACH_SEND_INVALID_HEADER:
+    case MACH_SEND_INVALID_DEST:
+    case MACH_SEND_INVALID_REPLY:
+    case MACH_SEND_INVALID_VOUCHER:
+        /* Refused before or at the header's copyin, which is atomic
+         * (ipc_kmsg_copyin_header): nothing was taken. */
+        *reply_used = false;
+        return kr;
+    case MACH_SEND_TIMED_OUT:
+    case MACH_SEND_INTERRUPTED:
+        /* ipc_kmsg_send failed after the copyin: the pseudo-receive
+         * (ipc_kmsg_copyout_pseudo) wrote every right back into the
+         * buffer under names of ours, the reply right as the remote
+         * port. Destroying them notifies the child (its send-once
+         * right) and releases the copies. */
+        mach_msg_destroy(&msg->header);
+        break;
+    default:
+        /* A body error (INVALID_RIGHT, INVALID_TYPE, NO_GRANT_DEST, ...):
+         * ipc_kmsg_copyin_body destroyed the header's rights (our reply
+         * right, which notifies the child) and the descriptors copied in
+         * before the failing one. Those are copies, except the moved
+         * rights, which come last: the moved rights after the failing
+         * one are leaked rather than released by a name that may since
+         * have come to name another right. */
+        break;
+    }
+    *reply_used = true;
+    forget_moved(r);
+    return kr;
+}
+
+/* Builds and sends the reply (see send_message). Every fileport made
+ * here is released here, whatever happened. */
+static kern_return_t send_reply(mach_port_t reply, struct cph__record *r,
+                                bool *reply_used)
+{
+    size_t keys = 0, size, made = 0, i;
+    struct reply_head *msg = NULL;
     mach_msg_port_descriptor_t *ports;
+    mach_port_t *fileports;
+    kern_return_t kr = KERN_RESOURCE_SHORTAGE;
     uint32_t keys_len;
     uint8_t *data;
-    kern_return_t kr;
-    size_t i;
 
+    *reply_used = false;
+    fileports = calloc(r->count + 1, sizeof *fileports);
+    if (!fileports || order_held(r) != 0)
+        goto out;
     for (i = 0; i < r->count; i++)
         keys += cph__wire_size(&r->held[i]);
     size = sizeof *msg + r->count * sizeof *ports + sizeof keys_len + keys;
     size = (size + 3) & ~(size_t)3;
     msg = calloc(1, size);
     if (!msg)
-        return KERN_RESOURCE_SHORTAGE;
+        goto out;
+    for (made = 0; made < r->count; made++)
+        if (r->held[made].kind == CPH__KIND_FD &&
+            fileport_makeport(r->held[made].fd, &fileports[made]) != 0)
+            goto out;
     ports = (mach_msg_port_descriptor_t *)(msg + 1);
-    for (i = 0; i < r->count; i++) {
-        const struct cph__handle *h = &r->held[i];
-        ports[i].type = MACH_MSG_PORT_DESCRIPTOR;
-        if (h->kind == CPH__KIND_FD) {
-            if (fileport_makeport(h->fd, &ports[i].name) != 0) {
-                destroy_fileports(ports, r, i);
-                free(msg);
-                return KERN_RESOURCE_SHORTAGE;
-            }
-            ports[i].disposition = MACH_MSG_TYPE_MOVE_SEND;
-        } else {
-            ports[i].name = h->port;
-            ports[i].disposition = h->disposition;
-        }
-    }
+    fill_descriptors(ports, r, fileports);
     keys_len = (uint32_t)keys;
     data = (uint8_t *)(ports + r->count);
     memcpy(data, &keys_len, sizeof keys_len);
@@ -121,27 +233,12 @@ static kern_return_t send_reply(mach_port_t reply, struct cph__record *r)
     msg->header.msgh_remote_port = reply;
     msg->header.msgh_id = CPH__REPLY_ID;
     msg->body.msgh_descriptor_count = (mach_msg_size_t)r->count;
-
-    kr = mach_msg(&msg->header, MACH_SEND_MSG | MACH_SEND_TIMEOUT,
-                  (mach_msg_size_t)size, 0, MACH_PORT_NULL, 0,
-                  MACH_PORT_NULL);
-    if (kr == MACH_SEND_INVALID_DEST) {
-        /* Refused at the header, before the body was looked at: every
-         * right is still ours. The fileports go now; the MOVE rights are
-         * released with the record. */
-        destroy_fileports(ports, r, r->count);
-    } else {
-        /* Sent: the MOVE rights and fileports went with the message. Or
-         * failed later, after the kernel may have destroyed some of the
-         * body's rights: their names can no longer be trusted, and
-         * releasing one that has since named another right would be
-         * worse than leaking it. Which of them xnu destroys on such a
-         * failure (a COPY_SEND the caller released meanwhile, say) was
-         * not verified. */
-        for (i = 0; i < r->count; i++)
-            if (r->held[i].kind != CPH__KIND_FD)
-                r->held[i].port = MACH_PORT_NULL;
-    }
+    kr = send_message(msg, r, reply_used);
+out:
+    for (i = 0; i < made; i++)
+        if (MACH_PORT_VALID(fileports[i]))
+            mach_port_deallocate(mach_task_self(), fileports[i]);
+    free(fileports);
     free(msg);
     return kr;
 }
@@ -151,7 +248,10 @@ static kern_return_t send_reply(mach_port_t reply, struct cph__record *r)
  * a simpleroutine is MIG's business; only the server thread uses it. */
 static bool request_consumed;
 
-/* Called by the MIG demux for a well-formed check_in request. */
+/* Called by the MIG demux for a well-formed check_in request. A reply
+ * that could not be handed over is the parent's failure (EIO): the child
+ * learns of it from its send-once right, and the record's release frees
+ * what was held for it. */
 kern_return_t cph__server_check_in(mach_port_t server, mach_port_t reply,
                                    cph_token_t token, audit_token_t audit)
 {
@@ -166,13 +266,8 @@ kern_return_t cph__server_check_in(mach_port_t server, mach_port_t reply,
     r = cph__registry_claim(bytes, (pid_t)audit.val[5]);
     if (!r)
         return KERN_FAILURE;
-    kr = send_reply(reply, r);
-    cph__registry_finish(r, kr == MACH_MSG_SUCCESS ? 0 : ECONNABORTED);
-    /* The reply right is left for mach_msg_destroy to release when the
-     * reply could not be built (nothing was sent) or its destination was
-     * refused; any other outcome used it (see send_reply). */
-    request_consumed = kr != KERN_RESOURCE_SHORTAGE &&
-                       kr != MACH_SEND_INVALID_DEST;
+    kr = send_reply(reply, r, &request_consumed);
+    cph__registry_finish(r, kr == MACH_MSG_SUCCESS ? 0 : EIO);
     /* MIG's convention for "the routine dealt with the reply right". */
     return request_consumed ? MIG_NO_REPLY : kr;
 }
@@ -196,8 +291,16 @@ static void receive_all(void)
                 MACH_RCV_TRAILER_TYPE(MACH_MSG_TRAILER_FORMAT_0) |
                 MACH_RCV_TRAILER_ELEMENTS(MACH_RCV_TRAILER_AUDIT),
             0, sizeof request, srv.port, 0, MACH_PORT_NULL);
+        /* Without MACH_RCV_LARGE the kernel destroyed it. */
         if (kr == MACH_RCV_TOO_LARGE)
             continue;
+        /* The header's rights were copied out, and the body's as far as
+         * it went (ipc_kmsg_copyout): the message is ours to destroy.
+         * Any process of the user can send such a one to our name. */
+        if ((kr & ~MACH_MSG_MASK) == MACH_RCV_BODY_ERROR) {
+            mach_msg_destroy(&request.header);
+            continue;
+        }
         if (kr != MACH_MSG_SUCCESS)
             return;
         memset(&out, 0, sizeof out);
@@ -279,6 +382,7 @@ static void stop(void)
 
 int cph__server_open(const char *name)
 {
+    mach_port_limits_t limits = {.mpl_qlimit = MACH_PORT_QLIMIT_MAX};
     struct kevent ev;
     kern_return_t kr;
     int err;
@@ -288,15 +392,24 @@ int cph__server_open(const char *name)
     kr = bootstrap_check_in(bootstrap_port, name, &srv.port);
     if (kr != KERN_SUCCESS) {
         srv.port = MACH_PORT_NULL;
-        return mach_errno(kr);
+        return server_errno(kr);
     }
-    kr = mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_PORT_SET,
-                            &srv.port_set);
+    /* The default queue limit (MACH_PORT_QLIMIT_DEFAULT, 5) would make a
+     * burst of children, or anyone sending to the public name, hold
+     * children in their send until it times out. 1024 is the most xnu
+     * takes (mach_port_set_attributes, MACH_PORT_LIMITS_INFO). */
+    kr = mach_port_set_attributes(mach_task_self(), srv.port,
+                                  MACH_PORT_LIMITS_INFO,
+                                  (mach_port_info_t)&limits,
+                                  MACH_PORT_LIMITS_INFO_COUNT);
+    if (kr == KERN_SUCCESS)
+        kr = mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_PORT_SET,
+                                &srv.port_set);
     if (kr == KERN_SUCCESS)
         kr = mach_port_insert_member(mach_task_self(), srv.port,
                                      srv.port_set);
     if (kr != KERN_SUCCESS) {
-        err = mach_errno(kr);
+        err = server_errno(kr);
         goto fail;
     }
     srv.kq = kqueue();

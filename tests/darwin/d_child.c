@@ -5,6 +5,11 @@
  *   receive    one message on the receive right "port": "received ID"
  *   send ID    message ID on the send or send-once right "port":
  *              "sent send|send-once KR"
+ *   sendeach ID KEY...  the same on each right KEY
+ *   loop ID    message ID on the send right "send", then one message on
+ *              the receive right "recv": "sent send KR", "received ID"
+ *   taken      what taking the send right "port" gave, and how many
+ *              handles are left: "port null|dead|valid left N"
  *   fd KEY...  each fd KEY read to EOF: "KEY CONTENT cloexec 0|1"
  *   keys [FD]  the keys not yet taken: "keys K..."; whether FD is open:
  *              "fd FD open|closed"
@@ -25,9 +30,9 @@
 
 static FILE *out;
 
-static int receive(void)
+static int receive(const char *key)
 {
-    mach_port_t port = cph_child_take_receive_right("port");
+    mach_port_t port = cph_child_take_receive_right(key);
     union {
         mach_msg_header_t header;
         uint8_t bytes[1024];
@@ -49,9 +54,9 @@ static int receive(void)
     return 0;
 }
 
-static int send_id(const char *id)
+static int send_id(const char *key, const char *id)
 {
-    mach_port_t port = cph_child_take_send_right("port");
+    mach_port_t port = cph_child_take_send_right(key);
     mach_port_type_t type = 0;
     mach_msg_header_t msg = {
         .msgh_size = sizeof msg,
@@ -109,14 +114,36 @@ static int keys(const char *fd)
     return 0;
 }
 
+/* What cph_child_take_send_right gives for "port". */
+static int taken(void)
+{
+    mach_port_t port = cph_child_take_send_right("port");
+
+    fprintf(out, "port %s left %zu\n",
+            port == MACH_PORT_NULL   ? "null"
+            : port == MACH_PORT_DEAD ? "dead"
+                                     : "valid",
+            cph_child_count());
+    return 0;
+}
+
 static int run(int argc, char **argv)
 {
     int failed = 0;
 
     if (strcmp(argv[1], "receive") == 0)
-        return receive();
+        return receive("port");
     if (strcmp(argv[1], "send") == 0 && argc > 2)
-        return send_id(argv[2]);
+        return send_id("port", argv[2]);
+    if (strcmp(argv[1], "sendeach") == 0 && argc > 3) {
+        for (int i = 3; i < argc; i++)
+            failed |= send_id(argv[i], argv[2]);
+        return failed;
+    }
+    if (strcmp(argv[1], "loop") == 0 && argc > 2)
+        return send_id("send", argv[2]) | receive("recv");
+    if (strcmp(argv[1], "taken") == 0)
+        return taken();
     if (strcmp(argv[1], "keys") == 0)
         return keys(argv[2]);
     if (strcmp(argv[1], "fd") != 0)

@@ -1,5 +1,5 @@
 /*
- * Speaks the Mach check-in by hand, with libcph_child's MIG user stub but
+ * Speaks the Mach check-in by hand, with libcph_child's request but
  * without its constructor. d_client MODE OUT [FD] reads CPH_HANDSHAKE and
  * the token, then writes what happened to OUT ("-": stdout):
  *
@@ -9,6 +9,14 @@
  *                   as "NAME OUTCOME"
  *   late            waits for EOF on FD (its parent's death), then checks
  *                   in: "late OUTCOME"
+ *   rogue           sends the token in a complex check_in carrying a
+ *                   send-once right to a port of its own (the bait), then
+ *                   checks in: "rogue OUTCOME", "bait refused" once the
+ *                   bait's right comes back destroyed, "right OUTCOME"
+ *   flood           waits for EOF on FD (the test holds the server), fills
+ *                   the server's queue: "queued N"; then checks in with a
+ *                   100 ms deadline: "check-in timed-out|KR", and whether
+ *                   that left a right behind: "names same|leaked"
  *
  * OUTCOME is "lookup-failed KR", "send-failed KR", "no-reply KR",
  * "refused" (the server destroyed the request), "unexpected ID",
@@ -16,6 +24,7 @@
  */
 #include <errno.h>
 #include <mach/mach.h>
+#include <mach/ndr.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,30 +151,159 @@ static void await_reply(const char *name, mach_port_t reply)
     mach_msg_destroy(&msg.header);
 }
 
-/* One check-in with token, as libcph_child makes it. */
-static void attempt(const char *name, const cph_token_t *token)
+static mach_port_t look_up(const char *name)
 {
-    mach_port_t server = MACH_PORT_NULL, reply = MACH_PORT_NULL;
+    mach_port_t server = MACH_PORT_NULL;
     kern_return_t kr = bootstrap_look_up(bootstrap_port, service, &server);
 
     if (kr != KERN_SUCCESS || !MACH_PORT_VALID(server)) {
         say("%s lookup-failed %#x", name, kr);
+        return MACH_PORT_NULL;
+    }
+    return server;
+}
+
+static mach_port_t receive_right(void)
+{
+    mach_port_t port = MACH_PORT_NULL;
+
+    mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &port);
+    return port;
+}
+
+static void destroy_receive(mach_port_t port)
+{
+    if (MACH_PORT_VALID(port))
+        mach_port_mod_refs(mach_task_self(), port, MACH_PORT_RIGHT_RECEIVE,
+                           -1);
+}
+
+/* One check-in with token, as libcph_child makes it. */
+static void attempt(const char *name, const cph_token_t *token)
+{
+    mach_port_t server = look_up(name), reply;
+    kern_return_t kr;
+
+    if (!server)
         return;
-    }
-    kr = mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE,
-                            &reply);
-    if (kr == KERN_SUCCESS) {
-        cph__checkin_send_timeout = REPLY_MS;
-        kr = cph__client_check_in(server, reply, *token);
-    }
+    reply = receive_right();
+    kr = cph__checkin_request(server, reply, (const uint8_t *)token->val,
+                              cph__now_ms() + REPLY_MS);
     mach_port_deallocate(mach_task_self(), server);
     if (kr != KERN_SUCCESS)
         say("%s send-failed %#x", name, kr);
     else
         await_reply(name, reply);
-    if (MACH_PORT_VALID(reply))
-        mach_port_mod_refs(mach_task_self(), reply, MACH_PORT_RIGHT_RECEIVE,
-                           -1);
+    destroy_receive(reply);
+}
+
+/* A check_in carrying a port descriptor, which MIG's checks refuse: the
+ * server must destroy it, rights and all. */
+static void rogue(const cph_token_t *token)
+{
+    struct {
+        mach_msg_header_t header;
+        mach_msg_body_t body;
+        mach_msg_port_descriptor_t bait;
+        NDR_record_t ndr;
+        cph_token_t token;
+    } msg;
+    mach_port_t server = look_up("rogue"), reply, bait;
+    kern_return_t kr;
+
+    if (!server)
+        return;
+    reply = receive_right();
+    bait = receive_right();
+    memset(&msg, 0, sizeof msg);
+    msg.header.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND,
+                                          MACH_MSG_TYPE_MAKE_SEND_ONCE) |
+                           MACH_MSGH_BITS_COMPLEX;
+    msg.header.msgh_size = sizeof msg;
+    msg.header.msgh_remote_port = server;
+    msg.header.msgh_local_port = reply;
+    msg.header.msgh_id = CPH__MIG_BASE;
+    msg.body.msgh_descriptor_count = 1;
+    msg.bait.name = bait;
+    msg.bait.disposition = MACH_MSG_TYPE_MAKE_SEND_ONCE;
+    msg.bait.type = MACH_MSG_PORT_DESCRIPTOR;
+    msg.ndr = NDR_record;
+    msg.token = *token;
+    kr = mach_msg(&msg.header, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof msg,
+                  0, MACH_PORT_NULL, REPLY_MS, MACH_PORT_NULL);
+    mach_port_deallocate(mach_task_self(), server);
+    if (kr != KERN_SUCCESS) {
+        say("rogue send-failed %#x", kr);
+    } else {
+        await_reply("rogue", reply);
+        await_reply("bait", bait);
+    }
+    destroy_receive(reply);
+    destroy_receive(bait);
+}
+
+static mach_msg_type_number_t count_names(void)
+{
+    mach_port_name_array_t names;
+    mach_port_type_array_t types;
+    mach_msg_type_number_t count = 0, types_count = 0;
+
+    if (mach_port_names(mach_task_self(), &names, &count, &types,
+                        &types_count) != KERN_SUCCESS)
+        return 0;
+    vm_deallocate(mach_task_self(), (vm_address_t)names,
+                  count * sizeof *names);
+    vm_deallocate(mach_task_self(), (vm_address_t)types,
+                  types_count * sizeof *types);
+    return count;
+}
+
+/* Messages with no rights but the server's send right, until its queue
+ * is full (the server is held meanwhile). */
+static int fill_queue(mach_port_t server)
+{
+    int n = 0;
+
+    for (; n < 4096; n++) {
+        mach_msg_header_t msg = {
+            .msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, 0),
+            .msgh_size = sizeof msg,
+            .msgh_remote_port = server,
+            .msgh_id = 1,
+        };
+        kern_return_t kr = mach_msg(&msg, MACH_SEND_MSG | MACH_SEND_TIMEOUT,
+                                    sizeof msg, 0, MACH_PORT_NULL, 0,
+                                    MACH_PORT_NULL);
+
+        if (kr == MACH_SEND_TIMED_OUT)
+            /* The pseudo-receive handed the send right back. */
+            mach_msg_destroy(&msg);
+        if (kr != KERN_SUCCESS)
+            break;
+    }
+    return n;
+}
+
+static void flood(const cph_token_t *token)
+{
+    mach_port_t server = look_up("flood"), reply;
+    mach_msg_type_number_t before;
+    kern_return_t kr;
+
+    if (!server)
+        return;
+    say("queued %d", fill_queue(server));
+    reply = receive_right();
+    before = count_names();
+    kr = cph__checkin_request(server, reply, (const uint8_t *)token->val,
+                              cph__now_ms() + 100);
+    if (kr == MACH_SEND_TIMED_OUT)
+        say("check-in timed-out");
+    else
+        say("check-in %#x", kr);
+    say("names %s", count_names() == before ? "same" : "leaked");
+    destroy_receive(reply);
+    mach_port_deallocate(mach_task_self(), server);
 }
 
 static void wait_eof(int fd)
@@ -208,6 +346,12 @@ int main(int argc, char **argv)
     } else if (strcmp(argv[1], "late") == 0 && argc > 3) {
         wait_eof(atoi(argv[3]));
         attempt("late", &token);
+    } else if (strcmp(argv[1], "rogue") == 0) {
+        rogue(&token);
+        attempt("right", &token);
+    } else if (strcmp(argv[1], "flood") == 0 && argc > 3) {
+        wait_eof(atoi(argv[3]));
+        flood(&token);
     } else {
         return 102;
     }
