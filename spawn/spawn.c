@@ -113,12 +113,11 @@ static int child_end(const struct cph__record *r)
 static int prepare(struct cph__record *r, const cph_attachments_t *list,
                    struct cph__env *e)
 {
-    bool direct = r->delivery == CPH_DELIVERY_DIRECT;
     struct stat st;
     int err;
 
 #if CPH__HAS_DIRECT
-    if (direct)
+    if (r->delivery == CPH_DELIVERY_DIRECT)
         err = cph__direct_prepare(r, list);
     else
 #endif
@@ -134,7 +133,7 @@ static int prepare(struct cph__record *r, const cph_attachments_t *list,
     e->pid = getpid();
     /* Last, so that a spawn failing for want of fds starts nothing. */
 #if CPH__HAS_DIRECT
-    if (direct)
+    if (r->delivery == CPH_DELIVERY_DIRECT)
         return cph__direct_start();
 #endif
     return cph__server_start(e->service);
