@@ -111,13 +111,14 @@ int cph__direct_publish(struct cph__record *r)
     int err;
 
     extra[1] = (int)syscall(SYS_pidfd_open, r->pid, 0);
-    if (extra[1] < 0 ||
-        cph__loop_watch(EPOLL_CTL_ADD, extra[1], EPOLLIN | EPOLLONESHOT,
+    if (extra[1] < 0)
+        /* Already reaped (by a SIGCHLD handler, say): gone. */
+        return errno == ESRCH ? ECONNABORTED : EIO;
+    if (cph__loop_watch(EPOLL_CTL_ADD, extra[1], EPOLLIN | EPOLLONESHOT,
                         cph__tagged(r->id, CPH__TAG_DIED)) != 0) {
         /* Without an exit watch, a child that never reads would keep
          * everything alive for as long as the parent. */
-        if (extra[1] >= 0)
-            close(extra[1]);
+        close(extra[1]);
         return EIO;
     }
     nextra++;
