@@ -66,12 +66,14 @@ void cph__server_forget(void);
 
 /*
  * Child side, direct delivery: whether fd is a channel made by pid (EBADF
- * if not); then every handle queued in it. On error nothing received is
- * kept and the parent is told (it gives the child up).
+ * if not); then every handle queued in it (on error nothing received is
+ * kept); then, with the core's verdict on them (0 or an errno), telling
+ * the parent whether they were accepted.
  */
 int cph__direct_check(int fd, pid_t pid);
 int cph__direct_receive(int fd, int64_t deadline_ms,
                         struct cph__handle **handles, size_t *count);
+void cph__direct_confirm(int fd, int err);
 
 /*
  * Child side, pid-bound delivery: the check-in runs in two steps so that

@@ -119,12 +119,17 @@ static int check_in(const char *value)
 #if CPH__HAS_DIRECT
     if (e.delivery == CPH_DELIVERY_DIRECT) {
         err = cph__direct_receive(e.fd, deadline, &got.handles, &got.received);
+        if (!err)
+            err = index_keys();
+        cph__direct_confirm(e.fd, err);
         close(e.fd);
     } else
 #endif
+    {
         err = check_in_pid_bound(&e, deadline);
-    if (!err)
-        err = index_keys();
+        if (!err)
+            err = index_keys();
+    }
     if (err) {
         cph__handles_release(got.handles, got.received);
         free(got.handles);

@@ -11,13 +11,15 @@
  * of the child. The parent closes its own copies and keeps one fd per
  * pending child, a copy of the child's end, watched for hangup:
  *
- *  - The child consumes the final message and closes the receipt: the
- *    sending end's last reference is gone, so the kernel shuts the pair
- *    down (unix_release_sock) and the parent's copy hangs up with
- *    nothing queued: handed over (outcome 0).
- *  - The child fails (out of fds, a malformed message) and shuts its
- *    end down: hangup with messages still queued, or the final send
- *    finds the pair shut down (EPIPE): given up (ECONNABORTED).
+ *  - The child consumes the final message, accepts the handles and
+ *    closes the receipt: the sending end's last reference is gone, so
+ *    the kernel shuts the pair down (unix_release_sock) and the parent's
+ *    copy hangs up with nothing queued: handed over (outcome 0).
+ *  - The child fails before the final message (out of fds, a malformed
+ *    message) and shuts its end down: hangup with messages still queued,
+ *    or the final send finds the pair shut down (EPIPE); or after it,
+ *    and leaves a message in the receipt's queue before closing it,
+ *    which marks the parent's copy ECONNRESET: given up (ECONNABORTED).
  *  - The spawned process exits first: the pidfd, watched by epoll while
  *    only the queue holds it (epoll drops a watch when the file is
  *    released, not when an fd is closed), becomes readable. The parent
@@ -104,25 +106,45 @@ int cph__direct_start(void)
     return cph__loop_start();
 }
 
+/* Without pidfds (Linux < 5.3, a seccomp filter, valgrind) the parent
+ * keeps its sending end instead of the copy of the child's end: it hangs
+ * up once every copy of the child's end is closed, marked ECONNRESET if
+ * anything was left unread (unix_release_sock). A descendant that holds
+ * the child's end then delays the outcome, and what it never reads, until
+ * it exits. */
+static int keep_sender(struct cph__record *r)
+{
+    int err;
+
+    cph__message_build(&message, NULL, 0, 0, true, NULL, 0);
+    err = send_message(r->spawn_fds[0]);
+    if (err)
+        return err == EPIPE ? ECONNABORTED : EIO;
+    close(r->end_fd);
+    r->end_fd = r->spawn_fds[0];
+    r->spawn_fds[0] = -1;
+    return cph__loop_watch(EPOLL_CTL_ADD, r->end_fd, EPOLLRDHUP,
+                           cph__tagged(r->id, CPH__TAG_SENDER))
+               ? EIO
+               : 0;
+}
+
 int cph__direct_publish(struct cph__record *r)
 {
     int extra[2] = {r->spawn_fds[0], -1};
-    size_t nextra = 1;
     int err;
 
     extra[1] = (int)syscall(SYS_pidfd_open, r->pid, 0);
+    if (extra[1] < 0 && errno == ESRCH)
+        return ECONNABORTED; /* already reaped (a SIGCHLD handler, say) */
     if (extra[1] < 0)
-        /* Already reaped (by a SIGCHLD handler, say): gone. */
-        return errno == ESRCH ? ECONNABORTED : EIO;
+        return keep_sender(r);
     if (cph__loop_watch(EPOLL_CTL_ADD, extra[1], EPOLLIN | EPOLLONESHOT,
                         cph__tagged(r->id, CPH__TAG_DIED)) != 0) {
-        /* Without an exit watch, a child that never reads would keep
-         * everything alive for as long as the parent. */
         close(extra[1]);
-        return EIO;
+        return keep_sender(r);
     }
-    nextra++;
-    cph__message_build(&message, NULL, 0, 0, true, extra, nextra);
+    cph__message_build(&message, NULL, 0, 0, true, extra, 2);
     err = send_message(r->spawn_fds[0]);
     close(extra[1]);
     if (err)
@@ -133,11 +155,20 @@ int cph__direct_publish(struct cph__record *r)
                : 0;
 }
 
-static bool queued(int fd)
+static bool queued(int fd, unsigned long which)
 {
     int bytes = 0;
 
-    return ioctl(fd, SIOCINQ, &bytes) == 0 && bytes > 0;
+    return ioctl(fd, which, &bytes) == 0 && bytes > 0;
+}
+
+static bool reset(int fd)
+{
+    int err = 0;
+    socklen_t len = sizeof err;
+
+    return getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 &&
+           err == ECONNRESET;
 }
 
 /* Receives and closes whatever is queued; whether there was anything. */
@@ -171,20 +202,26 @@ static bool drain(int fd)
     }
 }
 
+/* Whether the child refused or left its handles: see direct_child.c for
+ * what it does to say so. */
+static bool given_up(struct cph__record *r, enum cph__tag tag)
+{
+    bool left;
+
+    if (tag == CPH__TAG_SENDER)
+        return reset(r->end_fd) || queued(r->end_fd, SIOCINQ) ||
+               queued(r->end_fd, SIOCOUTQ);
+    left = reset(r->end_fd);
+    return drain(r->end_fd) || left;
+}
+
 void cph__direct_event(uint64_t id, enum cph__tag tag)
 {
     struct cph__record *r;
-    bool left;
 
     cph__lock();
     r = cph__registry_find(id);
-    if (r && r->state == CPH__WAITING) {
-        /* On hangup, a queue that still holds the final message means the
-         * child gave up; at exit, anything queued was never taken. */
-        left = tag == CPH__TAG_END ? queued(r->end_fd) : true;
-        if (left)
-            left = drain(r->end_fd);
-        cph__registry_finish(r, left ? ECONNABORTED : 0);
-    }
+    if (r && r->state == CPH__WAITING)
+        cph__registry_finish(r, given_up(r, tag) ? ECONNABORTED : 0);
     cph__unlock();
 }

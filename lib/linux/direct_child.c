@@ -3,6 +3,8 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
+#include <unistd.h>
 #include <sys/socket.h>
 
 #include "../transport.h"
@@ -24,15 +26,41 @@ int cph__direct_check(int fd, pid_t pid)
     return 0;
 }
 
-/* On error, shutting the channel down tells the parent at once: it sees
- * the hangup with its final message still queued, and gives the child
- * up (direct.c). */
+/* The final message's extra fds: the parent's sending end (the receipt)
+ * and a pidfd, held until the core has accepted the handles. */
+static int receipt[CPH__EXTRA_MAX] = {-1, -1};
+static bool consumed;
+
 int cph__direct_receive(int fd, int64_t deadline_ms,
                         struct cph__handle **handles, size_t *count)
 {
-    int err = cph__receive_all(fd, deadline_ms, handles, count);
+    int err = cph__receive_all(fd, deadline_ms, handles, count, receipt);
 
-    if (err)
-        shutdown(fd, SHUT_RDWR);
+    consumed = err == 0;
     return err;
+}
+
+/*
+ * How the parent learns the outcome (see direct.c). Accepted: closing the
+ * receipt releases the parent's sending end, which hangs the pair up
+ * cleanly. Refused before the final message was read: shutting the end
+ * down hangs it up with the final message still queued. Refused after:
+ * a message written on the end lands in the sending end's queue: in the
+ * receipt's, whose release with something queued marks its peer
+ * ECONNRESET (unix_release_sock), which the parent reads on its copy of
+ * the end; or, when the parent kept its sending end (no pidfd), in the
+ * parent's own.
+ */
+void cph__direct_confirm(int fd, int err)
+{
+    if (err) {
+        if (consumed)
+            send(fd, "no", 2, MSG_DONTWAIT | MSG_NOSIGNAL);
+        shutdown(fd, SHUT_RDWR);
+    }
+    for (size_t i = 0; i < CPH__EXTRA_MAX; i++) {
+        if (receipt[i] >= 0)
+            close(receipt[i]);
+        receipt[i] = -1;
+    }
 }

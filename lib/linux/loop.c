@@ -21,7 +21,7 @@ static void *run(void *arg)
             uint64_t data = ev[i].data.u64;
             enum cph__tag tag = (enum cph__tag)(data & 7);
 
-            if (tag == CPH__TAG_END || tag == CPH__TAG_DIED)
+            if (tag >= CPH__TAG_END)
                 cph__direct_event(data >> 3, tag);
             else
                 cph__server_event(tag == CPH__TAG_CONN ? data & ~(uint64_t)7

@@ -14,8 +14,9 @@ enum cph__tag {
     CPH__TAG_CONN,     /* pid-bound: a connection (pointer) */
     CPH__TAG_PIPE,     /* pid-bound: a record's pipe */
     CPH__TAG_EXIT,     /* pid-bound: a record's pidfd */
-    CPH__TAG_END,      /* direct: a record's end of the channel */
+    CPH__TAG_END,      /* direct: a record's copy of the child's end */
     CPH__TAG_DIED,     /* direct: a record's pidfd, in flight */
+    CPH__TAG_SENDER,   /* direct without a pidfd: the sending end */
 };
 
 static inline uint64_t cph__tagged(uint64_t value, enum cph__tag tag)

@@ -77,10 +77,12 @@ void cph__message_build(struct cph__message *m, const void *base,
 unsigned char *cph__attach_fds(struct msghdr *msg, void *space, size_t n);
 
 /* Receives messages from fd until the final one; the handles go to
- * *handles (malloc'd, *count of them), never at fds 0-2. On error
- * nothing received is kept. */
+ * *handles (malloc'd, *count of them), never at fds 0-2, and the final
+ * message's extra fds to extra (the rest set to -1), or are closed when
+ * extra is NULL. On error nothing received is kept. */
 int cph__receive_all(int fd, int64_t deadline_ms,
-                     struct cph__handle **handles, size_t *count);
+                     struct cph__handle **handles, size_t *count,
+                     int extra[CPH__EXTRA_MAX]);
 
 /* The abstract socket address of service; returns its length, or 0 when
  * the name does not fit. */

@@ -127,9 +127,11 @@ static int parse(const uint8_t *bytes, size_t n, struct batch *b, bool cut,
     return 0;
 }
 
-/* Receives one message and appends its handles to *h. */
+/* Receives one message and appends its handles to *h; the final one's
+ * extra fds go to extra when it is not NULL. */
 static int receive_one(int fd, int64_t deadline_ms, uint8_t *bytes,
-                       struct cph__handle **h, size_t *count, bool *last)
+                       struct cph__handle **h, size_t *count, bool *last,
+                       int extra[CPH__EXTRA_MAX])
 {
     union cph__control control;
     struct iovec iov = {.iov_base = bytes, .iov_len = CPH__MESSAGE_MAX};
@@ -161,14 +163,20 @@ static int receive_one(int fd, int64_t deadline_ms, uint8_t *bytes,
     if (!err)
         err = parse(bytes, (size_t)n, &b, msg.msg_flags & MSG_CTRUNC, fd, *h,
                     count, last);
-    for (size_t i = 0; i < b.n; i++)
-        if (b.fds[i] >= 0)
+    for (size_t i = 0, j = 0; i < b.n; i++) {
+        if (b.fds[i] < 0)
+            continue;
+        if (!err && extra && j < CPH__EXTRA_MAX)
+            extra[j++] = b.fds[i];
+        else
             close(b.fds[i]);
+    }
     return err;
 }
 
 int cph__receive_all(int fd, int64_t deadline_ms,
-                     struct cph__handle **handles, size_t *count)
+                     struct cph__handle **handles, size_t *count,
+                     int extra[CPH__EXTRA_MAX])
 {
     struct cph__handle *h = NULL;
     uint8_t *bytes = malloc(CPH__MESSAGE_MAX);
@@ -177,7 +185,7 @@ int cph__receive_all(int fd, int64_t deadline_ms,
     int err = bytes ? 0 : ENOMEM;
 
     while (!err && !last)
-        err = receive_one(fd, deadline_ms, bytes, &h, &n, &last);
+        err = receive_one(fd, deadline_ms, bytes, &h, &n, &last, extra);
     free(bytes);
     if (err) {
         cph__handles_release(h, n);
