@@ -34,7 +34,6 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cph/spawn.h>
@@ -43,10 +42,6 @@
 #include "../transport.h"
 #include "loop.h"
 #include "protocol.h"
-
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
 
 /* Under the lock, so one buffer serves every spawn. */
 static struct cph__message message;
@@ -134,7 +129,7 @@ int cph__direct_publish(struct cph__record *r)
     int extra[2] = {r->spawn_fds[0], -1};
     int err;
 
-    extra[1] = (int)syscall(SYS_pidfd_open, r->pid, 0);
+    extra[1] = cph__pidfd_open(r->pid);
     if (extra[1] < 0 && errno == ESRCH)
         return ECONNABORTED; /* already reaped (a SIGCHLD handler, say) */
     if (extra[1] < 0)

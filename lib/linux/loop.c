@@ -1,10 +1,15 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <sys/epoll.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "../transport.h"
 #include "loop.h"
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
 
 static int epoll_fd = -1;
 
@@ -65,4 +70,9 @@ void cph__loop_forget(void)
     if (epoll_fd >= 0)
         close(epoll_fd);
     epoll_fd = -1;
+}
+
+int cph__pidfd_open(pid_t pid)
+{
+    return (int)syscall(SYS_pidfd_open, pid, 0);
 }

@@ -8,6 +8,7 @@
 #define CPH_LINUX_LOOP_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 enum cph__tag {
     CPH__TAG_LISTEN,   /* pid-bound: the named socket */
@@ -35,6 +36,9 @@ void cph__direct_event(uint64_t id, enum cph__tag tag);
 /* Called once per wake-up: the pid-bound server's housekeeping; returns
  * the ms until it needs to run again, or -1. */
 int cph__server_tick(void);
+
+/* A pidfd of pid (readable once it exits), or -1 with errno. */
+int cph__pidfd_open(pid_t pid);
 
 /* In a forked child: forget the thread and the epoll set. */
 void cph__loop_forget(void);

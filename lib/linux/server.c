@@ -17,7 +17,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cph/child.h>
@@ -25,10 +24,6 @@
 #include "../transport.h"
 #include "loop.h"
 #include "protocol.h"
-
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
 
 /* Connections that have not checked in yet, at most: past that, the
  * oldest makes room (an outsider cannot shut real children out by
@@ -338,7 +333,7 @@ int cph__server_watch(struct cph__record *r)
     int err;
 
     /* Without pidfds (Linux < 5.3) the pipe's EOF alone tells us. */
-    r->exit_fd = (int)syscall(SYS_pidfd_open, r->pid, 0);
+    r->exit_fd = cph__pidfd_open(r->pid);
     if (r->exit_fd >= 0) {
         err = cph__loop_watch(EPOLL_CTL_ADD, r->exit_fd, EPOLLIN,
                               cph__tagged(r->id, CPH__TAG_EXIT));
