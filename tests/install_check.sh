@@ -2,10 +2,14 @@
 # Installs the build into a scratch destdir, then builds the programs in
 # tests/outside/ as a user would, with pkg-config only (a shared and a
 # static libcph_child), runs them, and checks what got installed (a man
-# page for every public function among it).
+# page for every public function among it). CC and CONSUMER_CFLAGS (meson
+# test sets them: a sanitizer build's programs need its runtime) say how
+# to compile.
 set -eu
 build=$1
 src=$2
+cc=${CC:-cc}
+flags=${CONSUMER_CFLAGS:-}
 dest=$(mktemp -d)
 trap 'rm -rf "$dest"' EXIT
 
@@ -20,12 +24,12 @@ libdir=$(pc --variable=libdir cph)
 includedir=$(pc --variable=includedir cph)
 bindir=$(pc --variable=prefix cph)/bin
 
-# shellcheck disable=SC2046
-cc -o "$dest/parent" "$src/tests/outside/parent.c" $(pc --cflags --libs cph)
-# shellcheck disable=SC2046
-cc -o "$dest/child" "$src/tests/outside/child.c" $(pc --cflags --libs cph_child)
-# shellcheck disable=SC2046
-cc -o "$dest/child-static" "$src/tests/outside/child.c" \
+# shellcheck disable=SC2046,SC2086
+$cc $flags -o "$dest/parent" "$src/tests/outside/parent.c" $(pc --cflags --libs cph)
+# shellcheck disable=SC2046,SC2086
+$cc $flags -o "$dest/child" "$src/tests/outside/child.c" $(pc --cflags --libs cph_child)
+# shellcheck disable=SC2046,SC2086
+$cc $flags -o "$dest/child-static" "$src/tests/outside/child.c" \
     $(pc --cflags cph_child) "$libdir/libcph_child.a" $(pc --static --libs-only-other cph_child) -pthread
 
 echo "first line" >"$dest/file.txt"

@@ -637,7 +637,7 @@ Test(hostile, malformed_handshake_variable)
                          "p:5:1:1:bad/name", "p:5:1:1", "p::1:1:cph.x",
                          "p:5:1:1:cph.x:y", " p:5:1:1:cph.x", "d:5:1",
                          "d:5:1:1:x", "d:5::1", "d:5:1:0", "d:5:1:-2",
-                         "d:5:99999999999999999999:1",
+                         "d:5:99999999999999999999:1", "d:05:1:1",
                          /* fds 0-2 are never cph's */
                          "p:0:1:1:cph.x", "d:1:1:1", "d:2:1:1", longest};
 

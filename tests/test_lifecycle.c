@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,7 +190,7 @@ static size_t read_inodes(const char *path, unsigned long *set, size_t n,
 #define PLAIN_MAX (ROUNDS * 16)
 
 struct plain_spawner {
-    volatile bool stop;
+    atomic_bool stop;
     unsigned long inodes[PLAIN_MAX];
     size_t count, rounds;
     int failed;
@@ -201,7 +202,7 @@ static void *spawn_plainly(void *arg)
 {
     struct plain_spawner *b = arg;
 
-    while (!b->stop) {
+    while (!atomic_load(&b->stop)) {
         char out[256], *argv[] = {"h_plain", "pipes", out, NULL};
         int status;
         pid_t pid;
@@ -237,7 +238,7 @@ Test(lifecycle, pipe_never_reaches_a_concurrent_plain_spawn)
         wait_exit(spawn_helper("h_plain", args, list));
         cph_count = read_inodes(out, cph_inodes, cph_count, ROUNDS);
     }
-    b.stop = true;
+    atomic_store(&b.stop, true);
     pthread_join(other, NULL);
     cr_assert_eq(b.failed, 0, "a plain spawn failed");
     cr_assert_gt(b.rounds, 0);

@@ -24,14 +24,15 @@ int cph__env_format(char *buf, size_t size, const struct cph__env *e)
     return n < 0 || (size_t)n >= size ? ENAMETOOLONG : 0;
 }
 
-/* A decimal number up to max, then sep; advances *p past both. */
+/* A decimal number up to max in its one spelling (no sign, no leading
+ * zero), then sep; advances *p past both. */
 static int number(const char **p, unsigned long long max, char sep,
                   unsigned long long *out)
 {
     unsigned long long n = 0;
     const char *s = *p;
 
-    if (*s < '0' || *s > '9')
+    if (*s < '0' || *s > '9' || (s[0] == '0' && s[1] >= '0' && s[1] <= '9'))
         return EINVAL;
     for (; *s >= '0' && *s <= '9'; s++) {
         unsigned digit = (unsigned)(*s - '0');
