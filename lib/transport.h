@@ -28,10 +28,6 @@
 int cph__direct_prepare(struct cph__record *r,
                         const struct cph_attachments *list);
 
-/* Under the lock: starts what watches direct children, once per
- * process. */
-int cph__direct_start(void);
-
 /* After posix_spawn succeeded, under the lock: sends the final message
  * and starts watching the child. Non-zero: the outcome of a child that
  * can no longer be served (it gave up already, or the parent failed). */
@@ -50,10 +46,15 @@ int cph__pipe_create(int fds[2]);
  * another errno value if it could not tell). */
 int cph__fd_sendable(int fd);
 
-/* Opens the server under the service name and starts its thread; on
- * failure leaves nothing behind. Called once per process (and again in a
- * forked child) by cph__server_start. Under the lock. */
+/* Opens the server under the service name; on failure leaves nothing
+ * behind. Called once per process (and again in a forked child) by
+ * cph__server_start. Under the lock. */
 int cph__server_open(const char *name);
+
+/* The spawn that opened the server failed and no other child needs it:
+ * true if the transport closed it (then it is opened anew next time), so
+ * that a failed spawn leaves nothing behind. Under the lock. */
+bool cph__server_unused(void);
 
 /* Starts watching a published record's pipe and exit; stops. Under the
  * lock. */

@@ -131,12 +131,10 @@ static int prepare(struct cph__record *r, const cph_attachments_t *list,
     e->fd = r->spawn_fds[1];
     e->inode = (uint64_t)st.st_ino;
     e->pid = getpid();
-    /* Last, so that a spawn failing for want of fds starts nothing. */
-#if CPH__HAS_DIRECT
-    if (r->delivery == CPH_DELIVERY_DIRECT)
-        return cph__direct_start();
-#endif
-    return cph__server_start(e->service);
+    /* Last, so that a spawn failing for want of fds starts nothing. The
+     * direct delivery starts libcph's thread only once a child exists. */
+    return r->delivery == CPH_DELIVERY_DIRECT ? 0
+                                              : cph__server_start(e->service);
 }
 
 static int spawn_attached(spawn_fn *fn, pid_t *pid, const char *path,

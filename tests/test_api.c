@@ -316,6 +316,22 @@ Test(api, spawn_failure_returns_errno_and_leaks_nothing)
     cph_attachments_destroy(list);
 }
 
+/* glibc's tst-spawn2: a failed spawn, even the first of the process,
+ * leaves no fd behind (libcph's thread and server start with a child). */
+Test(api, first_spawn_failure_leaves_nothing)
+{
+    cph_attachments_t *list = list_with_good();
+    char *argv[] = {"nope", NULL};
+    int before = count_fds();
+    pid_t pid = 12345;
+
+    cr_assert_eq(cph_spawn(&pid, "/nonexistent/nope", NULL, NULL, argv,
+                           environ, list), ENOENT);
+    cr_assert_eq(count_fds(), before, "the failed spawn left fds");
+    cr_assert_eq(pid, 12345);
+    cph_attachments_destroy(list);
+}
+
 /* With k free fds, cph_spawn either fails with EMFILE (every number it
  * took is given back, *pid untouched) or succeeds and the child checks
  * in. k from 0 up meets each of its allocations failing in turn: the

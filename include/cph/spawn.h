@@ -108,7 +108,15 @@
  * posix_spawn's twin. With no attachments, cph_spawn is posix_spawn.
  * Otherwise it takes the same arguments, modifies none of the objects
  * they point to, is no cancellation point, leaves errno alone when it
- * succeeds, and returns what posix_spawn returns when the spawn fails.
+ * succeeds, returns what posix_spawn returns when the spawn fails, and
+ * then leaves nothing behind (libcph's thread, its epoll set and the
+ * pid-bound server start with the first child that exists). It differs
+ * where the channel costs something: it needs free fds in the parent
+ * (direct 3, pid-bound 4, and on the first pid-bound spawn one more for
+ * the server; libcph's epoll set takes one more once a child exists),
+ * where posix_spawn needs none: without them it fails with EMFILE. glibc's
+ * and musl's own posix_spawn tests pass through it but for that one
+ * (glibc's tst-spawn3, which fills the fd table first).
  *
  * Every public function is thread-safe. A process that forks after using
  * cph gets a clean state in the forked child (handlers registered with

@@ -195,11 +195,21 @@ static void unlink_record(struct cph__record *r)
     }
 }
 
+static bool server_needed(void)
+{
+    for (struct cph__record *r = live; r; r = r->next)
+        if (r->delivery == CPH_DELIVERY_PID_BOUND)
+            return true;
+    return false;
+}
+
 /* posix_spawn failed: the record never had a child. */
 void cph__registry_drop(struct cph__record *r)
 {
     unlink_record(r);
     cph__record_free(r);
+    if (server_started && !server_needed() && cph__server_unused())
+        server_started = false;
     pthread_cond_broadcast(&published);
 }
 

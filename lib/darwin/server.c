@@ -380,6 +380,14 @@ static void stop(void)
     cph__server_forget();
 }
 
+/* The service stays registered and its thread runs: the Mach server is
+ * started whole by cph__server_open, and tearing its thread down is not
+ * worth what a failed first spawn leaves (a kqueue, two ports). */
+bool cph__server_unused(void)
+{
+    return false;
+}
+
 int cph__server_open(const char *name)
 {
     mach_port_limits_t limits = {.mpl_qlimit = MACH_PORT_QLIMIT_MAX};

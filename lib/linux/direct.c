@@ -96,11 +96,6 @@ int cph__direct_prepare(struct cph__record *r,
     return 0;
 }
 
-int cph__direct_start(void)
-{
-    return cph__loop_start();
-}
-
 /* Without pidfds (Linux < 5.3, a seccomp filter, valgrind) the parent
  * keeps its sending end instead of the copy of the child's end: it hangs
  * up once every copy of the child's end is closed, marked ECONNRESET if

@@ -47,6 +47,7 @@ struct conn {
 
 static struct {
     int listen_fd;
+    bool listen_watched; /* by the thread: a child was spawned */
     bool listen_resting;
     int64_t rest_until;
     struct conn *conns;
@@ -316,21 +317,37 @@ int cph__server_open(const char *name)
     if (srv.listen_fd < 0)
         return errno;
     if (bind(srv.listen_fd, (struct sockaddr *)&addr, len) < 0 ||
-        listen(srv.listen_fd, SOMAXCONN) < 0)
+        listen(srv.listen_fd, SOMAXCONN) < 0) {
         err = errno;
-    else
-        err = cph__loop_watch(EPOLL_CTL_ADD, srv.listen_fd, EPOLLIN,
-                              cph__tagged(0, CPH__TAG_LISTEN));
-    if (err) {
         close(srv.listen_fd);
         srv.listen_fd = -1;
+        return err;
     }
-    return err;
+    return 0;
+}
+
+/* Only a server that never served: once the thread watches it, it stays
+ * (as the thread does). Check-ins queued meanwhile wait in the backlog. */
+bool cph__server_unused(void)
+{
+    if (srv.listen_watched)
+        return false;
+    close(srv.listen_fd);
+    srv.listen_fd = -1;
+    return true;
 }
 
 int cph__server_watch(struct cph__record *r)
 {
     int err;
+
+    if (!srv.listen_watched) {
+        err = cph__loop_watch(EPOLL_CTL_ADD, srv.listen_fd, EPOLLIN,
+                              cph__tagged(0, CPH__TAG_LISTEN));
+        if (err)
+            return err;
+        srv.listen_watched = true;
+    }
 
     /* Without pidfds (Linux < 5.3) the pipe's EOF alone tells us. */
     r->exit_fd = cph__pidfd_open(r->pid);
