@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -155,13 +156,29 @@ Test(twin, std_fds_closed_by_the_caller)
 
 #define MINE "the caller's own fd 64"
 
+/* The caller's own fd, of the very kind cph's channel is (a pipe, or a
+ * SOCK_SEQPACKET socketpair made by this process), holding MINE: only
+ * the inode tells it from the channel. */
+static int callers_own(int *writer)
+{
+    int sv[2];
+
+    if (pid_bound())
+        return pipe_with(MINE, writer);
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv),
+                 0);
+    cr_assert_eq(write(sv[1], MINE, strlen(MINE)), (ssize_t)strlen(MINE));
+    *writer = sv[1];
+    return sv[0];
+}
+
 /* The caller's fd 64 (cph's usual number) is inherited by the child:
  * cph's channel goes elsewhere, and fd 64 is neither read nor closed. */
 Test(twin, fd_64_inherited_from_the_caller)
 {
     cph_attachments_t *list = list_new();
     char *report;
-    int outcome, mine = pipe_with(MINE, NULL);
+    int writer, outcome, mine = callers_own(&writer);
 
     list_add(list, "a", memfd_text("alpha"));
     cr_assert_lt(fcntl(64, F_GETFD), 0, "fd 64 is taken already");
@@ -173,6 +190,7 @@ Test(twin, fd_64_inherited_from_the_caller)
     free(report);
     close(64);
     close(mine);
+    close(writer);
     cph_attachments_destroy(list);
 }
 
@@ -183,7 +201,7 @@ Test(twin, fd_64_from_the_callers_file_actions)
     cph_attachments_t *list = list_new();
     posix_spawn_file_actions_t fa;
     char *report;
-    int outcome, mine = pipe_with(MINE, NULL);
+    int writer, outcome, mine = callers_own(&writer);
 
     list_add(list, "a", memfd_text("alpha"));
     cr_assert_lt(fcntl(64, F_GETFD), 0, "fd 64 is taken already");
@@ -195,6 +213,7 @@ Test(twin, fd_64_from_the_callers_file_actions)
     cr_assert_eq(outcome, ECONNABORTED, "%s", strerror(outcome));
     free(report);
     close(mine);
+    close(writer);
     posix_spawn_file_actions_destroy(&fa);
     cph_attachments_destroy(list);
 }
