@@ -3,20 +3,28 @@
  * capability, wrappers hand the handles on, and the spawned process's
  * exit releases what nobody read.
  */
+#define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <poll.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "common.h"
+
+extern char **environ;
 
 /* A child that never links libcph_child is given up when it exits. */
 Test(direct, plain_child_is_given_up_at_exit)
@@ -90,4 +98,127 @@ Test(direct, without_pidfds)
     cr_assert_eq(count_fds(), before, "fds kept");
     cph_attachments_destroy(shared);
     cph_attachments_destroy(plain);
+}
+
+/*
+ * A descendant that inherited the channel and never reads it: once the
+ * spawned process (sh) exits, the parent drains what is queued, so the
+ * handles are released while the descendant (sleep) still runs. A pipe's
+ * write end, attached and closed here, proves it: the read end sees EOF.
+ */
+Test(direct, descendant_holding_the_channel, .timeout = 60)
+{
+    cph_attachments_t *list = list_for(CPH_DELIVERY_DIRECT);
+    char pidfile[256], cmd[512], *text;
+    char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    struct pollfd pfd = {.events = POLLIN};
+    pid_t pid, sleeper;
+    int p[2], got;
+
+    snprintf(pidfile, sizeof pidfile, "%s", scratch_path("sleeper"));
+    snprintf(cmd, sizeof cmd, "sleep 60 & echo $! > '%s'; exit 0", pidfile);
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+    list_add(list, "w", p[1]);
+    cr_assert_eq(cph_spawn(&pid, "/bin/sh", NULL, NULL, argv, environ, list),
+                 0);
+    cph_attachments_destroy(list);
+    cr_assert_eq(wait_exit(pid), 0);
+    text = slurp(pidfile);
+    cr_assert_not_null(text);
+    sleeper = (pid_t)atoi(text);
+    free(text);
+    unlink(pidfile);
+    got = cph_checkin_wait(pid, LIVENESS_MS);
+    cr_assert_eq(got, ECONNABORTED, "got %s", strerror(got));
+    pfd.fd = p[0];
+    cr_assert_eq(poll(&pfd, 1, LIVENESS_MS), 1, "the handle is still held");
+    cr_assert_eq(read(p[0], &got, 1), 0);
+    cr_assert_eq(kill(sleeper, 0), 0, "sleep is gone already");
+    kill(sleeper, SIGKILL);
+    close(p[0]);
+}
+
+/* 20 children that never check in cost the parent 20 fds, no more. */
+Test(direct, pending_child_costs_one_fd, .timeout = 60)
+{
+    cph_attachments_t *list = list_for(CPH_DELIVERY_DIRECT);
+    char *args[] = {"sleep", "/dev/null", "60000", NULL};
+    pid_t pids[20];
+    int before, pending;
+
+    start_server();
+    for (char key[] = "k0"; key[1] < '8'; key[1]++)
+        list_add(list, key, memfd_text("x"));
+    before = count_fds();
+    for (int i = 0; i < 20; i++)
+        pids[i] = spawn_helper("h_plain", args, list);
+    pending = count_fds();
+    for (int i = 0; i < 20; i++) {
+        kill(pids[i], SIGKILL);
+        wait_exit(pids[i]);
+        cr_assert_eq(cph_checkin_wait(pids[i], LIVENESS_MS), ECONNABORTED);
+    }
+    cr_assert_eq(pending, before + 20, "20 pending children cost %d fds",
+                 pending - before);
+    cr_assert_eq(count_fds(), before);
+    cph_attachments_destroy(list);
+}
+
+/* What the unprivileged process of inflight_limit saw. */
+static void inflight_as_nobody(int report)
+{
+    cph_attachments_t *list = NULL;
+    char *argv[] = {"h_plain", "sleep", "/dev/null", "0", NULL};
+    struct rlimit rl = {.rlim_cur = 200, .rlim_max = 200};
+    char key[8];
+    pid_t pid = -12345;
+    int low[100], before, err;
+
+    /* Low fds stay free for the spawn; the list sits above them. */
+    for (int i = 0; i < 100; i++)
+        low[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    cph_attachments_init(&list);
+    cph_attachments_set_delivery(list, CPH_DELIVERY_DIRECT);
+    for (int i = 0; i < 1000; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        cph_attachments_add_fd(list, key, 0);
+    }
+    for (int i = 0; i < 100; i++)
+        close(low[i]);
+    if (geteuid() == 0 && (setresgid(65534, 65534, 65534) != 0 ||
+                           setresuid(65534, 65534, 65534) != 0))
+        _exit(1);
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        _exit(1);
+    /* Dropping root made /proc/self unreadable to us. */
+    prctl(PR_SET_DUMPABLE, 1);
+    before = count_fds();
+    err = cph_spawn(&pid, helper_path("h_plain"), NULL, NULL, argv, environ,
+                    list);
+    dprintf(report, "err %d pid %d fds %d\n", err, (int)pid,
+            count_fds() - before);
+    _exit(0);
+}
+
+/* More fds in flight than RLIMIT_NOFILE allows a user (root is exempt,
+ * hence the drop to nobody when run as root): cph_spawn fails with
+ * EMFILE, nothing leaks, *pid untouched. */
+Test(direct, inflight_limit_is_emfile, .timeout = 60)
+{
+    char *text;
+    int p[2];
+    pid_t pid;
+
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+    fflush(NULL);
+    pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0)
+        inflight_as_nobody(p[1]);
+    close(p[1]);
+    cr_assert_eq(wait_exit(pid), 0, "could not become nobody or lower "
+                                    "RLIMIT_NOFILE");
+    text = read_all(p[0]);
+    cr_assert_str_eq(text, "err 24 pid -12345 fds 0\n");
+    free(text);
 }

@@ -215,6 +215,19 @@ static char *client_finish(struct client *c, int *outcome)
     return report;
 }
 
+/* Lets the gated client go on: its real check-in must be served. */
+static void client_served(struct client *c)
+{
+    char *report;
+    int outcome;
+
+    client_open_gate(c);
+    report = client_finish(c, &outcome);
+    cr_assert(has_line(report, "right accepted" AB), "%s", report);
+    cr_assert_eq(outcome, 0);
+    free(report);
+}
+
 /* One plain, valid check-in by hand. Also starts the server, so that
  * counting fds around a test sees only the test. */
 static void normal_checkin(void)
@@ -308,7 +321,7 @@ Test(hostile, outsider_is_rejected_and_real_child_served)
     struct client c;
     char out[256], service[200], *report;
     char *argv[] = {"x_client", "outsider", out, service, NULL};
-    int outcome, before;
+    int before;
     pid_t pid;
 
     normal_checkin();
@@ -327,11 +340,7 @@ Test(hostile, outsider_is_rejected_and_real_child_served)
                              "ones rejected\n");
     free(report);
     unlink(out);
-    client_open_gate(&c);
-    report = client_finish(&c, &outcome);
-    cr_assert(has_line(report, "right accepted" AB), "%s", report);
-    cr_assert_eq(outcome, 0);
-    free(report);
+    client_served(&c);
     cr_assert_eq(count_fds(), before, "the parent leaked fds: %d, was %d",
                  count_fds(), before);
     quiet_end();
@@ -722,6 +731,28 @@ Test(hostile, handshake_pipe_without_token_or_server)
     close(fd);
 }
 
+/* Spawns the flooder argv (its report goes to out, a fresh path written
+ * here) and waits (at most 20 s) until it reports word. */
+static pid_t start_flooder(char *const argv[], char out[256],
+                           const char *word)
+{
+    char *report = NULL;
+    pid_t pid;
+
+    snprintf(out, 256, "%s", scratch_path("flooder"));
+    cr_assert_eq(posix_spawn(&pid, helper_path(argv[0]), NULL, NULL, argv,
+                             environ), 0);
+    for (int i = 0; i < 4000 && !(report && strstr(report, word)); i++) {
+        free(report);
+        sleep_ms(5);
+        report = slurp(out);
+    }
+    cr_assert(report && strstr(report, word), "flooder: %s", report);
+    free(report);
+    unlink(out);
+    return pid;
+}
+
 /*
  * An outsider holds more idle connections than the server serves at once
  * (CONNS_MAX, 256). A real libcph_child child checks in meanwhile: its
@@ -741,18 +772,7 @@ Test(hostile, flood_of_idle_connections, .timeout = 60)
     quiet_begin();
     client_start(&c, "gated");
     client_service(&c, service);
-    snprintf(out, sizeof out, "%s", scratch_path("flooder"));
-    cr_assert_eq(posix_spawn(&flooder, helper_path("x_client"), NULL, NULL,
-                             argv, environ), 0);
-    for (int i = 0; i < 4000 && !(report && strstr(report, "flooded"));
-         i++) {
-        free(report);
-        sleep_ms(5);
-        report = slurp(out);
-    }
-    cr_assert(report && strstr(report, "flooded"), "flooder: %s", report);
-    free(report);
-    unlink(out);
+    flooder = start_flooder(argv, out, "flooded");
 
     snprintf(child_out, sizeof child_out, "%s", scratch_path("xchild"));
     pid = spawn_helper("x_child", args, list);
@@ -771,10 +791,76 @@ Test(hostile, flood_of_idle_connections, .timeout = 60)
     free(report);
 
     /* Once the flood is gone, the server serves again. */
-    client_open_gate(&c);
-    report = client_finish(&c, &outcome);
-    cr_assert(has_line(report, "right accepted" AB), "%s", report);
-    cr_assert_eq(outcome, 0);
-    free(report);
+    client_served(&c);
+    quiet_end();
+}
+
+/*
+ * A zero-length message carrying an fd, and a reply whose fds the kernel
+ * cut off (the child can take only some), from a fake parent of either
+ * delivery: the child keeps none of what arrived and says why.
+ */
+Test(hostile, zero_length_and_cut_replies, .timeout = 120)
+{
+    const struct {
+        const char *mode;
+        int status;
+    } cases[] = {{"zero-fds", EPROTO},        {"cut-fds", EMFILE},
+                 {"direct-zero-fds", EPROTO}, {"direct-cut-fds", EMFILE}};
+    struct fake f;
+
+    /* The direct fake parent works: a valid reply is taken. */
+    fake_run(&f, "direct-good");
+    cr_assert_eq(field(f.child, "status"), 0, "%s", f.child);
+    cr_assert(has_line(f.child, "key a"), "%s", f.child);
+    cr_assert_eq(field(f.child, "sent"), 1, "%s", f.child);
+    cr_assert(has_line(f.child, "fd 70 closed"), "%s", f.child);
+    fake_free(&f);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        fake_run(&f, cases[i].mode);
+        cr_assert_eq(field(f.child, "status"), cases[i].status, "%s:\n%s",
+                     cases[i].mode, f.child);
+        assert_kept_nothing(&f, cases[i].status);
+        fake_free(&f);
+    }
+}
+
+/*
+ * A same-uid outsider connects and closes in a loop on the public name
+ * while 20 real children check in: every one is served, and
+ * cph_checkin_wait(pid, 0) answers meanwhile.
+ */
+Test(hostile, flood_of_connects_while_children_check_in, .timeout = 120)
+{
+    struct client c;
+    cph_attachments_t *list = list_for(CPH_DELIVERY_PID_BOUND);
+    char out[256], service[200];
+    char *argv[] = {"x_flood", service, out, NULL};
+    char *args[] = {"expect", "m", "shared", NULL};
+    pid_t flooder, pids[20];
+    int outcome;
+
+    quiet_begin();
+    list_add(list, "m", memfd_text("shared"));
+    client_start(&c, "gated");
+    client_service(&c, service);
+    flooder = start_flooder(argv, out, "flooding");
+    for (int i = 0; i < 20; i++) {
+        pids[i] = spawn_helper("h_report", args, list);
+        outcome = cph_checkin_wait(pids[i], 0);
+        cr_assert(outcome == 0 || outcome == ETIMEDOUT, "%s",
+                  strerror(outcome));
+    }
+    for (int i = 0; i < 20; i++) {
+        outcome = cph_checkin_wait(pids[i], LIVENESS_MS);
+        cr_assert_eq(outcome, 0, "child %d during the flood: %s", i,
+                     strerror(outcome));
+        cr_assert_eq(wait_exit(pids[i]), 0, "child %d", i);
+    }
+    cr_assert_eq(waitpid(flooder, NULL, WNOHANG), 0, "the flood stopped");
+    kill(flooder, SIGKILL);
+    wait_exit(flooder);
+    cph_attachments_destroy(list);
+    client_served(&c);
     quiet_end();
 }

@@ -14,11 +14,13 @@
  *
  * Pid-bound delivery, over a connection to the abstract Unix socket
  * "\0<service>":
- *   child -> server  one request: "cph1" + 16-byte token; nothing else
- *                    (no ancillary data, exact size).
- *   server -> child  messages as above (extra 0), then the server closes
- *                    the connection. A rejected request is answered by
- *                    closing it.
+ *   child -> server  one request: "cph1" + 16-byte token (no ancillary
+ *                    data, exact size); then nothing but, when the child
+ *                    could not take what came, one byte before it closes.
+ *   server -> child  messages as above (extra 0), then the end of its
+ *                    writing (EOF); it waits for the child's close: a
+ *                    plain close says every handle arrived. A rejected
+ *                    request is answered by closing the connection.
  * The server knows the child's pid from SO_PEERCRED; the child checks the
  * server's pid the same way.
  */

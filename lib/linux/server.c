@@ -41,6 +41,7 @@ struct conn {
     int64_t deadline;          /* to send a request */
     struct cph__record *record; /* the record it claimed, NULL before */
     size_t sent;               /* handles sent so far */
+    bool delivered;            /* all sent: waits for the child's close */
     bool dead;                 /* closed; freed by the next tick */
     struct conn *next;
 };
@@ -181,7 +182,23 @@ static void conn_deliver(struct conn *c)
             return;
         }
     } while (c->sent < c->record->count);
-    conn_finish(c, 0);
+    /* The child reads to the end (EOF), then closes. */
+    shutdown(c->fd, SHUT_WR);
+    c->delivered = true;
+    cph__loop_watch(EPOLL_CTL_MOD, c->fd, EPOLLIN, conn_data(c));
+}
+
+/* Everything is sent: the child closes once it has taken it all, or
+ * first sends one byte when it could not (out of fds, a broken message);
+ * a reset means it left messages unread. */
+static void conn_settle(struct conn *c)
+{
+    char byte;
+    ssize_t n = recv(c->fd, &byte, 1, MSG_DONTWAIT);
+
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    conn_finish(c, n == 0 ? 0 : ECONNABORTED);
 }
 
 /* Reads the request, if it has come. Anything but exactly one request,
@@ -273,6 +290,8 @@ void cph__server_event(uint64_t data, enum cph__tag tag)
 
     if (tag == CPH__TAG_LISTEN)
         accept_some(ACCEPTS_PER_WAKE);
+    else if (tag == CPH__TAG_CONN && !c->dead && c->delivered)
+        conn_settle(c);
     else if (tag == CPH__TAG_CONN && !c->dead)
         c->record ? conn_deliver(c) : conn_read(c);
     else if (tag == CPH__TAG_PIPE || tag == CPH__TAG_EXIT)

@@ -21,6 +21,15 @@
  *   bad-magic, count-more, count-less, bad-key, empty-key, bad-kind,
  *   trailing, truncated, short-head, dup-key
  *                     that malformed reply
+ *   zero-fds          a zero-length message carrying an fd
+ *   cut-fds           a valid reply with four fds to a child that can
+ *                     take only some of them (RLIMIT_NOFILE 6, set by
+ *                     h_exec, which then execs x_child): the kernel cuts
+ *                     the rest off
+ *   direct-good, direct-zero-fds, direct-cut-fds
+ *                     the direct delivery instead: a socketpair whose
+ *                     end is dup2'd to fd 70, CPH_HANDSHAKE "d:..."
+ *                     naming it, and that reply queued in it
  *
  * OUT gets "child PID", "spawned MS" (CLOCK_MONOTONIC, just before the
  * spawn), "request N" (bytes of the request it read), "keeper PID",
@@ -72,41 +81,57 @@ static int listen_on(const char *service)
     return fd;
 }
 
-/* Spawns x_child with read_end as its pipe; returns its pid. */
-static pid_t launch(int read_end, const char *service)
+/* Whether x_child runs with few fds (through h_exec -n 6). */
+static bool child_limited;
+
+/* The path of helper name, next to this program. */
+static void sibling(char path[4096], const char *name)
 {
-    char path[4096], entry[CPH__ENV_ENTRY_MAX], fdarg[16];
-    struct cph__env e = {.delivery = CPH_DELIVERY_PID_BOUND, .fd = CHILD_FD};
-    struct stat st;
-    char *argv[] = {"x_child", (char *)child_out, fdarg, NULL};
-    char *envp[] = {entry, NULL};
-    posix_spawn_file_actions_t fa;
-    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 16);
-    pid_t pid;
+    ssize_t n = readlink("/proc/self/exe", path, 4096 - 16);
 
     if (n <= 0)
         exit(111);
     path[n] = '\0';
-    strcpy(strrchr(path, '/'), "/x_child");
+    strcpy(strrchr(path, '/') + 1, name);
+}
+
+/* Spawns x_child with end as its channel: the pipe of service, or (no
+ * service) a direct socketpair's end; returns its pid. */
+static pid_t launch(int end, const char *service)
+{
+    char path[4096], x_child[4096], entry[CPH__ENV_ENTRY_MAX], fdarg[16];
+    struct cph__env e = {.delivery = service ? CPH_DELIVERY_PID_BOUND
+                                             : CPH_DELIVERY_DIRECT,
+                         .fd = CHILD_FD};
+    struct stat st;
+    char *argv[] = {"h_exec", "-n", "6", x_child, (char *)child_out, fdarg,
+                    NULL};
+    char *envp[] = {entry, NULL};
+    posix_spawn_file_actions_t fa;
+    pid_t pid;
+
+    sibling(x_child, "x_child");
+    sibling(path, child_limited ? "h_exec" : "x_child");
     snprintf(fdarg, sizeof fdarg, "%d", CHILD_FD);
-    if (fstat(read_end, &st) < 0)
+    if (fstat(end, &st) < 0)
         exit(111);
     e.inode = (uint64_t)st.st_ino;
     e.pid = getpid();
-    snprintf(e.service, sizeof e.service, "%s", service);
+    snprintf(e.service, sizeof e.service, "%s", service ? service : "");
     if (cph__env_format(entry, sizeof entry, &e) != 0 ||
         posix_spawn_file_actions_init(&fa) != 0 ||
-        posix_spawn_file_actions_adddup2(&fa, read_end, CHILD_FD) != 0 ||
+        posix_spawn_file_actions_adddup2(&fa, end, CHILD_FD) != 0 ||
         posix_spawn_file_actions_addopen(&fa, 1, child_stdio,
                                          O_WRONLY | O_CREAT | O_TRUNC,
                                          0600) != 0 ||
         posix_spawn_file_actions_adddup2(&fa, 1, 2) != 0)
         exit(112);
     note("spawned", (long long)cph__now_ms());
-    if (posix_spawn(&pid, path, &fa, NULL, argv, envp) != 0)
+    if (posix_spawn(&pid, path, &fa, NULL,
+                    child_limited ? argv : argv + 3, envp) != 0)
         exit(113);
     posix_spawn_file_actions_destroy(&fa);
-    close(read_end);
+    close(end);
     note("child", pid);
     return pid;
 }
@@ -183,6 +208,7 @@ static int reply(int fd, const char *magic, uint16_t count, uint8_t last,
 
 #define ENTRY_A "\x01\x01" "a"
 #define ENTRY_B "\x01\x01" "b"
+#define ENTRIES_ABCD ENTRY_A ENTRY_B "\x01\x01" "c" "\x01\x01" "d"
 
 /* The replies of the modes that answer and end; false for other modes. */
 static bool answer(const char *mode, int fd)
@@ -214,6 +240,10 @@ static bool answer(const char *mode, int fd)
         err = send_msg(fd, "cph", 3, 1);
     else if (strcmp(mode, "dup-key") == 0)
         err = reply(fd, CPH__MAGIC, 2, 1, ENTRY_A ENTRY_A, 6, 2);
+    else if (strcmp(mode, "zero-fds") == 0)
+        err = send_msg(fd, "", 0, 1);
+    else if (strcmp(mode, "cut-fds") == 0)
+        err = reply(fd, CPH__MAGIC, 4, 1, ENTRIES_ABCD, 12, 4);
     else
         return false;
     if (err)
@@ -263,7 +293,11 @@ static void before_connect(const char *service)
          * all of them. */
         while (getppid() == self)
             nanosleep(&ms1, NULL);
-        _exit(write(tp[1], token, sizeof token) == (ssize_t)sizeof token
+        /* A child that started only after our death has refused at
+         * once (its parent is not the service's) and closed the pipe. */
+        signal(SIGPIPE, SIG_IGN);
+        _exit(write(tp[1], token, sizeof token) == (ssize_t)sizeof token ||
+                      errno == EPIPE
                   ? 0 : 1);
     }
     note("keeper", keeper);
@@ -316,6 +350,22 @@ static void impostor(const char *service)
         exit(125);
 }
 
+/* The direct delivery by hand: the reply is queued before the child
+ * exists, as cph does. */
+static void direct(const char *mode)
+{
+    int sv[2];
+
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        exit(126);
+    if (strcmp(mode, "good") == 0 ? reply(sv[0], CPH__MAGIC, 1, 1, ENTRY_A,
+                                          3, 1) != 0
+                                  : !answer(mode, sv[0]))
+        exit(127);
+    wait_child(launch(sv[1], NULL));
+    close(sv[0]);
+}
+
 int main(int argc, char **argv)
 {
     char service[CPH__SERVICE_MAX + 1];
@@ -330,6 +380,11 @@ int main(int argc, char **argv)
     child_stdio = argv[4];
     if (cph__service_name(service) != 0 || cph__token_new(token) != 0)
         return 101;
+    child_limited = strstr(mode, "cut-fds") != NULL;
+    if (strncmp(mode, "direct-", 7) == 0) {
+        direct(mode + 7);
+        return 0;
+    }
     if (strcmp(mode, "before-connect") == 0)
         before_connect(service);
     if (strcmp(mode, "impostor") == 0) {

@@ -1,0 +1,32 @@
+/*
+ * An outsider that knows a pid-bound service name and only connects and
+ * closes, in a loop, until killed. x_flood SERVICE OUT writes "flooding"
+ * to the file OUT once 100 connections went through.
+ */
+#include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "linux/protocol.h"
+
+int main(int argc, char **argv)
+{
+    struct sockaddr_un addr;
+    socklen_t len;
+    FILE *out;
+
+    if (argc < 3 || (len = cph__service_addr(argv[1], &addr)) == 0)
+        return 100;
+    for (long n = 1;; n++) {
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+        if (fd < 0)
+            return 101;
+        connect(fd, (struct sockaddr *)&addr, len);
+        close(fd);
+        if (n == 100 && (out = fopen(argv[2], "we"))) {
+            fputs("flooding\n", out);
+            fclose(out);
+        }
+    }
+}
