@@ -66,7 +66,11 @@
  *     the real child. A token is good for one check-in.
  *  5. The server replies with every attachment under its key: fds by
  *     SCM_RIGHTS on Linux, port rights and fileports in one Mach message
- *     on macOS.
+ *     on macOS. On Linux it then shuts its side and waits for the child
+ *     to close the connection: a plain close is "handed over"; a child
+ *     that could not take them says so with one byte first, and one that
+ *     closes with messages unread resets the connection (ECONNABORTED).
+ *     On macOS the outcome is 0 once the reply is queued.
  *  6. The parent watches each child's pipe and its exit (a pidfd on
  *     Linux, EVFILT_PROC on macOS). A child that closes its pipe or exits
  *     without a valid check-in is given up: everything held for it is
