@@ -23,11 +23,15 @@ static void *run(void *arg)
 
             if (tag == CPH__TAG_END || tag == CPH__TAG_DIED)
                 cph__direct_event(data >> 3, tag);
+            else if (tag == CPH__TAG_GIVE || tag == CPH__TAG_GONE)
+                cph__give_event((void *)(uintptr_t)(data & ~(uint64_t)7),
+                                tag);
             else
                 cph__server_event(tag == CPH__TAG_CONN ? data & ~(uint64_t)7
                                                        : data >> 3,
                                   tag);
         }
+        cph__give_sweep();
         timeout = cph__server_tick();
     }
     return NULL;

@@ -7,7 +7,9 @@
 #ifndef CPH_LINUX_LOOP_H
 #define CPH_LINUX_LOOP_H
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 enum cph__tag {
     CPH__TAG_LISTEN,   /* pid-bound: the named socket */
@@ -16,6 +18,8 @@ enum cph__tag {
     CPH__TAG_EXIT,     /* pid-bound: a record's pidfd */
     CPH__TAG_END,      /* direct: a record's end of the channel */
     CPH__TAG_DIED,     /* direct: a record's pidfd, in flight */
+    CPH__TAG_GIVE,     /* a give channel (pointer) */
+    CPH__TAG_GONE,     /* a give channel's child's pidfd (pointer) */
 };
 
 static inline uint64_t cph__tagged(uint64_t value, enum cph__tag tag)
@@ -31,6 +35,19 @@ int cph__loop_watch(int op, int fd, uint32_t events, uint64_t data);
 /* Event handlers, called by the thread without the lock. */
 void cph__server_event(uint64_t data, enum cph__tag tag);
 void cph__direct_event(uint64_t id, enum cph__tag tag);
+void cph__give_event(void *giver, enum cph__tag tag);
+
+/* Under the lock: watches fd, the parent's end of child id's give
+ * channel, and the child's exit (a pidfd of pid it opens), and takes fd
+ * (closed on failure). checked_in: the handles are already delivered
+ * (pid-bound); else the child's ack on fd ends record id's handshake
+ * (direct). */
+int cph__give_watch(uint64_t id, pid_t pid, int fd, bool checked_in);
+/* Called once per wake-up: frees the give channels that ended. */
+void cph__give_sweep(void);
+/* In a forked child, under the lock: close every give channel. */
+void cph__give_forget(void);
+
 /* Called once per wake-up: the pid-bound server's housekeeping; returns
  * the ms until it needs to run again, or -1. */
 int cph__server_tick(void);
