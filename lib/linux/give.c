@@ -46,6 +46,14 @@ static uint64_t data_of(struct giver *g, enum cph__tag tag)
     return (uint64_t)(uintptr_t)g | tag;
 }
 
+static void close_pidfd(struct giver *g)
+{
+    if (g->pidfd < 0)
+        return;
+    cph__loop_watch(EPOLL_CTL_DEL, g->pidfd, 0, 0);
+    close(g->pidfd);
+}
+
 int cph__give_watch(uint64_t id, pid_t pid, int fd, bool checked_in)
 {
     struct giver *g = calloc(1, sizeof *g);
@@ -56,19 +64,22 @@ int cph__give_watch(uint64_t id, pid_t pid, int fd, bool checked_in)
     g->id = id;
     g->fd = fd;
     g->checked_in = checked_in;
+    /* Before the ack the parent holds a copy of the child's end, so only
+     * the exit can tell it that a child died without reading. After it,
+     * a child that exited (and was reaped) already is seen hanging up. */
     g->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (g->pidfd < 0) {
+    if (g->pidfd < 0 && !checked_in) {
         err = errno;
         goto fail;
     }
-    err = cph__loop_watch(EPOLL_CTL_ADD, g->pidfd, EPOLLIN,
-                          data_of(g, CPH__TAG_GONE));
+    err = g->pidfd < 0 ? 0
+                       : cph__loop_watch(EPOLL_CTL_ADD, g->pidfd, EPOLLIN,
+                                         data_of(g, CPH__TAG_GONE));
     if (!err)
         err = cph__loop_watch(EPOLL_CTL_ADD, fd, EPOLLIN | EPOLLRDHUP,
                               data_of(g, CPH__TAG_GIVE));
     if (err) {
-        cph__loop_watch(EPOLL_CTL_DEL, g->pidfd, 0, 0);
-        close(g->pidfd);
+        close_pidfd(g);
         goto fail;
     }
     g->next = givers;
@@ -162,9 +173,8 @@ static void end(struct giver *g)
     struct cph__record *r;
 
     cph__loop_watch(EPOLL_CTL_DEL, g->fd, 0, 0);
-    cph__loop_watch(EPOLL_CTL_DEL, g->pidfd, 0, 0);
     close(g->fd);
-    close(g->pidfd);
+    close_pidfd(g);
     g->dead = true;
     cph__lock();
     r = cph__registry_find(g->id);
@@ -208,7 +218,8 @@ void cph__give_forget(void)
         givers = g->next;
         if (!g->dead) {
             close(g->fd);
-            close(g->pidfd);
+            if (g->pidfd >= 0)
+                close(g->pidfd);
         }
         free(g);
     }

@@ -38,10 +38,10 @@ void cph__direct_event(uint64_t id, enum cph__tag tag);
 void cph__give_event(void *giver, enum cph__tag tag);
 
 /* Under the lock: watches fd, the parent's end of child id's give
- * channel, and the child's exit (a pidfd of pid it opens), and takes fd
- * (closed on failure). checked_in: the handles are already delivered
- * (pid-bound); else the child's ack on fd ends record id's handshake
- * (direct). */
+ * channel, and the child's exit (a pidfd of pid it opens; required only
+ * before the check-in), and takes fd (closed on failure). checked_in:
+ * the handles are already delivered (pid-bound); else the child's ack on
+ * fd ends record id's handshake (direct). */
 int cph__give_watch(uint64_t id, pid_t pid, int fd, bool checked_in);
 /* Called once per wake-up: frees the give channels that ended. */
 void cph__give_sweep(void);
