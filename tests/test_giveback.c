@@ -180,14 +180,19 @@ Test(giveback, never_checked_in_aborts)
 {
     cph_attachments_t *list = list_new();
     char out[256], *args[] = {"sleep", out, "0", NULL};
+    int before;
     pid_t pid;
 
     expect_key(list, "k");
     snprintf(out, sizeof out, "%s", scratch_path("plain"));
+    start_server();
+    before = count_fds();
     pid = spawn_helper("h_plain", args, list);
     assert_take_fails(pid, "k", -1, ECONNABORTED);
     cr_assert_eq(cph_checkin_wait(pid, LIVENESS_MS), ECONNABORTED);
     wait_exit(pid);
+    /* Everything the spawn and the give channel held is closed. */
+    cr_assert_eq(count_fds(), before);
     cph_attachments_destroy(list);
 }
 
@@ -394,5 +399,33 @@ Test(giveback, nothing_left_after_exit)
     assert_take_fails(pid, "never", -1, ECONNABORTED);
     cr_assert_eq(wait_exit(pid), 0);
     cr_assert_eq(count_fds(), before);
+    cph_attachments_destroy(list);
+}
+
+/* What nobody takes is kept for the last 128 children that can no longer
+ * give; past that the oldest entry is released, its fd closed. Children
+ * are reaped only at the end, so that no pid is reused meanwhile. */
+Test(giveback, untaken_handles_are_bounded)
+{
+    cph_attachments_t *list = list_new();
+    char *first_args[] = {"k=first", NULL}, *args[] = {"k=later", NULL};
+    pid_t pids[CPH__GIVEN_ENDED_MAX + 1];
+    int before;
+
+    expect_key(list, "k");
+    expect_key(list, "never");
+    start_server();
+    before = count_fds();
+    for (int i = 0; i <= CPH__GIVEN_ENDED_MAX; i++) {
+        pids[i] = spawn_out("h_give", i ? args : first_args, list, NULL);
+        assert_take_fails(pids[i], "never", -1, ECONNABORTED);
+        if (i == CPH__GIVEN_ENDED_MAX - 1)
+            cr_assert_eq(count_fds(), before + CPH__GIVEN_ENDED_MAX);
+    }
+    cr_assert_eq(count_fds(), before + CPH__GIVEN_ENDED_MAX);
+    assert_take_fails(pids[0], "k", 0, ESRCH);
+    cr_assert_str_eq(take_text(pids[1], "k"), "later");
+    for (int i = 0; i <= CPH__GIVEN_ENDED_MAX; i++)
+        cr_assert_eq(wait_exit(pids[i]), 0);
     cph_attachments_destroy(list);
 }
