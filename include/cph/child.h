@@ -14,6 +14,13 @@
  *     (getppid() as the check-in began): on Linux this is checked before
  *     the token is sent, on macOS on the reply's audit trailer.
  *
+ * When the parent expects handles back (cph_attachments_expect), the
+ * constructor also keeps the channel the handles came on as its give
+ * channel (close-on-exec; one fd for the life of the process): under the
+ * direct delivery the inherited socketpair end, on which it acknowledges
+ * the check-in; under the pid-bound delivery the check-in's connection.
+ * cph_child_give_fd() sends on it; see GIVING BACK in <cph/spawn.h>.
+ *
  * The constructor never aborts, exits, prints or raises a signal. Its whole
  * wait is bounded by CPH_CHILD_TIMEOUT_MS. If the parent dies mid-handshake
  * the connection breaks and main() starts at once (well within a second);

@@ -89,15 +89,18 @@
  *     A child cannot make its parent hold more fds than the list expected.
  *  4. Given fds wait in the parent until taken. The channel ends when
  *     the child closes it or exits (read to the end first); keys not
- *     given then answer ECONNABORTED at once. A descendant still holding
- *     the child's end after the child exited finds it closed.
+ *     given then answer ECONNABORTED at once. A process the child forked
+ *     shares the channel while the child lives (its gives count as the
+ *     child's, each key still once); after the child exited it finds the
+ *     channel closed. A child whose parent died gets EPIPE, at once.
  *
  * Bounds and release. Per child spawned with expected keys the parent
  * keeps, while the child lives, its give channel: under the direct
- * delivery 3 fds until the check-in (the channel's two ends and a pidfd)
- * and 2 until the child exits; under the pid-bound delivery 2 (the
- * connection and a pidfd) from the check-in until it exits; plus at most
- * one fd per expected key. After the child can no longer give, what
+ * delivery 3 fds until the check-in (the channel's two ends and a pidfd;
+ * a list without expected keys costs 1) and 2 until the child exits;
+ * under the pid-bound delivery what the check-in costs today, then 2
+ * (the connection and a pidfd) until it exits; plus at most one fd per
+ * expected key, given and not yet taken. After the child can no longer give, what
  * nobody took stays for cph_take_fd(), for the last 128 such children:
  * past that the oldest entry is released and its fds closed (then
  * ESRCH). A new child with the same pid replaces an older entry.
