@@ -242,6 +242,41 @@ Test(giveback, key_not_expected)
     cr_assert_str_eq(take_text(pid, "k"), "y");
 }
 
+Test(giveback, child_gives_from_many_threads)
+{
+    cph_attachments_t *list = list_new();
+    char *args[] = {"threads", NULL}, key[8];
+    int report = attach_report(list);
+    pid_t pid;
+
+    for (int i = 0; i < 8; i++) {
+        snprintf(key, sizeof key, "t%d", i);
+        expect_key(list, key);
+    }
+    pid = spawn_helper("h_give", args, list);
+    cr_assert_str_eq(finish_report(pid, report), "threads 0\n");
+    for (int i = 0; i < 8; i++) {
+        snprintf(key, sizeof key, "t%d", i);
+        cr_assert_str_eq(take_text(pid, key), key);
+    }
+    cph_attachments_destroy(list);
+}
+
+/* A process forked from the parent holds nothing given to its parent. */
+Test(giveback, forked_parent_starts_clean)
+{
+    char *args[] = {"k=x", NULL};
+    pid_t pid = run_give(args, "k 0\n"), forked;
+    int fd;
+
+    forked = fork();
+    cr_assert_geq(forked, 0);
+    if (forked == 0)
+        _exit(cph_take_fd(pid, "k", 0, &fd) == ESRCH ? 0 : 1);
+    cr_assert_eq(wait_exit(forked), 0);
+    cr_assert_str_eq(take_text(pid, "k"), "x");
+}
+
 Test(giveback, plain_child_cannot_give)
 {
     char *args[] = {"k=x", "bad", NULL};

@@ -8,6 +8,8 @@
  *     wait       reads one byte from the fd under "go" (EOF ends it)
  *     bad        "bad R1 R2 R3": gives with a NULL key, a bad key and
  *                fd -1
+ *     threads    gives t0..t7 from 8 threads at once, each holding its
+ *                key: "threads R" (R: 0 if every give returned 0)
  *     echo       takes "in", gives under "out" a memfd holding
  *                "got:" and the first line of "in"
  *     fork:KEY=TEXT  gives from a forked process (which shares the
@@ -17,6 +19,8 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +61,38 @@ static void give(FILE *out, const char *key, const char *text)
     fprintf(out, "%s %s\n", key, name_of(cph_child_give_fd(key, fd)));
     fflush(out);
     close(fd);
+}
+
+#define THREADS 8
+
+static void *give_own_key(void *arg)
+{
+    char key[8];
+    int fd;
+    intptr_t err;
+
+    snprintf(key, sizeof key, "t%d", (int)(intptr_t)arg);
+    fd = memfd_of(key);
+    err = cph_child_give_fd(key, fd);
+    close(fd);
+    return (void *)err;
+}
+
+static void threads(FILE *out)
+{
+    pthread_t t[THREADS];
+    int failed = 0;
+
+    for (intptr_t i = 0; i < THREADS; i++)
+        if (pthread_create(&t[i], NULL, give_own_key, (void *)i) != 0)
+            exit(106);
+    for (int i = 0; i < THREADS; i++) {
+        void *err;
+        pthread_join(t[i], &err);
+        failed |= err != NULL;
+    }
+    fprintf(out, "threads %s\n", failed ? "failed" : "0");
+    fflush(out);
 }
 
 static void echo(FILE *out)
@@ -104,6 +140,8 @@ int main(int argc, char **argv)
                     name_of(cph_child_give_fd("a/b", 0)),
                     name_of(cph_child_give_fd("k", -1)));
             fflush(out);
+        } else if (strcmp(argv[i], "threads") == 0) {
+            threads(out);
         } else if (strcmp(argv[i], "echo") == 0) {
             echo(out);
         } else {
