@@ -277,6 +277,26 @@ Test(giveback, forked_parent_starts_clean)
     cr_assert_str_eq(take_text(pid, "k"), "x");
 }
 
+/* More keys than one message carries: the last one still arrives. */
+Test(giveback, many_expected_keys)
+{
+    cph_attachments_t *list = list_new();
+    char *args[] = {"k299=last", "k0=first", NULL}, key[8];
+    int report = attach_report(list);
+    pid_t pid;
+
+    for (int i = 0; i < 300; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        expect_key(list, key);
+    }
+    pid = spawn_helper("h_give", args, list);
+    cr_assert_str_eq(finish_report(pid, report), "k299 0\nk0 0\n");
+    cr_assert_str_eq(take_text(pid, "k299"), "last");
+    cr_assert_str_eq(take_text(pid, "k0"), "first");
+    assert_take_fails(pid, "k1", -1, ECONNABORTED);
+    cph_attachments_destroy(list);
+}
+
 Test(giveback, plain_child_cannot_give)
 {
     char *args[] = {"k=x", "bad", NULL};

@@ -99,7 +99,8 @@ CPH_PUBLIC int cph_child_take_fd(const char *key);
  * caller keeps fd and still owns it. Callable from any thread, at any
  * time after main() starts. One message is sent on the child's give
  * channel; when the parent's queue is full, waits for room for at most
- * CPH_CHILD_TIMEOUT_MS. Each key can be given once.
+ * CPH_CHILD_TIMEOUT_MS (gives from several threads are sent one at a
+ * time, each with its own bound). Each key can be given once.
  * Returns 0 (the parent has it queued), or:
  *   EINVAL     key is NULL or not 1 to 64 bytes of [A-Za-z0-9._-];
  *   EBADF      fd is not an open file descriptor;

@@ -176,11 +176,12 @@ void cph__given_end(uint64_t id)
     release(oldest);
 }
 
+/* The parent's takers are threads this process does not have. */
 void cph__given_forget(void)
 {
+    takers = NULL;
     while (entries)
         release(&entries);
-    takers = NULL;
 }
 
 /* One look at pid's entry: 0 and *fd when key can be taken, EAGAIN when
