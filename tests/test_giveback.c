@@ -27,6 +27,18 @@ static void expect_key(cph_attachments_t *list, const char *key)
     cr_assert_eq(err, 0, "expect %s: %s", key, strerror(err));
 }
 
+/* Expects keys PREFIX0 .. PREFIX<n - 1>. */
+static void expect_numbered(cph_attachments_t *list, const char *prefix,
+                            int n)
+{
+    char key[CPH__KEY_MAX + 1];
+
+    for (int i = 0; i < n; i++) {
+        snprintf(key, sizeof key, "%s%d", prefix, i);
+        expect_key(list, key);
+    }
+}
+
 /* Takes key from pid (which must succeed) and returns what the fd
  * holds; closes it. */
 static char *take_text(pid_t pid, const char *key)
@@ -249,10 +261,7 @@ Test(giveback, child_gives_from_many_threads)
     int report = attach_report(list);
     pid_t pid;
 
-    for (int i = 0; i < 8; i++) {
-        snprintf(key, sizeof key, "t%d", i);
-        expect_key(list, key);
-    }
+    expect_numbered(list, "t", 8);
     pid = spawn_helper("h_give", args, list);
     cr_assert_str_eq(finish_report(pid, report), "threads 0\n");
     for (int i = 0; i < 8; i++) {
@@ -281,14 +290,11 @@ Test(giveback, forked_parent_starts_clean)
 Test(giveback, many_expected_keys)
 {
     cph_attachments_t *list = list_new();
-    char *args[] = {"k299=last", "k0=first", NULL}, key[8];
+    char *args[] = {"k299=last", "k0=first", NULL};
     int report = attach_report(list);
     pid_t pid;
 
-    for (int i = 0; i < 300; i++) {
-        snprintf(key, sizeof key, "k%d", i);
-        expect_key(list, key);
-    }
+    expect_numbered(list, "k", 300);
     pid = spawn_helper("h_give", args, list);
     cr_assert_str_eq(finish_report(pid, report), "k299 0\nk0 0\n");
     cr_assert_str_eq(take_text(pid, "k299"), "last");
