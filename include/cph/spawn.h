@@ -235,6 +235,8 @@ CPH_PUBLIC int cph_take_fd(pid_t pid, const char *key, int timeout_ms,
  *           unusable (see cph_attachments_add_port on macOS);
  *   EPERM   macOS: the sandbox denies registering the bootstrap service
  *           (the rule "mach-register" is needed);
+ *   ENOTSUP the list expects keys back and this OS does not carry giving
+ *           back yet (macOS);
  *   any error of posix_spawn, pipe, socket or thread creation (ENOENT,
  *   EACCES, EMFILE, ENOMEM, EAGAIN, ...).
  * On error no child exists and everything cph made for the spawn is
