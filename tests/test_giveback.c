@@ -303,6 +303,32 @@ Test(giveback, many_expected_keys)
     cph_attachments_destroy(list);
 }
 
+/* A child speaking the protocol by hand cannot make its parent hold more
+ * than one fd per expected key: extra fds, unexpected keys and garbage
+ * are closed, and the well-formed give still counts. */
+Test(giveback, hostile_child_cannot_overfill_parent)
+{
+    cph_attachments_t *list = list_new();
+    int before, out;
+    char *text;
+    pid_t pid;
+
+    expect_key(list, "k");
+    expect_key(list, "never");
+    start_server();
+    before = count_fds();
+    pid = spawn_out("x_rawgive", NULL, list, &out);
+    text = read_all(out);
+    cr_assert_eq(wait_exit(pid), 0, "%s", text);
+    cr_assert_str_eq(text, "sent 5\n");
+    assert_take_fails(pid, "never", -1, ECONNABORTED);
+    cr_assert_eq(count_fds(), before + 1); /* k, given once */
+    cr_assert_str_eq(take_text(pid, "k"), "ok");
+    assert_take_fails(pid, "zz", 0, ENOENT);
+    cr_assert_eq(count_fds(), before);
+    cph_attachments_destroy(list);
+}
+
 Test(giveback, plain_child_cannot_give)
 {
     char *args[] = {"k=x", "bad", NULL};

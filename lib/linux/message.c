@@ -38,7 +38,8 @@ void cph__message_build(struct cph__message *m, const void *base,
         memcpy(fds, &at(base, stride, i)->fd, sizeof(int));
         fds += sizeof(int);
     }
-    memcpy(fds, extra, nextra * sizeof(int));
+    if (nextra > 0)
+        memcpy(fds, extra, nextra * sizeof(int));
 }
 
 size_t cph__message_next(struct cph__message *m, const void *base,
