@@ -149,7 +149,8 @@ void cph__keyset_free(struct cph__keyset *s);
  * cph_take_fd(), and when it is released. Transports only carry: they
  * call cph__given_put() for each give that arrives on a child's own
  * channel and cph__given_end() once that child can give no more. Both
- * under the lock.
+ * under the lock. The public take functions (cph_take_fd, and on macOS
+ * cph_take_port) wrap cph__given_take().
  */
 struct cph__giving;
 
@@ -164,10 +165,15 @@ const struct cph__handle *cph__giving_keys(const struct cph__giving *g,
 void cph__giving_free(struct cph__giving *g);
 /* posix_spawn succeeded: from here the core owns g, under id and pid. */
 void cph__given_publish(struct cph__giving *g, uint64_t id, pid_t pid);
-/* Child id gave fd under key. 0: kept for cph_take_fd. Otherwise fd is
- * closed: ENOENT the key was not expected, EEXIST it was given already,
- * ESRCH the child can no longer give (or was never expected to). */
-int cph__given_put(uint64_t id, const char *key, int fd);
+/* Child id gave h (a received fd or right, which the core takes). 0:
+ * kept for taking. Otherwise h is released: ENOENT the key was not
+ * expected, EEXIST it was given already, ESRCH the child can no longer
+ * give (or was never expected to). */
+int cph__given_put(uint64_t id, struct cph__handle *h);
+/* cph_take_fd for any kind of handle: kinds is a mask of 1 << kind; a
+ * handle of another kind under key answers ENOENT and stays. */
+int cph__given_take(pid_t pid, const char *key, unsigned kinds,
+                    int timeout_ms, struct cph__handle *out);
 /* Child id can give no more (idempotent; no-op for an unknown id). */
 void cph__given_end(uint64_t id);
 /* In a forked child: close and free everything. */

@@ -26,10 +26,10 @@ struct cph__giving {
     uint64_t id;
     pid_t pid;
     bool ended;
-    /* keys[i] (kind EXPECT) is expected; fds[i] holds it once given. */
+    /* keys[i] (kind EXPECT) is expected; held[i] is it once given. */
     struct cph__handle *keys;
     uint8_t *state;
-    int *fds;
+    struct cph__handle *held;
     size_t count;
     struct cph__keyset index;
     struct cph__giving *next; /* newest first */
@@ -56,17 +56,15 @@ int cph__giving_new(const struct cph_attachments *list,
         return ENOMEM;
     g->keys = malloc(n * sizeof *g->keys);
     g->state = calloc(n, sizeof *g->state);
-    g->fds = malloc(n * sizeof *g->fds);
-    if (!g->keys || !g->state || !g->fds)
+    g->held = malloc(n * sizeof *g->held);
+    if (!g->keys || !g->state || !g->held)
         goto fail;
     memcpy(g->keys, list->expects, n * sizeof *g->keys);
     if (cph__keyset_reserve(&g->index, g->keys, sizeof *g->keys, 0, n) != 0)
         goto fail;
     g->count = n;
-    for (size_t i = 0; i < n; i++) {
-        g->fds[i] = -1;
+    for (size_t i = 0; i < n; i++)
         cph__keyset_put(&g->index, g->keys, sizeof *g->keys, i);
-    }
     *out = g;
     return 0;
 fail:
@@ -87,11 +85,11 @@ void cph__giving_free(struct cph__giving *g)
         return;
     for (size_t i = 0; i < g->count; i++)
         if (g->state[i] == SLOT_HELD)
-            close(g->fds[i]);
+            cph__handle_release(&g->held[i]);
     cph__keyset_free(&g->index);
     free(g->keys);
     free(g->state);
-    free(g->fds);
+    free(g->held);
     free(g);
 }
 
@@ -137,7 +135,7 @@ static struct cph__giving *find(uint64_t id, pid_t pid)
     return NULL;
 }
 
-int cph__given_put(uint64_t id, const char *key, int fd)
+int cph__given_put(uint64_t id, struct cph__handle *h)
 {
     struct cph__giving *g = find(id, 0);
     long at = -1;
@@ -146,16 +144,16 @@ int cph__given_put(uint64_t id, const char *key, int fd)
     if (!g || g->ended)
         err = ESRCH;
     else if ((at = cph__keyset_find(&g->index, g->keys, sizeof *g->keys,
-                                    key)) < 0)
+                                    h->key)) < 0)
         err = ENOENT;
     else if (g->state[at] != SLOT_EXPECTED)
         err = EEXIST;
     if (err) {
-        close(fd);
+        cph__handle_release(h);
         return err;
     }
     g->state[at] = SLOT_HELD;
-    g->fds[at] = fd;
+    g->held[at] = *h;
     wake(g->pid);
     return 0;
 }
@@ -184,9 +182,10 @@ void cph__given_forget(void)
         release(&entries);
 }
 
-/* One look at pid's entry: 0 and *fd when key can be taken, EAGAIN when
- * it may still come, else the final answer. */
-static int try_take(pid_t pid, const char *key, int *fd)
+/* One look at pid's entry: 0 and *out when key can be taken, EAGAIN
+ * when it may still come, else the final answer. */
+static int try_take(pid_t pid, const char *key, unsigned kinds,
+                    struct cph__handle *out)
 {
     struct cph__giving *g = find(0, pid);
     long at;
@@ -199,8 +198,9 @@ static int try_take(pid_t pid, const char *key, int *fd)
     if (g->state[at] == SLOT_TAKEN)
         return EALREADY;
     if (g->state[at] == SLOT_HELD) {
-        *fd = g->fds[at];
-        g->fds[at] = -1;
+        if (!(kinds & 1u << g->held[at].kind))
+            return ENOENT;
+        *out = g->held[at];
         g->state[at] = SLOT_TAKEN;
         return 0;
     }
@@ -218,26 +218,27 @@ static void taker_remove(struct taker *t)
 }
 
 /* Not a cancellation point, as cph_checkin_wait. */
-int cph_take_fd(pid_t pid, const char *key, int timeout_ms, int *fd)
+int cph__given_take(pid_t pid, const char *key, unsigned kinds,
+                    int timeout_ms, struct cph__handle *out)
 {
     int64_t deadline = timeout_ms < 0 ? -1 : cph__now_ms() + timeout_ms;
     struct taker t = {.pid = pid};
     int result, cancel, saved = errno;
 
-    if (!key || !fd || !cph__key_valid(key))
+    if (!key || !cph__key_valid(key))
         return EINVAL;
     if (pid <= 0)
         return ESRCH;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
     cph__lock();
-    result = try_take(pid, key, fd);
+    result = try_take(pid, key, kinds, out);
     if (result == EAGAIN && timeout_ms != 0) {
         cph__cond_init(&t.changed);
         t.next = takers;
         takers = &t;
         while (result == EAGAIN && cph__ms_left(deadline) != 0) {
             cph__cond_wait(&t.changed, cph__ms_left(deadline));
-            result = try_take(pid, key, fd);
+            result = try_take(pid, key, kinds, out);
         }
         taker_remove(&t);
         pthread_cond_destroy(&t.changed);
@@ -246,4 +247,17 @@ int cph_take_fd(pid_t pid, const char *key, int timeout_ms, int *fd)
     pthread_setcancelstate(cancel, NULL);
     errno = saved;
     return result == EAGAIN ? ETIMEDOUT : result;
+}
+
+int cph_take_fd(pid_t pid, const char *key, int timeout_ms, int *fd)
+{
+    struct cph__handle h;
+    int err;
+
+    if (!fd)
+        return EINVAL;
+    err = cph__given_take(pid, key, 1u << CPH__KIND_FD, timeout_ms, &h);
+    if (!err)
+        *fd = h.fd;
+    return err;
 }

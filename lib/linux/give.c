@@ -111,7 +111,6 @@ static bool take_message(struct giver *g, size_t n, struct cph__batch *b)
     struct cph__message_head head;
     struct cph__handle h;
     size_t off = sizeof head;
-    int fd;
 
     if (n < sizeof head)
         return g->checked_in;
@@ -129,10 +128,10 @@ static bool take_message(struct giver *g, size_t n, struct cph__batch *b)
         cph__wire_get(bytes, n, &off, &h) != 0 || off != n ||
         h.kind != CPH__KIND_FD)
         return true;
-    fd = b->fds[0];
+    h.fd = b->fds[0];
     b->fds[0] = -1;
     cph__lock();
-    cph__given_put(g->id, h.key, fd);
+    cph__given_put(g->id, &h);
     cph__unlock();
     return true;
 }
