@@ -16,6 +16,12 @@
 #define CPH__HAS_DIRECT 0
 #define CPH__DELIVERY_DEFAULT CPH_DELIVERY_PID_BOUND
 #endif
+/* Whether this OS carries handles given back (cph_attachments_expect). */
+#ifdef __linux__
+#define CPH__HAS_GIVE 1
+#else
+#define CPH__HAS_GIVE 0
+#endif
 
 /*
  * Parent side, direct delivery (only where CPH__HAS_DIRECT).
@@ -99,5 +105,21 @@ int cph__checkin_receive(struct cph__checkin *c, int64_t deadline_ms,
 
 /* Whether fd is a pipe as cph__pipe_create makes them (EBADF if not). */
 int cph__pipe_check(int fd);
+
+#if CPH__HAS_GIVE
+/*
+ * Child side, giving back (only where CPH__HAS_GIVE). The give channel
+ * is the direct delivery's end of the socketpair, or the pid-bound
+ * check-in's connection (cph__checkin_fd, before cph__checkin_receive
+ * closes it).
+ */
+int cph__checkin_fd(const struct cph__checkin *c);
+/* Calls are serialized by the caller. Direct: every handle arrived (the
+ * parent's outcome 0). */
+int cph__give_ack(int fd, int64_t deadline_ms);
+/* Sends h (kind FD: a duplicate of h->fd travels) on the channel,
+ * waiting until deadline_ms for room. EPIPE: the parent is gone. */
+int cph__give_send(int fd, const struct cph__handle *h, int64_t deadline_ms);
+#endif
 
 #endif

@@ -116,6 +116,12 @@ static int prepare(struct cph__record *r, const cph_attachments_t *list,
     struct stat st;
     int err;
 
+    if (list->nexpects > 0) {
+        err = cph__giving_new(list, &r->giving);
+        if (err)
+            return err;
+        r->expects = cph__giving_keys(r->giving, &r->nexpects);
+    }
 #if CPH__HAS_DIRECT
     if (r->delivery == CPH_DELIVERY_DIRECT)
         err = cph__direct_prepare(r, list);
@@ -203,8 +209,10 @@ static int spawn_with(spawn_fn *fn, pid_t *pid, const char *path,
 {
     int err, cancel, saved = errno;
 
-    if (!list || list->count == 0)
+    if (!list || (list->count == 0 && list->nexpects == 0))
         return fn(pid, path, file_actions, attrp, argv, envp);
+    if (list->nexpects > 0 && !CPH__HAS_GIVE)
+        return ENOTSUP;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
     err = spawn_attached(fn, pid, path, file_actions, attrp, argv, envp,
                          list);

@@ -20,6 +20,13 @@
  *     parent: on Linux this is checked before the token is sent, on macOS
  *     on the reply's audit trailer.
  *
+ * When the parent expects handles back (cph_attachments_expect), the
+ * constructor also keeps the channel the handles came on as its give
+ * channel (close-on-exec; one fd for the life of the process): under the
+ * direct delivery the inherited socketpair end, on which it acknowledges
+ * the check-in; under the pid-bound delivery the check-in's connection.
+ * cph_child_give_fd() sends on it; see GIVING BACK in <cph/spawn.h>.
+ *
  * The constructor never aborts, exits, prints or raises a signal, and
  * leaves errno as it found it. Its whole wait is bounded by
  * CPH_CHILD_TIMEOUT_MS. A pid-bound parent already gone (getppid() is not
@@ -110,6 +117,29 @@ CPH_PUBLIC const char *cph_child_key(size_t index);
  * key is NULL.
  */
 CPH_PUBLIC int cph_child_take_fd(const char *key);
+
+/*
+ * Gives fd back to the parent under key, which the parent expected
+ * (cph_attachments_expect; see GIVING BACK in <cph/spawn.h>). The parent
+ * receives a duplicate of fd (the same open file description); the
+ * caller keeps fd and still owns it. Callable from any thread, at any
+ * time after main() starts. One message is sent on the child's give
+ * channel; when the parent's queue is full, waits for room for at most
+ * CPH_CHILD_TIMEOUT_MS (gives from several threads are sent one at a
+ * time, each with its own bound). Each key can be given once.
+ * Returns 0 (the parent has it queued), or:
+ *   EINVAL     key is NULL or not 1 to 64 bytes of [A-Za-z0-9._-];
+ *   EBADF      fd is not an open file descriptor;
+ *   ENOENT     not launched by cph_spawn, the check-in failed, or the
+ *              parent does not expect key;
+ *   EEXIST     key was already given;
+ *   EPIPE      the parent is gone (or no longer reads this channel);
+ *   ETIMEDOUT  no room within CPH_CHILD_TIMEOUT_MS;
+ *   EMFILE     the parent's user has too many fds in flight.
+ * The give channel is close-on-exec; a process forked from the child
+ * shares it, and gives from either count once per key.
+ */
+CPH_PUBLIC int cph_child_give_fd(const char *key, int fd);
 
 #ifdef __APPLE__
 /*

@@ -127,6 +127,47 @@
  * pthread_atfork close every fd cph held there) and may use cph again.
  * libcph starts one thread of its own, with all signals blocked.
  */
+/*
+ * GIVING BACK (child to parent; Linux, both deliveries)
+ *
+ * The other direction of Crashpad's ChildPortHandshake: a child, such
+ * as a crash handler that creates its own server end, gives its parent
+ * a handle. The parent names the keys it will accept with
+ * cph_attachments_expect(); the child gives with cph_child_give_fd()
+ * (<cph/child.h>) at any time after main() starts; the parent takes with
+ * cph_take_fd().
+ *
+ *  1. The expected keys travel to the child with the handles, as entries
+ *     without a handle. A child knows what its parent will accept.
+ *  2. The child gives on a channel only it holds: the direct delivery's
+ *     socketpair end (it stays open, close-on-exec, after the check-in;
+ *     no name reaches it), or under the pid-bound delivery the check-in's
+ *     own connection, which proved the token and the pid (a connection
+ *     from any other process is refused as before). The direct child
+ *     acknowledges the check-in on it; that ack is the outcome 0.
+ *  3. Each give is one message: the key and the fd by SCM_RIGHTS (the
+ *     kernel duplicates the fd, the child keeps its own). The parent's
+ *     core accepts a key it expected, once: a give under any other key,
+ *     or a second give under the same key, is refused and its fd closed.
+ *     A child cannot make its parent hold more fds than the list expected.
+ *  4. Given fds wait in the parent until taken. The channel ends when
+ *     the child closes it or exits (read to the end first); keys not
+ *     given then answer ECONNABORTED at once. A process the child forked
+ *     shares the channel while the child lives (its gives count as the
+ *     child's, each key still once); after the child exited it finds the
+ *     channel closed. A child whose parent died gets EPIPE, at once.
+ *
+ * Bounds and release. Per child spawned with expected keys the parent
+ * keeps, while the child lives, its give channel: under the direct
+ * delivery 3 fds until the check-in (the channel's two ends and a pidfd;
+ * a list without expected keys costs 1) and 2 until the child exits;
+ * under the pid-bound delivery what the check-in costs today, then 2
+ * (the connection and a pidfd) until it exits; plus at most one fd per
+ * expected key, given and not yet taken. After the child can no longer give, what
+ * nobody took stays for cph_take_fd(), for the last 128 such children:
+ * past that the oldest entry is released and its fds closed (then
+ * ESRCH). A new child with the same pid replaces an older entry.
+ */
 #ifndef CPH_SPAWN_H
 #define CPH_SPAWN_H
 
@@ -205,11 +246,49 @@ CPH_PUBLIC void cph_attachments_destroy(cph_attachments_t *list);
 CPH_PUBLIC int cph_attachments_add_fd(cph_attachments_t *list, const char *key, int fd);
 
 /*
+ * Lets children spawned with list give one handle back under key (see
+ * GIVING BACK below). Expected keys are their own namespace: a key may
+ * be both attached and expected.
+ * Returns 0, or:
+ *   EINVAL  list is NULL or key is not 1 to 64 bytes of [A-Za-z0-9._-];
+ *   EEXIST  key is already expected;
+ *   ENOMEM  out of memory.
+ * On error the list is unchanged. cph_spawn with a list that expects
+ * keys fails with ENOTSUP where giving back is not carried yet (macOS).
+ */
+CPH_PUBLIC int cph_attachments_expect(cph_attachments_t *list,
+                                      const char *key);
+
+/*
+ * Takes the fd child pid gave back under key, waiting for at most
+ * timeout_ms milliseconds (0 polls, a negative value waits without
+ * limit). On success *fd is the caller's, close-on-exec: a duplicate of
+ * the fd the child gave (the same open file description).
+ * Returns 0, or:
+ *   EINVAL        key is not a valid key, or fd is NULL;
+ *   ESRCH         cph spawned no child pid with expected keys, or its
+ *                 entry was released (see below);
+ *   ENOENT        pid's list did not expect key;
+ *   EALREADY      the handle given under key was already taken (each
+ *                 given handle is taken once);
+ *   ETIMEDOUT     not given yet;
+ *   ECONNABORTED  the child can no longer give and did not give key: it
+ *                 exited, closed its give channel, or never checked in.
+ *                 Answered as soon as libcph's thread learns it, not at
+ *                 the end of the timeout.
+ * Not a cancellation point; leaves errno alone.
+ */
+CPH_PUBLIC int cph_take_fd(pid_t pid, const char *key, int timeout_ms,
+                           int *fd);
+
+/*
  * posix_spawn(3) that also hands attachments to the child.
  *
  * pid, path, file_actions, attrp, argv and envp are as for posix_spawn;
- * none of the objects they point to is modified. With attachments NULL or
- * empty, this is posix_spawn exactly: same arguments, no CPH_HANDSHAKE.
+ * none of the objects they point to is modified. With attachments NULL, or
+ * a list that neither attaches nor expects anything, this is posix_spawn
+ * exactly: same arguments, no CPH_HANDSHAKE. A list that only expects
+ * keys runs the whole handshake.
  * Otherwise the child's environment is envp (an empty one if envp is NULL)
  * with CPH_HANDSHAKE set, and the channel's fd is added as described
  * above.
@@ -237,6 +316,8 @@ CPH_PUBLIC int cph_attachments_add_fd(cph_attachments_t *list, const char *key, 
  *           port, or launchd knows no job for this process): retrying
  *           will not help;
  *   EAGAIN  macOS also: out of Mach resources;
+ *   ENOTSUP the list expects keys back and this OS does not carry giving
+ *           back yet (macOS);
  *   any error of posix_spawn, socket, pipe or thread creation (ENOENT,
  *   EACCES, ENFILE, ENOMEM, EAGAIN, ...).
  * On error no child exists and everything cph made for the spawn is

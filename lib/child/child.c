@@ -4,10 +4,12 @@
  * static link that uses any of them brings the check-in along.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,6 +27,17 @@ static struct {
     struct cph__keyset keys;
     pthread_mutex_t lock;
 } got = {.status = ENOENT, .lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* What the parent expects back, and the channel to give it on (-1 when
+ * it expects nothing). The lock also serializes sends on the channel. */
+static struct {
+    int fd;
+    struct cph__handle *keys;
+    bool *given;
+    size_t count;
+    struct cph__keyset index;
+    pthread_mutex_t lock;
+} give = {.fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER};
 
 static int read_token(int fd, uint8_t token[CPH__TOKEN_SIZE],
                       int64_t deadline_ms)
@@ -73,7 +86,8 @@ static int check_channel(const struct cph__env *e)
  * the spawned process itself can check in: when its parent is no longer
  * the one that serves the name (it died, or this process was not spawned
  * by it), the token never leaves the pipe. */
-static int check_in_pid_bound(const struct cph__env *e, int64_t deadline)
+static int check_in_pid_bound(const struct cph__env *e, int64_t deadline,
+                              int *channel)
 {
     uint8_t token[CPH__TOKEN_SIZE];
     struct cph__checkin *c;
@@ -85,32 +99,96 @@ static int check_in_pid_bound(const struct cph__env *e, int64_t deadline)
     if (!err)
         err = cph__checkin_send(e->service, token, parent, deadline, &c);
     close(e->fd);
+#if CPH__HAS_GIVE
+    /* The connection outlives the check-in if keys are expected back. */
+    if (!err)
+        *channel = fcntl(cph__checkin_fd(c), F_DUPFD_CLOEXEC, 3);
+#else
+    (void)channel;
+#endif
     if (!err)
         err = cph__checkin_receive(c, deadline, &got.handles, &got.received);
     return err;
 }
 
 /* A parent never sends a key twice; a reply that does is broken. */
-static int index_keys(void)
+static int index_keys(struct cph__keyset *keys, const struct cph__handle *h,
+                      size_t count)
 {
-    int err = cph__keyset_reserve(&got.keys, got.handles, sizeof *got.handles,
-                                  0, got.received);
+    int err = cph__keyset_reserve(keys, h, sizeof *h, 0, count);
 
-    for (size_t i = 0; !err && i < got.received; i++) {
-        if (cph__keyset_find(&got.keys, got.handles, sizeof *got.handles,
-                             got.handles[i].key) >= 0)
+    for (size_t i = 0; !err && i < count; i++) {
+        if (cph__keyset_find(keys, h, sizeof *h, h[i].key) >= 0)
             err = EPROTO;
         else
-            cph__keyset_put(&got.keys, got.handles, sizeof *got.handles, i);
+            cph__keyset_put(keys, h, sizeof *h, i);
     }
     return err;
+}
+
+/* Moves the expected keys (entries of kind EXPECT) out of the handles. */
+static int split_expects(void)
+{
+    size_t kept = 0, n = 0;
+
+    for (size_t i = 0; i < got.received; i++)
+        n += got.handles[i].kind == CPH__KIND_EXPECT;
+    if (n == 0)
+        return 0;
+    give.keys = malloc(n * sizeof *give.keys);
+    give.given = calloc(n, sizeof *give.given);
+    if (!give.keys || !give.given)
+        return ENOMEM;
+    for (size_t i = 0; i < got.received; i++) {
+        if (got.handles[i].kind == CPH__KIND_EXPECT)
+            give.keys[give.count++] = got.handles[i];
+        else
+            got.handles[kept++] = got.handles[i];
+    }
+    got.received = kept;
+    return index_keys(&give.index, give.keys, give.count);
+}
+
+/* Keeps channel as the give channel; the direct delivery acknowledges
+ * on it first. */
+static int open_give(int channel, bool direct, int64_t deadline)
+{
+    int err = 0;
+
+    if (channel < 0 || fcntl(channel, F_SETFD, FD_CLOEXEC) < 0)
+        return EMFILE;
+#if CPH__HAS_GIVE
+    if (direct)
+        err = cph__give_ack(channel, deadline);
+#else
+    (void)direct;
+    (void)deadline;
+#endif
+    if (!err)
+        give.fd = channel;
+    return err;
+}
+
+static void forget_received(void)
+{
+    cph__handles_release(got.handles, got.received);
+    free(got.handles);
+    cph__keyset_free(&got.keys);
+    got.handles = NULL;
+    got.received = 0;
+    free(give.keys);
+    free(give.given);
+    cph__keyset_free(&give.index);
+    give.keys = NULL;
+    give.given = NULL;
+    give.count = 0;
 }
 
 static int check_in(const char *value)
 {
     int64_t deadline = cph__now_ms() + CPH_CHILD_TIMEOUT_MS;
     struct cph__env e;
-    int err;
+    int channel = -1, err;
 
     if (cph__env_parse(value, &e) != 0)
         return EINVAL;
@@ -119,24 +197,28 @@ static int check_in(const char *value)
 #if CPH__HAS_DIRECT
     if (e.delivery == CPH_DELIVERY_DIRECT) {
         err = cph__direct_receive(e.fd, deadline, &got.handles, &got.received);
-        if (!err)
-            err = index_keys();
-        cph__direct_confirm(e.fd, err);
-        close(e.fd);
+        channel = e.fd;
     } else
 #endif
-    {
-        err = check_in_pid_bound(&e, deadline);
-        if (!err)
-            err = index_keys();
+        err = check_in_pid_bound(&e, deadline, &channel);
+    if (!err)
+        err = split_expects();
+    if (!err)
+        err = index_keys(&got.keys, got.handles, got.received);
+    if (!err && give.count > 0)
+        err = open_give(channel, e.delivery == CPH_DELIVERY_DIRECT, deadline);
+#if CPH__HAS_DIRECT
+    else if (e.delivery == CPH_DELIVERY_DIRECT)
+        cph__direct_confirm(channel, err);
+#endif
+    if (channel >= 0 && channel != give.fd) {
+        /* A parent waiting for an ack learns at once. */
+        if (err)
+            shutdown(channel, SHUT_RDWR);
+        close(channel);
     }
-    if (err) {
-        cph__handles_release(got.handles, got.received);
-        free(got.handles);
-        cph__keyset_free(&got.keys);
-        got.handles = NULL;
-        got.received = 0;
-    }
+    if (err)
+        forget_received();
     return err;
 }
 
@@ -209,6 +291,34 @@ int cph_child_take_fd(const char *key)
         return -1;
     }
     return h.fd;
+}
+
+int cph_child_give_fd(const char *key, int fd)
+{
+    struct cph__handle h = {.kind = CPH__KIND_FD, .fd = fd};
+    long at;
+    int err = ENOENT;
+
+    if (!key || !cph__key_valid(key))
+        return EINVAL;
+    if (fd < 0 || fcntl(fd, F_GETFD) < 0)
+        return EBADF;
+    strcpy(h.key, key);
+    pthread_mutex_lock(&give.lock);
+    at = give.fd < 0 ? -1
+                     : cph__keyset_find(&give.index, give.keys,
+                                        sizeof *give.keys, key);
+    if (at >= 0 && give.given[at])
+        err = EEXIST;
+#if CPH__HAS_GIVE
+    else if (at >= 0)
+        err = cph__give_send(give.fd, &h,
+                             cph__now_ms() + CPH_CHILD_TIMEOUT_MS);
+    if (!err)
+        give.given[at] = true;
+#endif
+    pthread_mutex_unlock(&give.lock);
+    return err;
 }
 
 #ifdef __APPLE__

@@ -42,34 +42,46 @@ void cph_attachments_destroy(cph_attachments_t *list)
         if (!list->items[i].given)
             cph__handle_release(&list->items[i].h);
     cph__keyset_free(&list->keys);
+    cph__keyset_free(&list->expect_keys);
     free(list->items);
+    free(list->expects);
     free(list);
+}
+
+/* Checks key against the keys of array (count elements of size bytes)
+ * and makes room for one more. */
+static int reserve(void **array, size_t size, size_t count, size_t *cap,
+                   struct cph__keyset *keys, const char *key)
+{
+    size_t grown_cap;
+    void *grown;
+    int err;
+
+    if (!cph__key_valid(key))
+        return EINVAL;
+    if (cph__keyset_find(keys, *array, size, key) >= 0)
+        return EEXIST;
+    if (count < *cap)
+        return 0;
+    grown_cap = *cap ? *cap * 2 : 8;
+    err = cph__keyset_reserve(keys, *array, size, count, grown_cap);
+    if (err)
+        return err;
+    grown = realloc(*array, grown_cap * size);
+    if (!grown)
+        return ENOMEM;
+    *array = grown;
+    *cap = grown_cap;
+    return 0;
 }
 
 /* Checks key and makes room for one more item. */
 int cph__attachments_reserve(cph_attachments_t *list, const char *key)
 {
-    struct cph__item *items;
-    size_t cap;
-    int err;
-
-    if (!list || !cph__key_valid(key))
+    if (!list)
         return EINVAL;
-    if (cph__keyset_find(&list->keys, list->items, sizeof *items, key) >= 0)
-        return EEXIST;
-    if (list->count < list->cap)
-        return 0;
-    cap = list->cap ? list->cap * 2 : 8;
-    err = cph__keyset_reserve(&list->keys, list->items, sizeof *items,
-                              list->count, cap);
-    if (err)
-        return err;
-    items = realloc(list->items, cap * sizeof *items);
-    if (!items)
-        return ENOMEM;
-    list->items = items;
-    list->cap = cap;
-    return 0;
+    return reserve((void **)&list->items, sizeof *list->items, list->count,
+                   &list->cap, &list->keys, key);
 }
 
 /* Appends h; cph__attachments_reserve() made room. */
@@ -100,6 +112,29 @@ int cph_attachments_add_fd(cph_attachments_t *list, const char *key, int fd)
         return errno;
     strcpy(h.key, key);
     cph__attachments_append(list, &h);
+    return 0;
+}
+
+/* The expected keys are their own namespace: a key may be both attached
+ * (parent to child) and expected (child to parent). */
+int cph_attachments_expect(cph_attachments_t *list, const char *key)
+{
+    struct cph__handle *h;
+    int err;
+
+    if (!list)
+        return EINVAL;
+    err = reserve((void **)&list->expects, sizeof *list->expects,
+                  list->nexpects, &list->expects_cap, &list->expect_keys, key);
+    if (err)
+        return err;
+    h = &list->expects[list->nexpects];
+    memset(h, 0, sizeof *h);
+    h->kind = CPH__KIND_EXPECT;
+    h->fd = -1;
+    strcpy(h->key, key);
+    cph__keyset_put(&list->expect_keys, list->expects, sizeof *h,
+                    list->nexpects++);
     return 0;
 }
 

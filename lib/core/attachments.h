@@ -16,6 +16,10 @@ struct cph_attachments {
     struct cph__item *items;
     size_t count, cap;
     struct cph__keyset keys;
+    /* Keys children may give back: entries of kind CPH__KIND_EXPECT. */
+    struct cph__handle *expects;
+    size_t nexpects, expects_cap;
+    struct cph__keyset expect_keys;
     int delivery;
 };
 

@@ -9,6 +9,7 @@
 #ifndef CPH_CORE_H
 #define CPH_CORE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,6 +34,9 @@ struct cph_attachments;
 #define CPH__OUTCOMES_MAX 1024
 /* The kernel's SCM_MAX_FD: most fds one message can carry. */
 #define CPH__FDS_PER_MESSAGE 253
+/* Children that can no longer give whose given-back handles are kept
+ * for cph_take_fd(), at most (see spawn.h). */
+#define CPH__GIVEN_ENDED_MAX 128
 
 /* keys.c */
 bool cph__name_valid(const char *s, size_t max);
@@ -63,6 +67,8 @@ enum cph__kind {
     CPH__KIND_SEND = 2,
     CPH__KIND_SEND_ONCE = 3,
     CPH__KIND_RECEIVE = 4,
+    /* No handle: the parent expects one back under this key. */
+    CPH__KIND_EXPECT = 5,
 };
 
 struct cph__handle {
@@ -81,7 +87,9 @@ void cph__handles_release(struct cph__handle *h, size_t count);
 /*
  * wire.c — the key list of the reply: for each handle, in order,
  * [u8 kind][u8 key length][key bytes]. The handles themselves travel
- * beside it (SCM_RIGHTS, or Mach descriptors), in the same order.
+ * beside it (SCM_RIGHTS, or Mach descriptors), in the same order; an
+ * entry of kind CPH__KIND_EXPECT carries a key the parent expects back
+ * and no handle.
  */
 size_t cph__wire_size(const struct cph__handle *h);
 size_t cph__wire_put(uint8_t *buf, const struct cph__handle *h);
@@ -135,6 +143,47 @@ void cph__keyset_put(struct cph__keyset *s, const void *base, size_t stride,
                      size_t index);
 void cph__keyset_free(struct cph__keyset *s);
 
+/*
+ * given.c — handles children give back. The core decides: which keys a
+ * child may give (those its list expected, each once), what waits for
+ * cph_take_fd(), and when it is released. Transports only carry: they
+ * call cph__given_put() for each give that arrives on a child's own
+ * channel and cph__given_end() once that child can give no more. Both
+ * under the lock. The public take functions (cph_take_fd, and on macOS
+ * cph_take_port) wrap cph__given_take().
+ */
+struct cph__giving;
+
+/* Before posix_spawn: the keys list expects, to be sent to the child
+ * ((*keys)[0..*count) stay valid until the entry is released, which is
+ * never before cph__given_end). */
+int cph__giving_new(const struct cph_attachments *list,
+                    struct cph__giving **g);
+const struct cph__handle *cph__giving_keys(const struct cph__giving *g,
+                                           size_t *count);
+/* posix_spawn failed. */
+void cph__giving_free(struct cph__giving *g);
+/* posix_spawn succeeded: from here the core owns g, under id and pid. */
+void cph__given_publish(struct cph__giving *g, uint64_t id, pid_t pid);
+/* Child id gave h (a received fd or right, which the core takes). 0:
+ * kept for taking. Otherwise h is released: ENOENT the key was not
+ * expected, EEXIST it was given already, ESRCH the child can no longer
+ * give (or was never expected to). */
+int cph__given_put(uint64_t id, struct cph__handle *h);
+/* cph_take_fd for any kind of handle: kinds is a mask of 1 << kind; a
+ * handle of another kind under key answers ENOENT and stays. */
+int cph__given_take(pid_t pid, const char *key, unsigned kinds,
+                    int timeout_ms, struct cph__handle *out);
+/* Child id can give no more (idempotent; no-op for an unknown id). */
+void cph__given_end(uint64_t id);
+/* In a forked child: close and free everything. */
+void cph__given_forget(void);
+
+/* registry.c: conditions on the monotonic clock, waited with the lock
+ * held for at most ms (negative: no limit). */
+void cph__cond_init(pthread_cond_t *cond);
+void cph__cond_wait(pthread_cond_t *cond, int ms);
+
 /* attachments.c — a spawn's own copy of a list's handles (pid-bound) */
 int cph__attachments_hold(const struct cph_attachments *list,
                           struct cph__handle **held, size_t *count);
@@ -165,6 +214,12 @@ struct cph__record {
     uint8_t token[CPH__TOKEN_SIZE];
     struct cph__handle *held;
     size_t count;
+    /* The keys the parent expects back (entries of kind EXPECT), sent
+     * after the handles; giving owns them until publish, then the core's
+     * given-back table does (they outlive the record). */
+    struct cph__giving *giving;
+    const struct cph__handle *expects;
+    size_t nexpects;
     struct cph__record *next;
 };
 

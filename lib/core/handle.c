@@ -9,6 +9,8 @@
  * owns (nothing for COPY_SEND, MAKE_SEND and MAKE_SEND_ONCE). */
 void cph__handle_release(struct cph__handle *h)
 {
+    if (h->kind == CPH__KIND_EXPECT)
+        return;
     if (h->kind == CPH__KIND_FD) {
         if (h->fd >= 0)
             close(h->fd);

@@ -17,6 +17,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_condattr_t cond_attr;
 static pthread_cond_t published;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static void registry_init(void);
 
 /* Threads in cph_checkin_wait, each woken only when its own child's
  * handshake ends. */
@@ -63,8 +64,13 @@ static void init_conds(void)
     pthread_cond_init(&published, &cond_attr);
 }
 
-/* Waits on cond for at most ms (negative: no limit). */
-static void wait_cond(pthread_cond_t *cond, int ms)
+void cph__cond_init(pthread_cond_t *cond)
+{
+    pthread_once(&init_once, registry_init);
+    pthread_cond_init(cond, &cond_attr);
+}
+
+void cph__cond_wait(pthread_cond_t *cond, int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
 
@@ -115,6 +121,7 @@ static void atfork_child(void)
         cph__record_free(r);
     }
     waiters = NULL;
+    cph__given_forget();
     outcomes_next = outcomes_used = 0;
     server_started = false;
     cph__server_forget();
@@ -173,6 +180,7 @@ void cph__record_free(struct cph__record *r)
         close(r->exit_fd);
     cph__handles_release(r->held, r->count);
     free(r->held);
+    cph__giving_free(r->giving);
     free(r);
 }
 
@@ -232,6 +240,10 @@ void cph__registry_publish(struct cph__record *r, pid_t pid)
     forget_outcome(pid);
     r->pid = pid;
     r->state = CPH__WAITING;
+    if (r->giving) {
+        cph__given_publish(r->giving, r->id, pid);
+        r->giving = NULL;
+    }
     /* The child has its copy: closing ours first leaves a free fd for
      * the transport's pidfd even when the table was full. */
     close(r->spawn_fds[1]);
@@ -291,7 +303,7 @@ struct cph__record *cph__registry_claim(const uint8_t *token, pid_t peer)
             break;
         if (cph__ms_left(deadline) == 0)
             return NULL;
-        wait_cond(&published, cph__ms_left(deadline));
+        cph__cond_wait(&published, cph__ms_left(deadline));
     }
     if (!r || r->state != CPH__WAITING || r->pid != peer)
         return NULL;
@@ -312,6 +324,9 @@ void cph__registry_finish(struct cph__record *r, int outcome)
     for (struct waiter *w = waiters; w; w = w->next)
         if (w->pid == r->pid)
             pthread_cond_signal(&w->done);
+    /* A child that never checked in can give nothing back. */
+    if (outcome)
+        cph__given_end(r->id);
     cph__record_free(r);
 }
 
@@ -365,11 +380,11 @@ int cph_checkin_wait(pid_t pid, int timeout_ms)
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
     pthread_mutex_lock(&lock);
     if (find_pid(pid) && timeout_ms != 0) {
-        pthread_cond_init(&w.done, &cond_attr);
+        cph__cond_init(&w.done);
         w.next = waiters;
         waiters = &w;
         while (find_pid(pid) && cph__ms_left(deadline) != 0)
-            wait_cond(&w.done, cph__ms_left(deadline));
+            cph__cond_wait(&w.done, cph__ms_left(deadline));
         waiter_remove(&w);
         pthread_cond_destroy(&w.done);
     }

@@ -27,7 +27,7 @@ int cph__wire_get(const uint8_t *buf, size_t len, size_t *off,
         return EPROTO;
     h->kind = buf[at];
     keylen = buf[at + 1];
-    if (h->kind < CPH__KIND_FD || h->kind > CPH__KIND_RECEIVE ||
+    if (h->kind < CPH__KIND_FD || h->kind > CPH__KIND_EXPECT ||
         keylen == 0 || keylen > CPH__KEY_MAX || len - at - 2 < keylen)
         return EPROTO;
     memcpy(h->key, buf + at + 2, keylen);

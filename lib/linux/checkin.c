@@ -101,3 +101,8 @@ int cph__checkin_receive(struct cph__checkin *c, int64_t deadline_ms,
     free(c);
     return err;
 }
+
+int cph__checkin_fd(const struct cph__checkin *c)
+{
+    return c->fd;
+}

@@ -25,6 +25,11 @@
  *    released, not when an fd is closed), becomes readable. The parent
  *    drains what is queued and closes it, even if a descendant still
  *    holds the child's end: given up if anything was left.
+ *
+ * A list with expected keys instead keeps three fds per child until the
+ * check-in and two until it exits (give.c): the sending end, which the
+ * child acknowledges and gives on, a pidfd, and the copy of the child's
+ * end (closed at the check-in).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -81,14 +86,12 @@ int cph__direct_prepare(struct cph__record *r,
         return errno;
     r->spawn_fds[0] = pair[0];
     r->end_fd = pair[1];
-    for (size_t i = 0; i < list->count; i += CPH__FDS_PER_MESSAGE) {
-        size_t n = list->count - i;
+    for (size_t sent = 0; sent < list->count + list->nexpects;) {
         int err;
 
-        if (n > CPH__FDS_PER_MESSAGE)
-            n = CPH__FDS_PER_MESSAGE;
-        cph__message_build(&message, &list->items[i], sizeof list->items[i],
-                           n, false, NULL, 0);
+        sent += cph__message_next(&message, list->items, sizeof *list->items,
+                                  list->count, list->expects,
+                                  list->nexpects, sent, false);
         err = send_message(pair[0]);
         if (err)
             return err;
@@ -119,11 +122,28 @@ static int keep_sender(struct cph__record *r)
                : 0;
 }
 
+/* With expected keys: the parent keeps its sending end as the give
+ * channel, and the child acknowledges on it (give.c). */
+static int publish_giving(struct cph__record *r)
+{
+    int err;
+
+    cph__message_build(&message, NULL, 0, 0, true, NULL, 0);
+    err = send_message(r->spawn_fds[0]);
+    if (err)
+        return err == EPIPE ? ECONNABORTED : EIO;
+    err = cph__give_watch(r->id, r->pid, r->spawn_fds[0], false);
+    r->spawn_fds[0] = -1;
+    return err ? EIO : 0;
+}
+
 int cph__direct_publish(struct cph__record *r)
 {
     int extra[2] = {r->spawn_fds[0], -1};
     int err;
 
+    if (r->nexpects > 0)
+        return publish_giving(r);
     extra[1] = cph__pidfd_open(r->pid);
     if (extra[1] < 0 && errno == ESRCH)
         return ECONNABORTED; /* already reaped (a SIGCHLD handler, say) */
@@ -161,37 +181,6 @@ static bool reset(int fd)
            err == ECONNRESET;
 }
 
-/* Receives and closes whatever is queued; whether there was anything. */
-static bool drain(int fd)
-{
-    bool any = false;
-
-    for (;;) {
-        union cph__control control;
-        struct iovec iov = {.iov_base = message.bytes,
-                            .iov_len = sizeof message.bytes};
-        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
-                             .msg_control = control.space,
-                             .msg_controllen = sizeof control.space};
-        ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-
-        if (n < 0 || (n == 0 && msg.msg_controllen == 0))
-            return any;
-        any = true;
-        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm;
-             cm = CMSG_NXTHDR(&msg, cm)) {
-            size_t fds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-                continue;
-            for (size_t i = 0; i < fds; i++) {
-                int got;
-                memcpy(&got, CMSG_DATA(cm) + i * sizeof got, sizeof got);
-                close(got);
-            }
-        }
-    }
-}
-
 /* Whether the child refused or left its handles: see direct_child.c for
  * what it does to say so. */
 static bool given_up(struct cph__record *r, enum cph__tag tag)
@@ -202,7 +191,7 @@ static bool given_up(struct cph__record *r, enum cph__tag tag)
         return reset(r->end_fd) || queued(r->end_fd, SIOCINQ) ||
                queued(r->end_fd, SIOCOUTQ);
     left = reset(r->end_fd);
-    return drain(r->end_fd) || left;
+    return cph__drain(r->end_fd, message.bytes) || left;
 }
 
 void cph__direct_event(uint64_t id, enum cph__tag tag)

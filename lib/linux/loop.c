@@ -24,15 +24,27 @@ static void *run(void *arg)
 
         for (int i = 0; i < n; i++) {
             uint64_t data = ev[i].data.u64;
-            enum cph__tag tag = (enum cph__tag)(data & 7);
+            enum cph__tag tag = (enum cph__tag)(data & CPH__TAG_MASK);
+            void *ptr = (void *)(uintptr_t)(data & ~(uint64_t)CPH__TAG_MASK);
 
-            if (tag >= CPH__TAG_END)
-                cph__direct_event(data >> 3, tag);
-            else
-                cph__server_event(tag == CPH__TAG_CONN ? data & ~(uint64_t)7
-                                                       : data >> 3,
-                                  tag);
+            switch (tag) {
+            case CPH__TAG_END:
+            case CPH__TAG_DIED:
+            case CPH__TAG_SENDER:
+                cph__direct_event(data >> 4, tag);
+                break;
+            case CPH__TAG_GIVE:
+            case CPH__TAG_GONE:
+                cph__give_event(ptr, tag);
+                break;
+            case CPH__TAG_CONN:
+                cph__server_event((uint64_t)(uintptr_t)ptr, tag);
+                break;
+            default:
+                cph__server_event(data >> 4, tag);
+            }
         }
+        cph__give_sweep();
         timeout = cph__server_tick();
     }
     return NULL;

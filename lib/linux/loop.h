@@ -1,12 +1,14 @@
 /*
  * The Linux transport's one thread: an epoll set serving both deliveries.
- * Events name a record id or a connection pointer above a 3-bit tag.
+ * Events name a record id (shifted) or a pointer (malloc'd, so 16-byte
+ * aligned) above a 4-bit tag.
  * Records are found again by id, so an event for a record that an earlier
  * event finished is ignored.
  */
 #ifndef CPH_LINUX_LOOP_H
 #define CPH_LINUX_LOOP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -18,11 +20,20 @@ enum cph__tag {
     CPH__TAG_END,      /* direct: a record's copy of the child's end */
     CPH__TAG_DIED,     /* direct: a record's pidfd, in flight */
     CPH__TAG_SENDER,   /* direct without a pidfd: the sending end */
+    CPH__TAG_GIVE,     /* a give channel (pointer) */
+    CPH__TAG_GONE,     /* a give channel's child's pidfd (pointer) */
 };
 
-static inline uint64_t cph__tagged(uint64_t value, enum cph__tag tag)
+#define CPH__TAG_MASK 15
+
+static inline uint64_t cph__tagged(uint64_t id, enum cph__tag tag)
 {
-    return value << 3 | (uint64_t)tag;
+    return id << 4 | (uint64_t)tag;
+}
+
+static inline uint64_t cph__tagged_ptr(const void *p, enum cph__tag tag)
+{
+    return (uint64_t)(uintptr_t)p | (uint64_t)tag;
 }
 
 /* Under the lock: starts the thread (once); adds, changes or removes a
@@ -33,6 +44,19 @@ int cph__loop_watch(int op, int fd, uint32_t events, uint64_t data);
 /* Event handlers, called by the thread without the lock. */
 void cph__server_event(uint64_t data, enum cph__tag tag);
 void cph__direct_event(uint64_t id, enum cph__tag tag);
+void cph__give_event(void *giver, enum cph__tag tag);
+
+/* Under the lock: watches fd, the parent's end of child id's give
+ * channel, and the child's exit (a pidfd of pid it opens; required only
+ * before the check-in), and takes fd (closed on failure). checked_in:
+ * the handles are already delivered (pid-bound); else the child's ack on
+ * fd ends record id's handshake (direct). */
+int cph__give_watch(uint64_t id, pid_t pid, int fd, bool checked_in);
+/* Called once per wake-up: frees the give channels that ended. */
+void cph__give_sweep(void);
+/* In a forked child, under the lock: close every give channel. */
+void cph__give_forget(void);
+
 /* Called once per wake-up: the pid-bound server's housekeeping; returns
  * the ms until it needs to run again, or -1. */
 int cph__server_tick(void);

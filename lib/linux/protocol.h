@@ -9,8 +9,13 @@
  *                direct delivery's receipt, see direct.c), which the
  *                receiver closes.
  *
+ * Entries of kind EXPECT (keys the parent expects back) have no fd; they
+ * follow the handles.
+ *
  * Direct delivery: the parent queues every message in the channel before
- * posix_spawn, and the final one (count 0) right after it.
+ * posix_spawn, and the final one (count 0) right after it. With expected
+ * keys the final message has no extra fds, and the channel stays open as
+ * the child's give channel (below).
  *
  * Pid-bound delivery, over a connection to the abstract Unix socket
  * "\0<service>":
@@ -22,7 +27,15 @@
  *                    plain close says every handle arrived. A rejected
  *                    request is answered by closing the connection.
  * The server knows the child's pid from SO_PEERCRED; the child checks the
- * server's pid the same way.
+ * server's pid the same way. With expected keys the server keeps the
+ * connection open after its last message: it is the child's give channel.
+ *
+ * Giving back, child -> parent on the give channel:
+ *   ack          direct only: count 0, last 1, no fds: every handle
+ *                arrived (the parent's outcome 0). Nothing before it.
+ *   give         count 1, last 0, extra 0: one entry of kind FD, its fd
+ *                by SCM_RIGHTS. Anything else is dropped (fds closed).
+ * The parent reads until the child hangs up or exits.
  */
 #ifndef CPH_LINUX_PROTOCOL_H
 #define CPH_LINUX_PROTOCOL_H
@@ -74,6 +87,30 @@ struct cph__message {
 void cph__message_build(struct cph__message *m, const void *base,
                         size_t stride, size_t count, bool last,
                         const int *extra, size_t nextra);
+
+/* The message after the first `sent` entries of handles base[0..count)
+ * followed by expects[0..nexpects) (kind EXPECT: no fd): as many entries
+ * as one message takes, from one of the two arrays; final: mark it the
+ * last if it reaches the end. Returns how many entries it holds. */
+size_t cph__message_next(struct cph__message *m, const void *base,
+                         size_t stride, size_t count,
+                         const struct cph__handle *expects, size_t nexpects,
+                         size_t sent, bool final);
+
+/* SCM_RIGHTS fds of one received message. */
+struct cph__batch {
+    int fds[CPH__FDS_PER_MESSAGE + CPH__EXTRA_MAX];
+    size_t n;
+};
+
+/* Takes every fd of msg's SCM_RIGHTS into b, whatever else is wrong with
+ * the message, so that none is left open; more than b holds is EPROTO. */
+int cph__take_fds(struct msghdr *msg, struct cph__batch *b);
+void cph__batch_close(struct cph__batch *b);
+
+/* Receives and closes whatever is queued on fd; whether there was
+ * anything. buf: room for one message. */
+bool cph__drain(int fd, uint8_t *buf);
 
 /* rights.c */
 unsigned char *cph__attach_fds(struct msghdr *msg, void *space, size_t n);

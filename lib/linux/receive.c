@@ -11,37 +11,6 @@
 
 #include "protocol.h"
 
-struct batch {
-    int fds[CPH__FDS_PER_MESSAGE + CPH__EXTRA_MAX];
-    size_t n;
-};
-
-/* Takes every fd of msg's SCM_RIGHTS into b, whatever else is wrong with
- * the message, so that none is left open; more than b holds is EPROTO. */
-static int take_fds(struct msghdr *msg, struct batch *b)
-{
-    int err = 0;
-
-    for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm;
-         cm = CMSG_NXTHDR(msg, cm)) {
-        size_t n;
-        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-            continue;
-        n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < n; i++) {
-            int fd;
-            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
-            if (b->n < sizeof b->fds / sizeof b->fds[0])
-                b->fds[b->n++] = fd;
-            else {
-                close(fd);
-                err = EPROTO;
-            }
-        }
-    }
-    return err;
-}
-
 /* The kernel truncates SCM_RIGHTS when this process cannot take more fds
  * (or the sender sent more than fit): tell which. */
 static int truncated(int fd)
@@ -86,11 +55,11 @@ static int wait_readable(int fd, int64_t deadline_ms)
 /* Checks one message (n bytes, b's fds) and appends its handles to
  * h[*count...], which has room for CPH__FDS_PER_MESSAGE more. cut: the
  * kernel truncated the fds. */
-static int parse(const uint8_t *bytes, size_t n, struct batch *b, bool cut,
+static int parse(const uint8_t *bytes, size_t n, struct cph__batch *b, bool cut,
                  int fd, struct cph__handle *h, size_t *count, bool *last)
 {
     struct cph__message_head head;
-    size_t off = sizeof head;
+    size_t off = sizeof head, nfds = 0;
 
     if (n < sizeof head)
         return cut ? truncated(fd) : EPROTO;
@@ -99,28 +68,33 @@ static int parse(const uint8_t *bytes, size_t n, struct batch *b, bool cut,
         head.count > CPH__FDS_PER_MESSAGE || head.extra > CPH__EXTRA_MAX ||
         (head.extra && !head.last))
         return EPROTO;
-    /* Out of fds, the kernel keeps the first ones: losing only the extra
-     * fds of the final message loses no handle. */
-    if (b->n < head.count || (b->n < head.count + head.extra && !cut))
-        return cut ? truncated(fd) : EPROTO;
-    if (b->n > head.count + head.extra)
-        return EPROTO;
     /* Every entry is checked before any fd is committed. */
     for (size_t i = 0; i < head.count; i++) {
         struct cph__handle *e = &h[*count + i];
-        if (cph__wire_get(bytes, n, &off, e) != 0 || e->kind != CPH__KIND_FD)
+        if (cph__wire_get(bytes, n, &off, e) != 0 ||
+            (e->kind != CPH__KIND_FD && e->kind != CPH__KIND_EXPECT))
             return EPROTO;
+        e->fd = -1;
+        nfds += e->kind == CPH__KIND_FD;
     }
     if (off != n)
         return EPROTO;
-    for (size_t i = 0; i < head.count; i++) {
+    /* Out of fds, the kernel keeps the first ones: losing only the extra
+     * fds of the final message loses no handle. */
+    if (b->n < nfds || (b->n < nfds + head.extra && !cut))
+        return cut ? truncated(fd) : EPROTO;
+    if (b->n > nfds + head.extra)
+        return EPROTO;
+    for (size_t i = 0; i < nfds; i++) {
         int err = move_up(&b->fds[i]);
         if (err)
             return err;
     }
-    for (size_t i = 0; i < head.count; i++) {
-        h[*count + i].fd = b->fds[i];
-        b->fds[i] = -1;
+    for (size_t i = 0, next = 0; i < head.count; i++) {
+        if (h[*count + i].kind != CPH__KIND_FD)
+            continue;
+        h[*count + i].fd = b->fds[next];
+        b->fds[next++] = -1;
     }
     *count += head.count;
     *last = head.last != 0;
@@ -138,7 +112,7 @@ static int receive_one(int fd, int64_t deadline_ms, uint8_t *bytes,
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
                          .msg_control = control.space,
                          .msg_controllen = sizeof control.space};
-    struct batch b = {.n = 0};
+    struct cph__batch b = {.n = 0};
     struct cph__handle *grown;
     ssize_t n;
     int err = wait_readable(fd, deadline_ms);
@@ -148,7 +122,7 @@ static int receive_one(int fd, int64_t deadline_ms, uint8_t *bytes,
     n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
     if (n < 0)
         return errno == EPIPE || errno == ECONNRESET ? ECONNRESET : errno;
-    err = take_fds(&msg, &b);
+    err = cph__take_fds(&msg, &b);
     if (!err && n == 0 && b.n == 0)
         err = ECONNRESET; /* the peer closed before the final message */
     if (!err && (msg.msg_flags & MSG_TRUNC))

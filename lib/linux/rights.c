@@ -1,4 +1,6 @@
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "protocol.h"
 
@@ -17,4 +19,57 @@ unsigned char *cph__attach_fds(struct msghdr *msg, void *space, size_t n)
     cm->cmsg_type = SCM_RIGHTS;
     cm->cmsg_len = CMSG_LEN(sizeof(int) * n);
     return CMSG_DATA(cm);
+}
+
+int cph__take_fds(struct msghdr *msg, struct cph__batch *b)
+{
+    int err = 0;
+
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm;
+         cm = CMSG_NXTHDR(msg, cm)) {
+        size_t n;
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+            continue;
+        n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < n; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
+            if (b->n < sizeof b->fds / sizeof b->fds[0])
+                b->fds[b->n++] = fd;
+            else {
+                close(fd);
+                err = EPROTO;
+            }
+        }
+    }
+    return err;
+}
+
+void cph__batch_close(struct cph__batch *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        if (b->fds[i] >= 0)
+            close(b->fds[i]);
+    b->n = 0;
+}
+
+bool cph__drain(int fd, uint8_t *buf)
+{
+    bool any = false;
+
+    for (;;) {
+        union cph__control control;
+        struct iovec iov = {.iov_base = buf, .iov_len = CPH__MESSAGE_MAX};
+        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
+                             .msg_control = control.space,
+                             .msg_controllen = sizeof control.space};
+        struct cph__batch b = {.n = 0};
+        ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+        if (n < 0 || (n == 0 && msg.msg_controllen == 0))
+            return any;
+        any = true;
+        cph__take_fds(&msg, &b);
+        cph__batch_close(&b);
+    }
 }

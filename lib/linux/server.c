@@ -57,7 +57,7 @@ static struct {
 
 static uint64_t conn_data(struct conn *c)
 {
-    return (uint64_t)(uintptr_t)c | CPH__TAG_CONN;
+    return cph__tagged_ptr(c, CPH__TAG_CONN);
 }
 
 static void listener_rest(bool rest)
@@ -138,21 +138,35 @@ static bool accept_some(size_t max)
     return true;
 }
 
-/* One message: up to CPH__FDS_PER_MESSAGE handles from where c is. */
+/* One message: up to CPH__FDS_PER_MESSAGE entries from where c is. */
 static int send_reply(struct conn *c)
 {
     static struct cph__message m; /* this thread's alone */
     const struct cph__record *r = c->record;
-    size_t n = r->count - c->sent;
+    size_t n = cph__message_next(&m, r->held, sizeof *r->held, r->count,
+                                 r->expects, r->nexpects, c->sent, true);
 
-    if (n > CPH__FDS_PER_MESSAGE)
-        n = CPH__FDS_PER_MESSAGE;
-    cph__message_build(&m, &r->held[c->sent], sizeof *r->held, n,
-                       c->sent + n == r->count, NULL, 0);
     if (sendmsg(c->fd, &m.msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
         return errno;
     c->sent += n;
     return 0;
+}
+
+/* Every handle is out and the parent expects keys back: the connection,
+ * which proved the token and the pid, becomes the child's give channel. */
+static void conn_keep(struct conn *c)
+{
+    uint64_t id = c->record->id;
+    int err;
+
+    cph__loop_watch(EPOLL_CTL_DEL, c->fd, 0, 0);
+    c->dead = true;
+    cph__lock();
+    cph__registry_finish(c->record, 0);
+    err = cph__give_watch(id, c->peer, c->fd, true);
+    if (err)
+        cph__given_end(id);
+    cph__unlock();
 }
 
 /* Closed first: once the outcome is out, cph holds nothing for it. */
@@ -181,7 +195,11 @@ static void conn_deliver(struct conn *c)
                                                              : EIO);
             return;
         }
-    } while (c->sent < c->record->count);
+    } while (c->sent < c->record->count + c->record->nexpects);
+    if (c->record->nexpects > 0) {
+        conn_keep(c);
+        return;
+    }
     /* The child reads to the end (EOF), then closes. */
     shutdown(c->fd, SHUT_WR);
     c->delivered = true;
@@ -406,5 +424,6 @@ void cph__server_forget(void)
         close(srv.listen_fd);
     memset(&srv, 0, sizeof srv);
     srv.listen_fd = -1;
+    cph__give_forget();
     cph__loop_forget();
 }

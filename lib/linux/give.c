@@ -1,0 +1,216 @@
+/*
+ * Give channels, parent side: the channel a child spawned with expected
+ * keys gives its handles back on (protocol.h), and the child's pidfd.
+ * Only the spawned child holds the other end: the direct delivery's
+ * inherited socketpair end, or the pid-bound check-in's connection,
+ * which proved the token and the pid. This file only carries: the core
+ * (given.c) decides what each give is worth.
+ *
+ * A channel ends when the child hangs up, or exits and what it queued
+ * has been read: then the core learns that nothing more can come. A
+ * descendant that still holds the child's end afterwards finds it
+ * closed.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../transport.h"
+#include "loop.h"
+#include "protocol.h"
+
+
+struct giver {
+    uint64_t id;
+    int fd, pidfd;
+    bool checked_in; /* direct: the ack came */
+    bool dead;       /* ended; freed by the next sweep */
+    struct giver *next;
+};
+
+/* Added and freed under the lock; events come on the loop thread only. */
+static struct giver *givers;
+/* The loop thread's alone. */
+static uint8_t bytes[CPH__MESSAGE_MAX];
+
+static void close_pidfd(struct giver *g)
+{
+    if (g->pidfd < 0)
+        return;
+    cph__loop_watch(EPOLL_CTL_DEL, g->pidfd, 0, 0);
+    close(g->pidfd);
+}
+
+int cph__give_watch(uint64_t id, pid_t pid, int fd, bool checked_in)
+{
+    struct giver *g = calloc(1, sizeof *g);
+    int err = ENOMEM;
+
+    if (!g)
+        goto fail;
+    g->id = id;
+    g->fd = fd;
+    g->checked_in = checked_in;
+    /* Before the ack the parent holds a copy of the child's end, so only
+     * the exit can tell it that a child died without reading. After it,
+     * a child that exited (and was reaped) already is seen hanging up. */
+    g->pidfd = cph__pidfd_open(pid);
+    if (g->pidfd < 0 && !checked_in) {
+        err = errno;
+        goto fail;
+    }
+    err = g->pidfd < 0 ? 0
+                       : cph__loop_watch(EPOLL_CTL_ADD, g->pidfd, EPOLLIN,
+                                         cph__tagged_ptr(g, CPH__TAG_GONE));
+    if (!err)
+        err = cph__loop_watch(EPOLL_CTL_ADD, fd, EPOLLIN | EPOLLRDHUP,
+                              cph__tagged_ptr(g, CPH__TAG_GIVE));
+    if (err) {
+        close_pidfd(g);
+        goto fail;
+    }
+    g->next = givers;
+    givers = g;
+    return 0;
+fail:
+    free(g);
+    close(fd);
+    return err;
+}
+
+/* The ack: the handshake of record g->id is over. */
+static void checked_in(struct giver *g)
+{
+    struct cph__record *r;
+
+    g->checked_in = true;
+    cph__lock();
+    r = cph__registry_find(g->id);
+    if (r && r->state == CPH__WAITING)
+        cph__registry_finish(r, 0);
+    cph__unlock();
+}
+
+/* One message (n bytes, b's fds): false when it breaks the protocol
+ * before the ack, which gives the child up. */
+static bool take_message(struct giver *g, size_t n, struct cph__batch *b)
+{
+    struct cph__message_head head;
+    struct cph__handle h;
+    size_t off = sizeof head;
+
+    if (n < sizeof head)
+        return g->checked_in;
+    memcpy(&head, bytes, sizeof head);
+    if (memcmp(head.magic, CPH__MAGIC, sizeof head.magic) != 0 ||
+        head.extra != 0)
+        return g->checked_in;
+    if (!g->checked_in) {
+        if (head.count != 0 || !head.last || n != off || b->n != 0)
+            return false;
+        checked_in(g);
+        return true;
+    }
+    if (head.count != 1 || head.last || b->n != 1 ||
+        cph__wire_get(bytes, n, &off, &h) != 0 || off != n ||
+        h.kind != CPH__KIND_FD)
+        return true;
+    h.fd = b->fds[0];
+    b->fds[0] = -1;
+    cph__lock();
+    cph__given_put(g->id, &h);
+    cph__unlock();
+    return true;
+}
+
+/* Reads every queued message; false once the channel is over (the child
+ * hung up, or broke the protocol). */
+static bool read_all(struct giver *g)
+{
+    for (;;) {
+        union cph__control control;
+        struct iovec iov = {.iov_base = bytes, .iov_len = sizeof bytes};
+        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
+                             .msg_control = control.space,
+                             .msg_controllen = sizeof control.space};
+        struct cph__batch b = {.n = 0};
+        ssize_t n = recvmsg(g->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        bool ok;
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return errno == EAGAIN;
+        ok = cph__take_fds(&msg, &b) == 0 &&
+             !(msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC));
+        if (n == 0 && b.n == 0)
+            return false;
+        ok = ok ? take_message(g, (size_t)n, &b) : g->checked_in;
+        cph__batch_close(&b);
+        if (!ok)
+            return false;
+    }
+}
+
+/* Nothing more can come: a child that never acknowledged is given up,
+ * and the core learns the child can give no more. */
+static void end(struct giver *g)
+{
+    struct cph__record *r;
+
+    cph__loop_watch(EPOLL_CTL_DEL, g->fd, 0, 0);
+    close(g->fd);
+    close_pidfd(g);
+    g->dead = true;
+    cph__lock();
+    r = cph__registry_find(g->id);
+    if (r && r->state == CPH__WAITING) {
+        cph__drain(r->end_fd, bytes);
+        cph__registry_finish(r, ECONNABORTED);
+    }
+    cph__given_end(g->id);
+    cph__unlock();
+}
+
+void cph__give_event(void *giver, enum cph__tag tag)
+{
+    struct giver *g = giver;
+
+    if (g->dead)
+        return;
+    if (!read_all(g) || tag == CPH__TAG_GONE)
+        end(g);
+}
+
+void cph__give_sweep(void)
+{
+    cph__lock();
+    for (struct giver **p = &givers; *p;) {
+        struct giver *g = *p;
+        if (g->dead) {
+            *p = g->next;
+            free(g);
+        } else {
+            p = &g->next;
+        }
+    }
+    cph__unlock();
+}
+
+void cph__give_forget(void)
+{
+    while (givers) {
+        struct giver *g = givers;
+        givers = g->next;
+        if (!g->dead) {
+            close(g->fd);
+            if (g->pidfd >= 0)
+                close(g->pidfd);
+        }
+        free(g);
+    }
+}
