@@ -93,7 +93,8 @@ extern "C" {
 CPH_PUBLIC int cph_child_status(void);
 
 /*
- * Number of handles received. Taking a handle does not change it, nor
+ * Number of handles received (keys the parent expects back are not
+ * handles and are not counted). Taking a handle does not change it, nor
  * anybody's index, so this loop takes every fd:
  *
  *   for (size_t i = 0; i < cph_child_count(); i++)
@@ -135,7 +136,8 @@ CPH_PUBLIC int cph_child_take_fd(const char *key);
  *   EEXIST     key was already given;
  *   EPIPE      the parent is gone (or no longer reads this channel);
  *   ETIMEDOUT  no room within CPH_CHILD_TIMEOUT_MS;
- *   EMFILE     the parent's user has too many fds in flight.
+ *   EMFILE     the parent's user has too many fds in flight;
+ *   ENOMEM, ENOBUFS  out of kernel memory for the message.
  * The give channel is close-on-exec; a process forked from the child
  * shares it, and gives from either count once per key.
  */

@@ -347,16 +347,14 @@ CPH_PUBLIC int cph_spawnp(pid_t *pid, const char *file,
  *                 child's reply right. A child that died in between still
  *                 gets 0: the kernel destroys a message sent to a dead
  *                 port and reports success;
- *   EIO           the parent could not hand the handles over: out of
- *                 resources, or the kernel refused a handle; the child got
- *                 none, everything held for it is released;
  *   ETIMEDOUT     still pending;
  *   ECONNABORTED  the child went away (exited, gave up, or, pid-bound,
  *                 closed its pipe) without taking its handles; everything
  *                 held for it is released;
  *   EIO           the parent could not hand the handles over or watch the
  *                 child (out of resources, or the kernel refused a
- *                 handle); everything held for it is released;
+ *                 handle); everything held for it is released (on macOS
+ *                 the child got none);
  *   ESRCH         cph knows nothing of pid: it was not spawned with
  *                 attachments, or its outcome is too old. The last 1024
  *                 outcomes are kept, whether or not anybody waits for
