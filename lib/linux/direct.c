@@ -6,18 +6,20 @@
  * constructor. No server round trip, no name: the inherited socket is
  * the capability.
  *
- * Right after posix_spawn, the final message carries two fds that are
- * not handles: the parent's sending end itself (the receipt) and a pidfd
- * of the child. The parent closes its own copies and keeps one fd per
- * pending child, a copy of the child's end, watched for hangup:
+ * The final message, queued before posix_spawn too, carries the parent's
+ * sending end itself (the receipt); right after posix_spawn a trailer,
+ * which the child never reads, carries a pidfd of the child. The parent
+ * closes its own copies and keeps one fd per pending child, a copy of
+ * the child's end, watched for hangup:
  *
  *  - The child consumes the final message, accepts the handles and
  *    closes the receipt: the sending end's last reference is gone, so
  *    the kernel shuts the pair down (unix_release_sock) and the parent's
- *    copy hangs up with nothing queued: handed over (outcome 0).
+ *    copy hangs up with nothing but the trailer queued: handed over
+ *    (outcome 0).
  *  - The child fails before the final message (out of fds, a malformed
  *    message) and shuts its end down: hangup with messages still queued,
- *    or the final send finds the pair shut down (EPIPE); or after it,
+ *    or the trailer's send finds the pair shut down (EPIPE); or after it,
  *    and leaves a message in the receipt's queue before closing it,
  *    which marks the parent's copy ECONNRESET: given up (ECONNABORTED).
  *  - The spawned process exits first: the pidfd, watched by epoll while
@@ -96,23 +98,22 @@ int cph__direct_prepare(struct cph__record *r,
         if (err)
             return err;
     }
-    return 0;
+    /* The final message, with the sending end itself as the receipt
+     * unless the channel stays open for gives. */
+    cph__message_build(&message, NULL, 0, 0, true, &pair[0],
+                       list->nexpects ? 0 : 1);
+    return send_message(pair[0]);
 }
 
 /* Without pidfds (Linux < 5.3, a seccomp filter, valgrind) the parent
  * keeps its sending end instead of the copy of the child's end: it hangs
  * up once every copy of the child's end is closed, marked ECONNRESET if
- * anything was left unread (unix_release_sock). A descendant that holds
- * the child's end then delays the outcome, and what it never reads, until
- * it exits. */
+ * anything was left unread (unix_release_sock), and a child that refused
+ * what it read says so in its queue (direct_child.c). A descendant that
+ * holds the child's end then delays the outcome, and what it never reads,
+ * until it exits. */
 static int keep_sender(struct cph__record *r)
 {
-    int err;
-
-    cph__message_build(&message, NULL, 0, 0, true, NULL, 0);
-    err = send_message(r->spawn_fds[0]);
-    if (err)
-        return err == EPIPE ? ECONNABORTED : EIO;
     close(r->end_fd);
     r->end_fd = r->spawn_fds[0];
     r->spawn_fds[0] = -1;
@@ -126,39 +127,41 @@ static int keep_sender(struct cph__record *r)
  * channel, and the child acknowledges on it (give.c). */
 static int publish_giving(struct cph__record *r)
 {
-    int err;
+    int err = cph__give_watch(r->id, r->pid, r->spawn_fds[0], false);
 
-    cph__message_build(&message, NULL, 0, 0, true, NULL, 0);
-    err = send_message(r->spawn_fds[0]);
-    if (err)
-        return err == EPIPE ? ECONNABORTED : EIO;
-    err = cph__give_watch(r->id, r->pid, r->spawn_fds[0], false);
     r->spawn_fds[0] = -1;
     return err ? EIO : 0;
 }
 
+/* The trailer: a pidfd of the child, watched while only the queue holds
+ * it. EPIPE: the child already shut its end down, giving up. */
+static int send_trailer(struct cph__record *r, int pidfd)
+{
+    int err = cph__loop_watch(EPOLL_CTL_ADD, pidfd, EPOLLIN | EPOLLONESHOT,
+                              cph__tagged(r->id, CPH__TAG_DIED));
+
+    if (!err) {
+        cph__message_build(&message, NULL, 0, 0, false, &pidfd, 1);
+        err = send_message(r->spawn_fds[0]);
+    }
+    close(pidfd);
+    return err;
+}
+
 int cph__direct_publish(struct cph__record *r)
 {
-    int extra[2] = {r->spawn_fds[0], -1};
-    int err;
+    int pidfd, err;
 
     if (r->nexpects > 0)
         return publish_giving(r);
-    extra[1] = cph__pidfd_open(r->pid);
-    if (extra[1] < 0 && errno == ESRCH)
+    pidfd = cph__pidfd_open(r->pid);
+    if (pidfd < 0 && errno == ESRCH)
         return ECONNABORTED; /* already reaped (a SIGCHLD handler, say) */
-    if (extra[1] < 0)
-        return keep_sender(r);
-    if (cph__loop_watch(EPOLL_CTL_ADD, extra[1], EPOLLIN | EPOLLONESHOT,
-                        cph__tagged(r->id, CPH__TAG_DIED)) != 0) {
-        close(extra[1]);
-        return keep_sender(r);
-    }
-    cph__message_build(&message, NULL, 0, 0, true, extra, 2);
-    err = send_message(r->spawn_fds[0]);
-    close(extra[1]);
+    err = pidfd < 0 ? errno : send_trailer(r, pidfd);
+    if (err == EPIPE)
+        return ECONNABORTED;
     if (err)
-        return err == EPIPE ? ECONNABORTED : EIO;
+        return keep_sender(r);
     return cph__loop_watch(EPOLL_CTL_ADD, r->end_fd, EPOLLRDHUP,
                            cph__tagged(r->id, CPH__TAG_END))
                ? EIO

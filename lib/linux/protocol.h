@@ -13,9 +13,12 @@
  * follow the handles.
  *
  * Direct delivery: the parent queues every message in the channel before
- * posix_spawn, and the final one (count 0) right after it. With expected
- * keys the final message has no extra fds, and the channel stays open as
- * the child's give channel (below).
+ * posix_spawn, the final one (count 0) included, so that the child never
+ * waits for its parent. Right after posix_spawn it may add a trailer
+ * (count 0, last 0, extra 1: a pidfd, see direct.c), which the child
+ * never reads, since it stops at the final message. With expected keys
+ * the final message has no extra fds, and the channel stays open as the
+ * child's give channel (below).
  *
  * Pid-bound delivery, over a connection to the abstract Unix socket
  * "\0<service>":
@@ -109,7 +112,7 @@ int cph__take_fds(struct msghdr *msg, struct cph__batch *b);
 void cph__batch_close(struct cph__batch *b);
 
 /* Receives and closes whatever is queued on fd; whether there was
- * anything. buf: room for one message. */
+ * anything but trailers. buf: room for one message. */
 bool cph__drain(int fd, uint8_t *buf);
 
 /* rights.c */

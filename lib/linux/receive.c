@@ -115,11 +115,15 @@ static int receive_one(int fd, int64_t deadline_ms, uint8_t *bytes,
     struct cph__batch b = {.n = 0};
     struct cph__handle *grown;
     ssize_t n;
-    int err = wait_readable(fd, deadline_ms);
+    int err;
 
-    if (err)
-        return err;
-    n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    /* Usually queued already (direct: before the child existed). */
+    while ((n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT)) < 0 &&
+           (errno == EAGAIN || errno == EINTR)) {
+        err = wait_readable(fd, deadline_ms);
+        if (err)
+            return err;
+    }
     if (n < 0)
         return errno == EPIPE || errno == ECONNRESET ? ECONNRESET : errno;
     err = cph__take_fds(&msg, &b);

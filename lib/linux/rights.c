@@ -66,9 +66,14 @@ bool cph__drain(int fd, uint8_t *buf)
         struct cph__batch b = {.n = 0};
         ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 
+        struct cph__message_head head;
+
         if (n < 0 || (n == 0 && msg.msg_controllen == 0))
             return any;
-        any = true;
+        memcpy(&head, buf, (size_t)n < sizeof head ? 0 : sizeof head);
+        if ((size_t)n != sizeof head || head.count || head.last ||
+            head.extra != 1)
+            any = true;
         cph__take_fds(&msg, &b);
         cph__batch_close(&b);
     }
