@@ -26,6 +26,7 @@ extern const char *const variant_name[VARIANTS];
  * inheritance needs to pass them. */
 struct fixture {
     const char *child;
+    const posix_spawnattr_t *attr; /* NULL unless a part sets it */
     int n;
     int *fds;
     cph_attachments_t *list;

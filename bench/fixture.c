@@ -148,12 +148,13 @@ int fixture_spawn(struct fixture *f, enum variant v, pid_t *pid)
 {
     switch (v) {
     case FLOOR:
-        return posix_spawn(pid, f->child, NULL, NULL, f->argv_none, environ);
+        return posix_spawn(pid, f->child, NULL, f->attr, f->argv_none,
+                           environ);
     case PLAIN:
-        return posix_spawn(pid, f->child, &f->inherit, NULL, f->argv,
+        return posix_spawn(pid, f->child, &f->inherit, f->attr, f->argv,
                            f->inherit_env);
     default:
-        return cph_spawn(pid, f->child, NULL, NULL, f->argv, environ,
+        return cph_spawn(pid, f->child, NULL, f->attr, f->argv, environ,
                          f->list);
     }
 }

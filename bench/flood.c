@@ -3,7 +3,9 @@
  * service and closes, in a loop, as fast as it can; meanwhile the
  * parent spawns the N = 1 child pid-bound and times cph_spawn and a
  * cph_checkin_wait(pid, 0) made right after it (while the child checks
- * in). The same without the flood first, for comparison. The flooder
+ * in). Each round also times a plain posix_spawn of the same child: on
+ * 2 CPUs the flooder takes one, and that is what any spawn pays for it.
+ * The same without the flood first, for comparison. The flooder
  * finds the name as anyone of the same uid could: the listening
  * abstract socket in /proc/net/unix whose inode the parent holds.
  */
@@ -86,35 +88,55 @@ static void flood(const struct sockaddr_un *addr, socklen_t len,
     }
 }
 
+enum sample { CPH_CALL, WAIT0, CPH_EXIT, FLOOR_CALL, FLOOR_EXIT, SAMPLES };
+
+static const char *const sample_name[SAMPLES] = {
+    [CPH_CALL] = "cph_spawn",
+    [WAIT0] = "cph_checkin_wait(pid, 0)",
+    [CPH_EXIT] = "cph_spawn to exit",
+    [FLOOR_CALL] = "posix_spawn (control)",
+    [FLOOR_EXIT] = "posix_spawn to exit",
+};
+
 struct phase {
-    double *spawn_us, *wait0_us, *exit_us;
+    double *us[SAMPLES];
     int done, failed, not_handed;
     double seconds;
 };
+
+/* Times the spawn call and spawn to exit; for cph, also the poll. */
+static int sample(struct fixture *f, enum variant v, struct phase *p)
+{
+    double t0, t1;
+    pid_t pid;
+    int err, status;
+
+    t0 = now_us();
+    err = fixture_spawn(f, v, &pid);
+    t1 = now_us();
+    if (err)
+        return err;
+    p->us[v == FLOOR ? FLOOR_CALL : CPH_CALL][p->done] = t1 - t0;
+    if (v != FLOOR) {
+        cph_checkin_wait(pid, 0);
+        p->us[WAIT0][p->done] = now_us() - t1;
+    }
+    status = reap(pid);
+    p->us[v == FLOOR ? FLOOR_EXIT : CPH_EXIT][p->done] = now_us() - t0;
+    if (v != FLOOR && cph_checkin_wait(pid, 5000) != 0)
+        p->not_handed++;
+    return status == 0 ? 0 : EPROTO;
+}
 
 static void measure(struct fixture *f, int rounds, struct phase *p)
 {
     double start = now_us();
 
     for (int i = 0; i < rounds && now_us() - start < PHASE_LIMIT_US; i++) {
-        double t0, t1, t2;
-        pid_t pid;
-
-        t0 = now_us();
-        if (fixture_spawn(f, PID_BOUND, &pid) != 0) {
+        if (sample(f, PID_BOUND, p) != 0 || sample(f, FLOOR, p) != 0)
             p->failed++;
-            continue;
-        }
-        t1 = now_us();
-        cph_checkin_wait(pid, 0);
-        t2 = now_us();
-        if (reap(pid) != 0)
-            p->failed++;
-        p->spawn_us[p->done] = t1 - t0;
-        p->wait0_us[p->done] = t2 - t1;
-        p->exit_us[p->done++] = now_us() - t0;
-        if (cph_checkin_wait(pid, 5000) != 0)
-            p->not_handed++;
+        else
+            p->done++;
     }
     p->seconds = (now_us() - start) / 1e6;
 }
@@ -127,37 +149,40 @@ static void report_row(const char *what, const double *us, int n)
 
 static void report(const char *title, const struct phase *p)
 {
-    printf("  %s: %d spawns in %.1f s, %d failed, %d not handed over\n",
+    printf("  %s: %d rounds in %.1f s, %d failed, %d not handed over\n",
            title, p->done, p->seconds, p->failed, p->not_handed);
-    report_row("  cph_spawn", p->spawn_us, p->done);
-    report_row("  cph_checkin_wait(pid, 0)", p->wait0_us, p->done);
-    report_row("  spawn to exit", p->exit_us, p->done);
+    for (int k = 0; k < SAMPLES; k++) {
+        char what[64];
+
+        snprintf(what, sizeof what, "  %s", sample_name[k]);
+        report_row(what, p->us[k], p->done);
+    }
 }
 
 static int phase_alloc(struct phase *p, int rounds)
 {
     memset(p, 0, sizeof *p);
-    p->spawn_us = calloc((size_t)rounds, sizeof(double));
-    p->wait0_us = calloc((size_t)rounds, sizeof(double));
-    p->exit_us = calloc((size_t)rounds, sizeof(double));
-    return p->spawn_us && p->wait0_us && p->exit_us ? 0 : ENOMEM;
+    for (int k = 0; k < SAMPLES; k++)
+        if (!(p->us[k] = calloc((size_t)rounds, sizeof(double))))
+            return ENOMEM;
+    return 0;
 }
 
 static void phase_free(struct phase *p)
 {
-    free(p->spawn_us);
-    free(p->wait0_us);
-    free(p->exit_us);
+    for (int k = 0; k < SAMPLES; k++)
+        free(p->us[k]);
 }
 
 int run_flood(const struct options *o)
 {
-    struct phase quiet, flooded;
+    struct phase quiet = {0}, flooded = {0};
     struct fixture f;
     struct sockaddr_un addr;
     socklen_t len = 0;
     volatile unsigned long *connects;
     unsigned long before, made;
+    double worst;
     pid_t flooder;
     int err = fixture_init(&f, o->child, 1);
 
@@ -190,17 +215,22 @@ int run_flood(const struct options *o)
         reap(flooder);
         printf("\n(g) pid-bound under a connect+close flood by a forked "
                "same-uid process, N=1\n");
-        printf("  %-34s %9s %9s %9s   target: cph_spawn and\n", "us",
-               "median", "p99", "max");
-        printf("  %-34s %9s %9s %9s   cph_checkin_wait < 10 ms\n", "", "",
-               "", "");
+        printf("  %-34s %9s %9s %9s\n", "us", "median", "p99", "max");
         report("quiet", &quiet);
         report("flooded", &flooded);
         printf("  the flooder made %.0f connects/s\n",
                (double)made / flooded.seconds);
+        worst = quantile(flooded.us[CPH_CALL], (size_t)flooded.done, 1.0);
+        if (quantile(flooded.us[WAIT0], (size_t)flooded.done, 1.0) > worst)
+            worst = quantile(flooded.us[WAIT0], (size_t)flooded.done, 1.0);
+        printf("  target: cph_spawn and cph_checkin_wait < 10 ms under the "
+               "flood: worst %.1f ms, %s\n",
+               worst / 1e3, worst < 10e3 ? "met" : "MISSED");
     }
     if (err)
         fprintf(stderr, "flood: %s\n", strerror(err));
+    if (connects != MAP_FAILED)
+        munmap((void *)connects, sizeof *connects);
     phase_free(&quiet);
     phase_free(&flooded);
     fixture_destroy(&f);

@@ -96,6 +96,7 @@ static int measure(const struct options *o, int n, double *t[VARIANTS])
         printf("  %-40s %5d %9.1f %9.1f\n", variant_name[v], n,
                median_of(t[v], (size_t)o->rounds),
                quantile(t[v], (size_t)o->rounds, 0.9));
+    fflush(stdout);
     return 0;
 }
 
