@@ -111,7 +111,8 @@ int run_latency(const struct options *o)
             if (!(t[s][v] = malloc(len)))
                 err = ENOMEM;
     if (!err) {
-        printf("\n(a)-(d) spawn to exit, %d rounds, variants interleaved\n",
+        printf("\n(a)-(d) spawn to exit, %d rounds, variants interleaved "
+               "(cph_checkin_wait checked after, not timed)\n",
                o->rounds);
         printf("  %-40s %5s %9s %9s\n", "us", "N", "median", "p90");
     }
