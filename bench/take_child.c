@@ -1,0 +1,48 @@
+/*
+ * The benchmark's child: takes every handle it was given and exits 0
+ * only if it got exactly argv[1] of them. Handed by cph, it takes each
+ * received key; by plain inheritance (LISTEN_FDS), it closes fds 3...
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cph/child.h>
+
+static int take_all(size_t expected)
+{
+    size_t n = cph_child_count();
+
+    if (n != expected)
+        return 1;
+    for (size_t i = 0; i < n; i++) {
+        int fd = cph_child_take_fd(cph_child_key(i));
+        if (fd < 0 || close(fd) != 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int close_inherited(size_t expected)
+{
+    const char *listen = getenv("LISTEN_FDS");
+    size_t n = listen ? strtoul(listen, NULL, 10) : 0;
+
+    if (n != expected)
+        return 1;
+    for (int fd = 3; fd < 3 + (int)n; fd++)
+        if (close(fd) != 0)
+            return 1;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    size_t expected = argc > 1 ? strtoul(argv[1], NULL, 10) : 0;
+
+    if (cph_child_status() == 0)
+        return take_all(expected);
+    if (cph_child_status() != ENOENT)
+        return 2;
+    return close_inherited(expected);
+}
