@@ -11,7 +11,6 @@
  * A failed check aborts, which libFuzzer reports as a crash.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -70,19 +69,6 @@ static socklen_t server_address(struct sockaddr_un *addr)
     return err ? 0 : cph__service_addr(name, addr);
 }
 
-static int count_fds(void)
-{
-    DIR *dir = opendir("/proc/self/fd");
-    int n = 0;
-
-    if (!dir)
-        fail("cannot read /proc/self/fd");
-    while (readdir(dir))
-        n++;
-    closedir(dir);
-    return n;
-}
-
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -131,22 +117,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-struct script {
-    const uint8_t *data;
-    size_t size, at;
-};
-
-static uint8_t next_byte(struct script *s)
-{
-    return s->at < s->size ? s->data[s->at++] : 0;
-}
-
 /* A length byte, then that many bytes (fewer at the end of the input). */
-static const uint8_t *next_payload(struct script *s, size_t *len)
+static const uint8_t *next_payload(struct fuzz_script *s, size_t *len)
 {
     const uint8_t *p;
 
-    *len = next_byte(s);
+    *len = fuzz_byte(s);
     if (*len > s->size - s->at)
         *len = s->size - s->at;
     p = s->data + s->at;
@@ -154,34 +130,15 @@ static const uint8_t *next_payload(struct script *s, size_t *len)
     return p;
 }
 
-static void send_message(int fd, const uint8_t *payload, size_t len,
-                         size_t nfds)
-{
-    union {
-        struct cmsghdr align;
-        char space[CMSG_SPACE(sizeof(int) * FDS_MAX)];
-    } control;
-    struct iovec iov = {.iov_base = (void *)payload, .iov_len = len};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-
-    if (nfds > 0) {
-        unsigned char *fds = cph__attach_fds(&msg, control.space, nfds);
-        for (size_t i = 0; i < nfds; i++)
-            memcpy(fds + i * sizeof(int), &devnull, sizeof(int));
-    }
-    /* The server reads one message and closes: later ones may fail. */
-    sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-}
-
 /*
  * Each operation is one byte: its low 3 bits pick a connection, the rest
  * the operation. OP_SEND is followed by a length byte and the message;
  * OP_SEND_FDS by a byte giving 1 to FDS_MAX fds, then as OP_SEND.
  */
-static void run_script(struct script *s, int conns[CONNS])
+static void run_script(struct fuzz_script *s, int conns[CONNS])
 {
     while (s->at < s->size) {
-        uint8_t b = next_byte(s);
+        uint8_t b = fuzz_byte(s);
         int *c = &conns[b % CONNS];
         size_t len, nfds = 0;
         const uint8_t *payload;
@@ -196,12 +153,14 @@ static void run_script(struct script *s, int conns[CONNS])
                 fail("cannot connect to the server");
             break;
         case OP_SEND_FDS:
-            nfds = 1 + next_byte(s) % FDS_MAX;
+            nfds = 1 + fuzz_byte(s) % FDS_MAX;
             /* fall through */
         case OP_SEND:
             payload = next_payload(s, &len);
+            /* The server reads one message and closes: later ones may
+             * fail. */
             if (*c >= 0)
-                send_message(*c, payload, len, nfds);
+                fuzz_send(*c, payload, len, devnull, nfds);
             break;
         case OP_SHUTDOWN:
             if (*c >= 0)
@@ -253,7 +212,7 @@ static void expect_fds(int count)
 {
     int64_t deadline = now_ms() + SERVER_MS;
 
-    while (count_fds() != count) {
+    while (fuzz_count_fds() != count) {
         if (now_ms() > deadline)
             fail("fds leaked");
         usleep(1000);
@@ -262,8 +221,8 @@ static void expect_fds(int count)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct script s = {.data = data, .size = size};
-    int conns[CONNS], fds = count_fds();
+    struct fuzz_script s = {.data = data, .size = size};
+    int conns[CONNS], fds = fuzz_count_fds();
     pid_t pid = spawn_child();
 
     for (int i = 0; i < CONNS; i++)

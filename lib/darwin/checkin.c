@@ -205,6 +205,29 @@ static int parse_reply(mach_msg_header_t *msg, struct cph__handle **out,
     return 0;
 }
 
+static pid_t sender_pid(mach_msg_header_t *msg)
+{
+    mach_msg_audit_trailer_t *t =
+        (mach_msg_audit_trailer_t *)((uint8_t *)msg +
+                                     round_msg(msg->msgh_size));
+
+    if (t->msgh_trailer_size < sizeof *t)
+        return -1;
+    return (pid_t)t->msgh_audit.val[5];
+}
+
+int cph__reply_parse(mach_msg_header_t *msg, pid_t parent,
+                     struct cph__handle **handles, size_t *count)
+{
+    /* The server destroyed our request (it refused the check-in, or it
+     * died with it queued): the send-once right came back as this. */
+    if (msg->msgh_id == MACH_NOTIFY_SEND_ONCE)
+        return ECONNRESET;
+    if (sender_pid(msg) != parent)
+        return EPERM;
+    return parse_reply(msg, handles, count);
+}
+
 /* Turns each fileport into its fd (close-on-exec). After this, h[] owns
  * every right and fd of the reply. */
 static int open_fileports(struct cph__handle *h, size_t n)
@@ -251,17 +274,6 @@ static kern_return_t receive(mach_port_t port, int64_t deadline_ms,
     }
 }
 
-static pid_t sender_pid(mach_msg_header_t *msg)
-{
-    mach_msg_audit_trailer_t *t =
-        (mach_msg_audit_trailer_t *)((uint8_t *)msg +
-                                     round_msg(msg->msgh_size));
-
-    if (t->msgh_trailer_size < sizeof *t)
-        return -1;
-    return (pid_t)t->msgh_audit.val[5];
-}
-
 int cph__checkin_receive(struct cph__checkin *c, int64_t deadline_ms,
                          struct cph__handle **handles, size_t *count)
 {
@@ -280,14 +292,8 @@ int cph__checkin_receive(struct cph__checkin *c, int64_t deadline_ms,
         err = ENOMEM;
     else if (kr != MACH_MSG_SUCCESS)
         err = EPROTO;
-    /* The server destroyed our request (it refused the check-in, or it
-     * died with it queued): the send-once right came back as this. */
-    else if (msg->msgh_id == MACH_NOTIFY_SEND_ONCE)
-        err = ECONNRESET;
-    else if (sender_pid(msg) != c->parent)
-        err = EPERM;
     else
-        err = parse_reply(msg, &h, &n);
+        err = cph__reply_parse(msg, c->parent, &h, &n);
     if (kr == MACH_MSG_SUCCESS && err)
         mach_msg_destroy(msg);
     if (!err)

@@ -10,6 +10,7 @@
 #include <mach/mach.h>
 #include <mach/ndr.h>
 
+#include "../core/cph_core.h"
 #include "mig_types.h"
 
 #if __has_include("cph_checkinServer.h")
@@ -43,6 +44,13 @@ struct cph__checkin_request {
  * at deadline_ms (checkin.c); on error nothing of it is left behind. */
 kern_return_t cph__checkin_request(mach_port_t server, mach_port_t reply,
                                    const uint8_t *token, int64_t deadline_ms);
+
+/* Checks a received reply (msg, msgh_size bytes followed by the audit
+ * trailer) from parent and fills *handles (malloc'd, *count of them: keys,
+ * kinds, dispositions, port names; fd -1) without any Mach call; on error
+ * the message's rights are still the caller's (checkin.c). */
+int cph__reply_parse(mach_msg_header_t *msg, pid_t parent,
+                     struct cph__handle **handles, size_t *count);
 
 #ifdef __Request__cph_checkin_subsystem__defined
 _Static_assert(sizeof(struct cph__checkin_request) ==

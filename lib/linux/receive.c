@@ -162,6 +162,8 @@ int cph__receive_all(int fd, int64_t deadline_ms,
     bool last = false;
     int err = bytes ? 0 : ENOMEM;
 
+    for (size_t i = 0; extra && i < CPH__EXTRA_MAX; i++)
+        extra[i] = -1;
     while (!err && !last)
         err = receive_one(fd, deadline_ms, bytes, &h, &n, &last, extra);
     free(bytes);
