@@ -38,6 +38,12 @@ struct cph__give_message {
     uint8_t entry[2 + CPH__KEY_MAX];
 };
 
+/* Fills m: h's key, with port as its descriptor, to give (a copy of
+ * the sender's send right). give_message.c */
+void cph__give_message_fill(struct cph__give_message *m, mach_port_t give,
+                            const struct cph__handle *h,
+                            const mach_msg_port_descriptor_t *port);
+
 /* Parent side (give.c), everything under the lock. */
 
 /* A new give port for record id, whose check-in came with audit: in

@@ -6,7 +6,6 @@
  * xnu-11417.
  */
 #include <errno.h>
-#include <stddef.h>
 #include <string.h>
 
 #include "../transport.h"
@@ -50,6 +49,7 @@ static void take_back(struct cph__give_message *m, const struct cph__handle *h)
 static int describe(const struct cph__handle *h,
                     mach_msg_port_descriptor_t *d)
 {
+    memset(d, 0, sizeof *d);
     d->type = MACH_MSG_PORT_DESCRIPTOR;
     if (h->kind == CPH__KIND_FD) {
         /* fileport_makeport refuses what cannot travel (kqueues, ...) */
@@ -68,22 +68,14 @@ static int describe(const struct cph__handle *h,
 int cph__give_send(mach_port_t channel, const struct cph__handle *h,
                    int64_t deadline_ms)
 {
-    size_t fixed = offsetof(struct cph__give_message, entry);
+    mach_msg_port_descriptor_t port;
     struct cph__give_message m;
     kern_return_t kr;
-    int err;
+    int err = describe(h, &port);
 
-    memset(&m, 0, sizeof m);
-    err = describe(h, &m.port);
     if (err)
         return err;
-    m.len = (uint32_t)cph__wire_put(m.entry, h);
-    m.header.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, 0) |
-                         MACH_MSGH_BITS_COMPLEX;
-    m.header.msgh_size = (mach_msg_size_t)((fixed + m.len + 3) & ~(size_t)3);
-    m.header.msgh_remote_port = channel;
-    m.header.msgh_id = CPH__GIVE_ID;
-    m.body.msgh_descriptor_count = 1;
+    cph__give_message_fill(&m, channel, h, &port);
     kr = mach_msg(&m.header, MACH_SEND_MSG | MACH_SEND_TIMEOUT,
                   m.header.msgh_size, 0, MACH_PORT_NULL,
                   (mach_msg_timeout_t)cph__ms_left(deadline_ms),
