@@ -138,9 +138,12 @@ CPH_PUBLIC int cph_child_take_fd(const char *key);
  *   EEXIST     key was already given;
  *   EPIPE      the parent is gone (or no longer reads this channel);
  *   ETIMEDOUT  no room within CPH_CHILD_TIMEOUT_MS;
- *   EMFILE     the parent's user has too many fds in flight.
+ *   EMFILE     the parent's user has too many fds in flight;
+ *   EINVAL     also (macOS): the fd cannot travel (fileport_makeport
+ *              refuses it: a kqueue, a POSIX semaphore).
  * The give channel is close-on-exec; a process forked from the child
- * shares it, and gives from either count once per key.
+ * shares it, and gives from either count once per key (on macOS a
+ * forked process cannot give: ENOENT).
  */
 CPH_PUBLIC int cph_child_give_fd(const char *key, int fd);
 

@@ -148,8 +148,9 @@ bool cph__giver_message(mach_msg_header_t *msg)
 
     if (!at)
         return false;
-    /* The kernel's notifications carry KERNEL_AUDIT_TOKEN_VALUE: pid 0,
-     * which no process of the user has. */
+    /* The kernel's notifications carry KERNEL_AUDIT_TOKEN_VALUE (xnu-11417
+     * ipc_kmsg_init_trailer_and_sign, sender TASK_NULL): pid 0, which no
+     * process of the user has. */
     if (msg->msgh_id == MACH_NOTIFY_NO_SENDERS && from->val[5] == 0) {
         end(at);
         return true;
