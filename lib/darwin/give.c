@@ -6,8 +6,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "../transport.h"
 #include "give.h"
