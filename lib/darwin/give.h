@@ -5,17 +5,27 @@
  * (MAKE_SEND) in the reply, after the handles. The child keeps that right
  * and gives by sending it one message per handle: one port descriptor
  * with the disposition the child chose, then the key. Fds travel as
- * fileports.
+ * fileports. The right leaves the child's space when the message is
+ * copied in (xnu-11417 ipc_kmsg_copyin_body) and lands in the parent's
+ * under a name of its own (ipc_kmsg_copyout_body).
  *
- * The parent takes a give only when the message came on that child's
- * port from that process: the audit trailer's pid and pid version
- * (val[5] and val[7], which xnu's set_security_token_task_internal fills
- * from p_pid and p_idversion) must be those of the check-in, so that a
- * right the child passed on, or a new process with a recycled pid, gives
- * nothing. The port's no-senders notification (requested with sync 1:
- * xnu's ipc_port_nsrequest fires once the make-send count has reached 1
- * and no send right is left) and the child's exit (EVFILT_PROC) each
- * end the channel: the core then answers ECONNABORTED for keys not given.
+ * Only the checked-in child holds a send right to its port: the server
+ * made it for the reply to a check-in that proved the token and the pid,
+ * and a forked process starts with a new IPC space (xnu ipc_task_init
+ * passes on only the task's special ports). The child could still pass
+ * the right on, so the parent takes a give only when the message came
+ * from that very process: the audit trailer's pid and pid version (val[5]
+ * and val[7], which xnu's set_security_token_task_internal fills from
+ * p_pid and p_idversion) must be those of the check-in, which a new
+ * process with a recycled pid does not have.
+ *
+ * The channel ends with the child's exit (the check-in's EVFILT_PROC
+ * watch stays for it; what the child sent before is in the queue ahead)
+ * or with the port's no-senders notification: requested with sync 1, so
+ * that xnu's ipc_port_nsrequest does not send it at once while the
+ * make-send count is 0; it comes when the last send right goes, whatever
+ * took it (the child's exit, a reply that was destroyed). The core then
+ * answers ECONNABORTED for keys not given.
  */
 #ifndef CPH_DARWIN_GIVE_H
 #define CPH_DARWIN_GIVE_H
