@@ -3,8 +3,9 @@
  * Chromium's MachPortRendezvous tests: each right type, fileports,
  * children that never check in, wrong tokens, a server gone before the
  * check-in, the argument contract, and what xnu decides: descriptor
- * order, unsendable fds, dead rights, a full queue, a rogue sender. The
- * helpers are d_*.c here.
+ * order, unsendable fds, dead rights, a full queue, a rogue sender; and
+ * the other direction, rights given back to the parent. The helpers are
+ * d_*.c here.
  */
 #include <errno.h>
 #include <fcntl.h>
