@@ -44,30 +44,46 @@ static mach_msg_type_name_t owned(uint8_t kind)
     }
 }
 
-static void expect_handles(const struct cph__handle *h, size_t count)
+/* Handles first, one descriptor each; then expected keys (no descriptor)
+ * and, with them, the give port's send right as the last descriptor. */
+static void expect_handles(const struct cph__handle *h, size_t count,
+                           mach_port_t give)
 {
     mach_msg_body_t *body = (mach_msg_body_t *)(&reply.head + 1);
     mach_msg_port_descriptor_t *ports =
         (mach_msg_port_descriptor_t *)(body + 1);
+    size_t handles = 0;
 
     if (reply.head.msgh_id != CPH__REPLY_ID ||
-        !(reply.head.msgh_bits & MACH_MSGH_BITS_COMPLEX) ||
-        count != body->msgh_descriptor_count)
+        !(reply.head.msgh_bits & MACH_MSGH_BITS_COMPLEX))
         abort();
     for (size_t i = 0; i < count; i++) {
-        mach_port_t name = ports[i].name == MACH_PORT_DEAD ? MACH_PORT_NULL
-                                                           : ports[i].name;
-        if (!cph__key_valid(h[i].key) || h[i].fd != -1 ||
-            h[i].port != name || h[i].disposition != owned(h[i].kind) ||
+        mach_port_t name;
+
+        if (!cph__key_valid(h[i].key) || h[i].fd != -1)
+            abort();
+        if (h[i].kind == CPH__KIND_EXPECT)
+            continue;
+        if (handles != i)
+            abort();
+        name = ports[i].name == MACH_PORT_DEAD ? MACH_PORT_NULL
+                                               : ports[i].name;
+        if (h[i].port != name || h[i].disposition != owned(h[i].kind) ||
             h[i].disposition == MACH_MSG_TYPE_PORT_NONE)
             abort();
+        handles++;
     }
+    if (body->msgh_descriptor_count != handles + (handles < count) ||
+        (handles == count && give != MACH_PORT_NULL) ||
+        (handles < count && give != ports[handles].name))
+        abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     mach_msg_audit_trailer_t trailer;
     struct cph__handle *h = NULL;
+    mach_port_t give = MACH_PORT_NULL;
     size_t count = 0, len;
 
     if (size < 1)
@@ -85,10 +101,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     trailer.msgh_audit.val[5] = data[0] & 1 ? PARENT + 1 : PARENT;
     memcpy(reply.bytes + round_msg(len), &trailer, sizeof trailer);
 
-    if (cph__reply_parse(&reply.head, PARENT, &h, &count) == 0) {
+    if (cph__reply_parse(&reply.head, PARENT, &h, &count, &give) == 0) {
         if (data[0] & 1)
             abort();
-        expect_handles(h, count);
+        expect_handles(h, count, give);
         free(h); /* the names are made up: nothing to release */
     } else if (h) {
         abort();

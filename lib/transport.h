@@ -16,12 +16,6 @@
 #define CPH__HAS_DIRECT 0
 #define CPH__DELIVERY_DEFAULT CPH_DELIVERY_PID_BOUND
 #endif
-/* Whether this OS carries handles given back (cph_attachments_expect). */
-#ifdef __linux__
-#define CPH__HAS_GIVE 1
-#else
-#define CPH__HAS_GIVE 0
-#endif
 
 /*
  * Parent side, direct delivery (only where CPH__HAS_DIRECT).
@@ -106,20 +100,33 @@ int cph__checkin_receive(struct cph__checkin *c, int64_t deadline_ms,
 /* Whether fd is a pipe as cph__pipe_create makes them (EBADF if not). */
 int cph__pipe_check(int fd);
 
-#if CPH__HAS_GIVE
 /*
- * Child side, giving back (only where CPH__HAS_GIVE). The give channel
- * is the direct delivery's end of the socketpair, or the pid-bound
- * check-in's connection (cph__checkin_fd, before cph__checkin_receive
- * closes it).
+ * Child side, giving back. The give channel
+ * is, on Linux, the direct delivery's end of the socketpair, or the
+ * pid-bound check-in's connection (cph__checkin_fd, before
+ * cph__checkin_receive closes it); on macOS a send right to the give
+ * port the parent made for this child, which comes with the reply
+ * (cph__checkin_give_to names where cph__checkin_receive leaves it;
+ * MACH_PORT_NULL when the parent expects nothing back).
  */
+#ifdef __APPLE__
+typedef mach_port_t cph__channel_t;
+#define CPH__NO_CHANNEL MACH_PORT_NULL
+void cph__checkin_give_to(struct cph__checkin *c, mach_port_t *give);
+#else
+typedef int cph__channel_t;
+#define CPH__NO_CHANNEL (-1)
 int cph__checkin_fd(const struct cph__checkin *c);
 /* Calls are serialized by the caller. Direct: every handle arrived (the
  * parent's outcome 0). */
 int cph__give_ack(int fd, int64_t deadline_ms);
-/* Sends h (kind FD: a duplicate of h->fd travels) on the channel,
- * waiting until deadline_ms for room. EPIPE: the parent is gone. */
-int cph__give_send(int fd, const struct cph__handle *h, int64_t deadline_ms);
 #endif
+/* Sends h on the channel, waiting until deadline_ms for room; calls are
+ * serialized by the caller. Kind FD: a duplicate of h->fd travels. A
+ * port (macOS): h->disposition says what leaves, as for
+ * cph_child_give_port; on failure the caller keeps what it had. EPIPE:
+ * the parent is gone. */
+int cph__give_send(cph__channel_t channel, const struct cph__handle *h,
+                   int64_t deadline_ms);
 
 #endif

@@ -211,8 +211,6 @@ static int spawn_with(spawn_fn *fn, pid_t *pid, const char *path,
 
     if (!list || (list->count == 0 && list->nexpects == 0))
         return fn(pid, path, file_actions, attrp, argv, envp);
-    if (list->nexpects > 0 && !CPH__HAS_GIVE)
-        return ENOTSUP;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
     err = spawn_attached(fn, pid, path, file_actions, attrp, argv, envp,
                          list);

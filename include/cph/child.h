@@ -24,7 +24,9 @@
  * constructor also keeps the channel the handles came on as its give
  * channel (close-on-exec; one fd for the life of the process): under the
  * direct delivery the inherited socketpair end, on which it acknowledges
- * the check-in; under the pid-bound delivery the check-in's connection.
+ * the check-in; under the pid-bound delivery the check-in's connection;
+ * on macOS a send right to the give port the parent sent with the reply
+ * (one port name for the life of the process).
  * cph_child_give_fd() sends on it; see GIVING BACK in <cph/spawn.h>.
  *
  * The constructor never aborts, exits, prints or raises a signal, and
@@ -57,6 +59,7 @@
 #include <cph/public.h>
 
 #ifdef __APPLE__
+#include <mach/message.h>
 #include <mach/port.h>
 #endif
 
@@ -138,8 +141,11 @@ CPH_PUBLIC int cph_child_take_fd(const char *key);
  *   ETIMEDOUT  no room within CPH_CHILD_TIMEOUT_MS;
  *   EMFILE     the parent's user has too many fds in flight;
  *   ENOMEM, ENOBUFS  out of kernel memory for the message.
+ *   EINVAL     also (macOS): the fd cannot travel (fileport_makeport
+ *              refuses it: a kqueue, a POSIX semaphore).
  * The give channel is close-on-exec; a process forked from the child
- * shares it, and gives from either count once per key.
+ * shares it, and gives from either count once per key (on macOS a
+ * forked process cannot give: ENOENT).
  */
 CPH_PUBLIC int cph_child_give_fd(const char *key, int fd);
 
@@ -158,6 +164,45 @@ CPH_PUBLIC mach_port_t cph_child_take_send_right(const char *key);
  * MACH_PORT_NULL when there is none.
  */
 CPH_PUBLIC mach_port_t cph_child_take_receive_right(const char *key);
+
+/*
+ * macOS: gives the parent a Mach port right under key, which the parent
+ * expected, as cph_child_give_fd() gives an fd (the same channel, bound
+ * and threads). disposition is one that cph_attachments_add_port()
+ * accepts and says what the parent gets and what the caller keeps:
+ *
+ *   MACH_MSG_TYPE_COPY_SEND       a send right copied from port (a send
+ *   MACH_MSG_TYPE_MAKE_SEND       right) / made from port (a receive right;
+ *   MACH_MSG_TYPE_MAKE_SEND_ONCE  Crashpad's handler gives its exception
+ *                                 port so) / a send-once right made from
+ *                                 port. The caller keeps its right either
+ *                                 way.
+ *   MACH_MSG_TYPE_MOVE_SEND       one reference of the caller's send right,
+ *   MACH_MSG_TYPE_MOVE_SEND_ONCE  its send-once right, its receive right
+ *   MACH_MSG_TYPE_MOVE_RECEIVE    (the port then queues for the parent).
+ *                                 On success it has left the caller (the
+ *                                 name no longer holds it); on failure it
+ *                                 is still the caller's under its name
+ *                                 (after ETIMEDOUT a moved send-once or
+ *                                 receive right comes back through the
+ *                                 kernel: should another thread have taken
+ *                                 the name meanwhile, it is destroyed).
+ *
+ * Returns 0 (queued to the parent, or destroyed with the parent that died
+ * at that moment), or:
+ *   EINVAL     key is NULL or not 1 to 64 bytes of [A-Za-z0-9._-], the
+ *              disposition is not one of the above, port is not valid, or
+ *              the caller holds no such right;
+ *   ENOENT     not launched by cph_spawn, the check-in failed, the
+ *              parent does not expect key, or this process was forked
+ *              from the child (it has none of the child's rights);
+ *   EEXIST     key was already given;
+ *   EPIPE      the parent is gone;
+ *   ETIMEDOUT  the parent's queue stayed full for CPH_CHILD_TIMEOUT_MS;
+ *   ENOMEM     out of kernel buffers.
+ */
+CPH_PUBLIC int cph_child_give_port(const char *key, mach_port_t port,
+                                   mach_msg_type_name_t disposition);
 #endif
 
 #ifdef __cplusplus

@@ -128,14 +128,14 @@
  * libcph starts one thread of its own, with all signals blocked.
  */
 /*
- * GIVING BACK (child to parent; Linux, both deliveries)
+ * GIVING BACK (child to parent; Linux, both deliveries, and macOS)
  *
  * The other direction of Crashpad's ChildPortHandshake: a child, such
  * as a crash handler that creates its own server end, gives its parent
  * a handle. The parent names the keys it will accept with
  * cph_attachments_expect(); the child gives with cph_child_give_fd()
- * (<cph/child.h>) at any time after main() starts; the parent takes with
- * cph_take_fd().
+ * or, on macOS, cph_child_give_port() (<cph/child.h>) at any time after
+ * main() starts; the parent takes with cph_take_fd() or cph_take_port().
  *
  *  1. The expected keys travel to the child with the handles, as entries
  *     without a handle. A child knows what its parent will accept.
@@ -157,13 +157,30 @@
  *     child's, each key still once); after the child exited it finds the
  *     channel closed. A child whose parent died gets EPIPE, at once.
  *
+ * On macOS the channel is a port. When a check-in's list expects keys,
+ * the server makes a receive right for that child, its give port, and
+ * puts a send right to it in the reply (after the handles, before the
+ * expected keys). The child keeps that send right (it is not passed on
+ * by fork) and gives by sending to it one message per handle: one port
+ * descriptor with the disposition the child chose (fds as fileports),
+ * and the key. The parent takes a give only from the checked-in process
+ * itself: the message's audit trailer must carry the pid and pid version
+ * of the check-in's, so that a right the child passed on gives nothing.
+ * A give that is malformed, or from anyone else, is destroyed with its
+ * rights; one under a key not expected, or given already, is released by
+ * the core. The channel ends when the child exits (what it sent before
+ * is read first) or when the give port has no senders left (the child's
+ * send right went away); the port is then destroyed. A process the child
+ * forked cannot give (ENOENT).
+ *
  * Bounds and release. Per child spawned with expected keys the parent
  * keeps, while the child lives, its give channel: under the direct
  * delivery 3 fds until the check-in (the channel's two ends and a pidfd;
  * a list without expected keys costs 1) and 2 until the child exits;
  * under the pid-bound delivery what the check-in costs today, then 2
- * (the connection and a pidfd) until it exits; plus at most one fd per
- * expected key, given and not yet taken. After the child can no longer give, what
+ * (the connection and a pidfd) until it exits (on macOS: one port and
+ * the exit watch); plus at most one fd or right per expected key, given
+ * and not yet taken. After the child can no longer give, what
  * nobody took stays for cph_take_fd(), for the last 128 such children:
  * past that the oldest entry is released and its fds closed (then
  * ESRCH). A new child with the same pid replaces an older entry.
@@ -253,8 +270,7 @@ CPH_PUBLIC int cph_attachments_add_fd(cph_attachments_t *list, const char *key, 
  *   EINVAL  list is NULL or key is not 1 to 64 bytes of [A-Za-z0-9._-];
  *   EEXIST  key is already expected;
  *   ENOMEM  out of memory.
- * On error the list is unchanged. cph_spawn with a list that expects
- * keys fails with ENOTSUP where giving back is not carried yet (macOS).
+ * On error the list is unchanged.
  */
 CPH_PUBLIC int cph_attachments_expect(cph_attachments_t *list,
                                       const char *key);
@@ -316,8 +332,6 @@ CPH_PUBLIC int cph_take_fd(pid_t pid, const char *key, int timeout_ms,
  *           port, or launchd knows no job for this process): retrying
  *           will not help;
  *   EAGAIN  macOS also: out of Mach resources;
- *   ENOTSUP the list expects keys back and this OS does not carry giving
- *           back yet (macOS);
  *   any error of posix_spawn, socket, pipe or thread creation (ENOENT,
  *   EACCES, ENFILE, ENOMEM, EAGAIN, ...).
  * On error no child exists and everything cph made for the spawn is
@@ -398,6 +412,20 @@ CPH_PUBLIC int cph_checkin_wait(pid_t pid, int timeout_ms);
 CPH_PUBLIC int cph_attachments_add_port(cph_attachments_t *list, const char *key,
                              mach_port_t port,
                              mach_msg_type_name_t disposition);
+
+/*
+ * macOS: takes the right child pid gave back under key with
+ * cph_child_give_port(), as cph_take_fd() takes an fd: the same waiting
+ * and the same errors (and EINVAL for port NULL). On success *port is
+ * the caller's right, of the kind the child's disposition made: a send
+ * right (COPY_SEND, MAKE_SEND, MOVE_SEND), a send-once right
+ * (MAKE_SEND_ONCE, MOVE_SEND_ONCE) or a receive right (MOVE_RECEIVE),
+ * one user reference; MACH_PORT_DEAD for a send or send-once right whose
+ * port died on the way. An fd given under key answers ENOENT (take it
+ * with cph_take_fd) and stays.
+ */
+CPH_PUBLIC int cph_take_port(pid_t pid, const char *key, int timeout_ms,
+                             mach_port_t *port);
 #endif
 
 #ifdef __cplusplus

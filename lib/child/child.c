@@ -17,6 +17,9 @@
 #include <cph/spawn.h>
 
 #include "../transport.h"
+#ifdef __APPLE__
+#include "../darwin/ports.h"
+#endif
 
 /* Taken handles stay in place with kind 0, so that numbering and keys
  * stay stable. */
@@ -28,16 +31,17 @@ static struct {
     pthread_mutex_t lock;
 } got = {.status = ENOENT, .lock = PTHREAD_MUTEX_INITIALIZER};
 
-/* What the parent expects back, and the channel to give it on (-1 when
- * it expects nothing). The lock also serializes sends on the channel. */
+/* What the parent expects back, and the channel to give it on
+ * (CPH__NO_CHANNEL when it expects nothing). The lock also serializes
+ * sends on the channel. */
 static struct {
-    int fd;
+    cph__channel_t channel;
     struct cph__handle *keys;
     bool *given;
     size_t count;
     struct cph__keyset index;
     pthread_mutex_t lock;
-} give = {.fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER};
+} give = {.channel = CPH__NO_CHANNEL, .lock = PTHREAD_MUTEX_INITIALIZER};
 
 static int read_token(int fd, uint8_t token[CPH__TOKEN_SIZE],
                       int64_t deadline_ms)
@@ -87,7 +91,7 @@ static int check_channel(const struct cph__env *e)
  * the one that serves the name (it died, or this process was not spawned
  * by it), the token never leaves the pipe. */
 static int check_in_pid_bound(const struct cph__env *e, int64_t deadline,
-                              int *channel)
+                              cph__channel_t *channel)
 {
     uint8_t token[CPH__TOKEN_SIZE];
     struct cph__checkin *c;
@@ -99,12 +103,14 @@ static int check_in_pid_bound(const struct cph__env *e, int64_t deadline,
     if (!err)
         err = cph__checkin_send(e->service, token, parent, deadline, &c);
     close(e->fd);
-#if CPH__HAS_GIVE
+#ifdef __APPLE__
+    /* The give port comes with the reply. */
+    if (!err)
+        cph__checkin_give_to(c, channel);
+#else
     /* The connection outlives the check-in if keys are expected back. */
     if (!err)
         *channel = fcntl(cph__checkin_fd(c), F_DUPFD_CLOEXEC, 3);
-#else
-    (void)channel;
 #endif
     if (!err)
         err = cph__checkin_receive(c, deadline, &got.handles, &got.received);
@@ -149,25 +155,55 @@ static int split_expects(void)
     return index_keys(&give.index, give.keys, give.count);
 }
 
+#ifdef __APPLE__
+/* A process forked from the child has a new IPC space, where the give
+ * port's name means nothing, or later something else. */
+static void forget_channel(void)
+{
+    give.channel = CPH__NO_CHANNEL;
+}
+
+static int open_give(cph__channel_t channel, bool direct, int64_t deadline)
+{
+    (void)direct;
+    (void)deadline;
+    if (channel == CPH__NO_CHANNEL)
+        return EPROTO;
+    if (pthread_atfork(NULL, NULL, forget_channel) != 0)
+        return ENOMEM;
+    give.channel = channel;
+    return 0;
+}
+
+static void close_channel(cph__channel_t channel, bool failed)
+{
+    (void)failed;
+    mach_port_deallocate(mach_task_self(), channel);
+}
+#else
 /* Keeps channel as the give channel; the direct delivery acknowledges
  * on it first. */
-static int open_give(int channel, bool direct, int64_t deadline)
+static int open_give(cph__channel_t channel, bool direct, int64_t deadline)
 {
     int err = 0;
 
     if (channel < 0 || fcntl(channel, F_SETFD, FD_CLOEXEC) < 0)
         return EMFILE;
-#if CPH__HAS_GIVE
     if (direct)
         err = cph__give_ack(channel, deadline);
-#else
-    (void)direct;
-    (void)deadline;
-#endif
     if (!err)
-        give.fd = channel;
+        give.channel = channel;
     return err;
 }
+
+static void close_channel(cph__channel_t channel, bool failed)
+{
+    /* A parent waiting for an ack learns at once. */
+    if (failed)
+        shutdown(channel, SHUT_RDWR);
+    close(channel);
+}
+#endif
 
 static void forget_received(void)
 {
@@ -188,7 +224,8 @@ static int check_in(const char *value)
 {
     int64_t deadline = cph__now_ms() + CPH_CHILD_TIMEOUT_MS;
     struct cph__env e;
-    int channel = -1, err;
+    cph__channel_t channel = CPH__NO_CHANNEL;
+    int err;
 
     if (cph__env_parse(value, &e) != 0)
         return EINVAL;
@@ -211,12 +248,8 @@ static int check_in(const char *value)
     else if (e.delivery == CPH_DELIVERY_DIRECT)
         cph__direct_confirm(channel, err);
 #endif
-    if (channel >= 0 && channel != give.fd) {
-        /* A parent waiting for an ack learns at once. */
-        if (err)
-            shutdown(channel, SHUT_RDWR);
-        close(channel);
-    }
+    if (channel != CPH__NO_CHANNEL && channel != give.channel)
+        close_channel(channel, err != 0);
     if (err)
         forget_received();
     return err;
@@ -293,32 +326,39 @@ int cph_child_take_fd(const char *key)
     return h.fd;
 }
 
+/* Gives h (its key set, its handle checked) if the parent expects its
+ * key and it was not given yet. */
+static int give_handle(const struct cph__handle *h)
+{
+    long at;
+    int err = ENOENT;
+
+    pthread_mutex_lock(&give.lock);
+    at = give.channel == CPH__NO_CHANNEL
+             ? -1
+             : cph__keyset_find(&give.index, give.keys, sizeof *give.keys,
+                                h->key);
+    if (at >= 0 && give.given[at])
+        err = EEXIST;
+    else if (at >= 0)
+        err = cph__give_send(give.channel, h,
+                             cph__now_ms() + CPH_CHILD_TIMEOUT_MS);
+    if (!err)
+        give.given[at] = true;
+    pthread_mutex_unlock(&give.lock);
+    return err;
+}
+
 int cph_child_give_fd(const char *key, int fd)
 {
     struct cph__handle h = {.kind = CPH__KIND_FD, .fd = fd};
-    long at;
-    int err = ENOENT;
 
     if (!key || !cph__key_valid(key))
         return EINVAL;
     if (fd < 0 || fcntl(fd, F_GETFD) < 0)
         return EBADF;
     strcpy(h.key, key);
-    pthread_mutex_lock(&give.lock);
-    at = give.fd < 0 ? -1
-                     : cph__keyset_find(&give.index, give.keys,
-                                        sizeof *give.keys, key);
-    if (at >= 0 && give.given[at])
-        err = EEXIST;
-#if CPH__HAS_GIVE
-    else if (at >= 0)
-        err = cph__give_send(give.fd, &h,
-                             cph__now_ms() + CPH_CHILD_TIMEOUT_MS);
-    if (!err)
-        give.given[at] = true;
-#endif
-    pthread_mutex_unlock(&give.lock);
-    return err;
+    return give_handle(&h);
 }
 
 #ifdef __APPLE__
@@ -339,5 +379,17 @@ mach_port_t cph_child_take_receive_right(const char *key)
     if (!key || !take(key, 1u << CPH__KIND_RECEIVE, &h))
         return MACH_PORT_NULL;
     return h.port;
+}
+
+int cph_child_give_port(const char *key, mach_port_t port,
+                        mach_msg_type_name_t disposition)
+{
+    struct cph__handle h;
+
+    if (!key || !cph__key_valid(key) ||
+        cph__port_handle(port, disposition, &h) != 0)
+        return EINVAL;
+    strcpy(h.key, key);
+    return give_handle(&h);
 }
 #endif

@@ -261,3 +261,22 @@ int cph_take_fd(pid_t pid, const char *key, int timeout_ms, int *fd)
         *fd = h.fd;
     return err;
 }
+
+#ifdef __APPLE__
+int cph_take_port(pid_t pid, const char *key, int timeout_ms,
+                  mach_port_t *port)
+{
+    struct cph__handle h;
+    int err;
+
+    if (!port)
+        return EINVAL;
+    err = cph__given_take(pid, key,
+                          1u << CPH__KIND_SEND | 1u << CPH__KIND_SEND_ONCE |
+                              1u << CPH__KIND_RECEIVE,
+                          timeout_ms, &h);
+    if (!err)
+        *port = h.port;
+    return err;
+}
+#endif

@@ -19,11 +19,13 @@
 
 #include "../transport.h"
 #include "mig_glue.h"
+#include "ports.h"
 #include "sdk.h"
 
 struct cph__checkin {
     mach_port_t reply;
     pid_t parent;
+    mach_port_t *give; /* where the give port's send right goes */
 };
 
 static void destroy_receive(mach_port_t port)
@@ -130,38 +132,41 @@ int cph__checkin_send(const char *service, const uint8_t *token,
     }
     c->reply = reply;
     c->parent = parent;
+    c->give = NULL;
     *out = c;
     return 0;
 }
 
-/* The received disposition each kind must arrive with, and what the
- * child then owns (the MOVE_* of it, for cph__handle_release). */
-static bool arrived_as(uint8_t kind, mach_msg_type_name_t got,
-                       mach_msg_type_name_t *owns)
+void cph__checkin_give_to(struct cph__checkin *c, mach_port_t *give)
 {
-    switch (kind) {
-    case CPH__KIND_FD:
-    case CPH__KIND_SEND:
-        *owns = MACH_MSG_TYPE_MOVE_SEND;
-        return got == MACH_MSG_TYPE_PORT_SEND;
-    case CPH__KIND_SEND_ONCE:
-        *owns = MACH_MSG_TYPE_MOVE_SEND_ONCE;
-        return got == MACH_MSG_TYPE_PORT_SEND_ONCE;
-    case CPH__KIND_RECEIVE:
-        *owns = MACH_MSG_TYPE_MOVE_RECEIVE;
-        return got == MACH_MSG_TYPE_PORT_RECEIVE;
-    default:
-        return false;
-    }
+    c->give = give;
 }
 
-/* Checks the whole reply and fills h[] (names only); fds come after. */
+/* Checks one entry's descriptor and takes its name: a right whose port
+ * died before it reached us arrives as MACH_PORT_DEAD and names nothing
+ * in our space (xnu-11417 ipc_kmsg_copyout_port: ipc_object_copyout
+ * refuses a dead port): no right, as child.h says. */
+static bool take_descriptor(const mach_msg_port_descriptor_t *d,
+                            struct cph__handle *h)
+{
+    if (d->type != MACH_MSG_PORT_DESCRIPTOR ||
+        !cph__port_arrived(h->kind, d->disposition, &h->disposition))
+        return false;
+    h->port = d->name == MACH_PORT_DEAD ? MACH_PORT_NULL : d->name;
+    h->fd = -1;
+    return true;
+}
+
+/* Checks the whole reply and fills h[] (names only; fds come after):
+ * one descriptor per handle, then, when the key list ends with expected
+ * keys (entries without a descriptor), the give port's send right, which
+ * goes to *give. */
 static int parse_reply(mach_msg_header_t *msg, struct cph__handle **out,
-                       size_t *count)
+                       size_t *count, mach_port_t *give)
 {
     mach_msg_body_t *body = (mach_msg_body_t *)(msg + 1);
     mach_msg_port_descriptor_t *ports = (mach_msg_port_descriptor_t *)(body + 1);
-    size_t n, fixed, off = 0;
+    size_t n, fixed, off = 0, total = 0, handles = 0;
     struct cph__handle *h;
     uint32_t keys_len;
     uint8_t *keys;
@@ -178,31 +183,38 @@ static int parse_reply(mach_msg_header_t *msg, struct cph__handle **out,
     keys = (uint8_t *)(ports + n) + sizeof keys_len;
     if (keys_len > msg->msgh_size - fixed)
         return EPROTO;
-    h = calloc(n + 1, sizeof *h);
+    /* An entry takes at least 3 bytes. */
+    h = calloc(keys_len / 3 + 1, sizeof *h);
     if (!h)
         return ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        if (ports[i].type != MACH_MSG_PORT_DESCRIPTOR ||
-            cph__wire_get(keys, keys_len, &off, &h[i]) != 0 ||
-            !arrived_as(h[i].kind, ports[i].disposition, &h[i].disposition)) {
-            free(h);
-            return EPROTO;
-        }
-        /* A right whose port died before it reached us arrives as
-         * MACH_PORT_DEAD and names nothing in our space (xnu-11417
-         * ipc_kmsg_copyout_port: ipc_object_copyout refuses a dead
-         * port): no right, as child.h says. */
-        h[i].port = ports[i].name == MACH_PORT_DEAD ? MACH_PORT_NULL
-                                                    : ports[i].name;
-        h[i].fd = -1;
+    for (; off < keys_len; total++) {
+        if (cph__wire_get(keys, keys_len, &off, &h[total]) != 0)
+            goto fail;
+        if (h[total].kind == CPH__KIND_EXPECT)
+            continue;
+        /* Handles first, each with the next descriptor. */
+        if (handles != total || handles == n ||
+            !take_descriptor(&ports[handles], &h[total]))
+            goto fail;
+        handles++;
     }
-    if (off != keys_len) {
-        free(h);
-        return EPROTO;
+    *give = MACH_PORT_NULL;
+    if (total > handles) {
+        if (n != handles + 1 || ports[handles].type != MACH_MSG_PORT_DESCRIPTOR ||
+            ports[handles].disposition != MACH_MSG_TYPE_PORT_SEND)
+            goto fail;
+        /* MACH_PORT_DEAD if the parent's give port is gone already:
+         * every give then answers EPIPE. */
+        *give = ports[handles].name;
+    } else if (n != handles) {
+        goto fail;
     }
     *out = h;
-    *count = n;
+    *count = total;
     return 0;
+fail:
+    free(h);
+    return EPROTO;
 }
 
 static pid_t sender_pid(mach_msg_header_t *msg)
@@ -217,7 +229,8 @@ static pid_t sender_pid(mach_msg_header_t *msg)
 }
 
 int cph__reply_parse(mach_msg_header_t *msg, pid_t parent,
-                     struct cph__handle **handles, size_t *count)
+                     struct cph__handle **handles, size_t *count,
+                     mach_port_t *give)
 {
     /* The server destroyed our request (it refused the check-in, or it
      * died with it queued): the send-once right came back as this. */
@@ -225,7 +238,7 @@ int cph__reply_parse(mach_msg_header_t *msg, pid_t parent,
         return ECONNRESET;
     if (sender_pid(msg) != parent)
         return EPERM;
-    return parse_reply(msg, handles, count);
+    return parse_reply(msg, handles, count, give);
 }
 
 /* Turns each fileport into its fd (close-on-exec). After this, h[] owns
@@ -280,6 +293,7 @@ int cph__checkin_receive(struct cph__checkin *c, int64_t deadline_ms,
     mach_msg_size_t size = 16384;
     mach_msg_header_t *msg = malloc(size);
     struct cph__handle *h = NULL;
+    mach_port_t give = MACH_PORT_NULL, *keep = c->give;
     size_t n = 0;
     kern_return_t kr;
     int err;
@@ -293,7 +307,7 @@ int cph__checkin_receive(struct cph__checkin *c, int64_t deadline_ms,
     else if (kr != MACH_MSG_SUCCESS)
         err = EPROTO;
     else
-        err = cph__reply_parse(msg, c->parent, &h, &n);
+        err = cph__reply_parse(msg, c->parent, &h, &n, &give);
     if (kr == MACH_MSG_SUCCESS && err)
         mach_msg_destroy(msg);
     if (!err)
@@ -301,6 +315,7 @@ int cph__checkin_receive(struct cph__checkin *c, int64_t deadline_ms,
     if (err && h) {
         cph__handles_release(h, n);
         free(h);
+        cph__port_release(give, MACH_MSG_TYPE_MOVE_SEND);
     }
     destroy_receive(c->reply);
     free(c);
@@ -309,5 +324,9 @@ int cph__checkin_receive(struct cph__checkin *c, int64_t deadline_ms,
         return err;
     *handles = h;
     *count = n;
+    if (keep)
+        *keep = give;
+    else
+        cph__port_release(give, MACH_MSG_TYPE_MOVE_SEND);
     return 0;
 }

@@ -47,10 +47,12 @@ kern_return_t cph__checkin_request(mach_port_t server, mach_port_t reply,
 
 /* Checks a received reply (msg, msgh_size bytes followed by the audit
  * trailer) from parent and fills *handles (malloc'd, *count of them: keys,
- * kinds, dispositions, port names; fd -1) without any Mach call; on error
- * the message's rights are still the caller's (checkin.c). */
+ * kinds, dispositions, port names; fd -1), and *give (the give port's
+ * send right, when the parent expects keys back) without any Mach call;
+ * on error the message's rights are still the caller's (checkin.c). */
 int cph__reply_parse(mach_msg_header_t *msg, pid_t parent,
-                     struct cph__handle **handles, size_t *count);
+                     struct cph__handle **handles, size_t *count,
+                     mach_port_t *give);
 
 #ifdef __Request__cph_checkin_subsystem__defined
 _Static_assert(sizeof(struct cph__checkin_request) ==

@@ -19,6 +19,7 @@
 
 #include "../transport.h"
 #include "sdk.h"
+#include "give.h"
 #include "mig_glue.h"
 #include "ports.h"
 
@@ -75,6 +76,12 @@ static void *record_udata(const struct cph__record *r, int tag)
  * MOVE_SEND as a copy (COPY_SEND): whatever the send does, those names
  * stay ours, and we release them afterwards (the MOVE_SEND reference
  * with the record).
+ *
+ * When the child's list expects keys back, one more descriptor comes
+ * after the handles: MAKE_SEND of the child's give port (give.h), a port
+ * no handle names, so its place cannot upset the order above; and the
+ * key list ends with the expected keys (entries of kind EXPECT, without
+ * a descriptor).
  */
 struct reply_head {
     mach_msg_header_t header;
@@ -116,8 +123,14 @@ static void forget_moved(struct cph__record *r)
 
 static void fill_descriptors(mach_msg_port_descriptor_t *ports,
                              const struct cph__record *r,
-                             const mach_port_t *fileports)
+                             const mach_port_t *fileports,
+                             mach_port_t give)
 {
+    if (MACH_PORT_VALID(give)) {
+        ports[r->count].type = MACH_MSG_PORT_DESCRIPTOR;
+        ports[r->count].name = give;
+        ports[r->count].disposition = MACH_MSG_TYPE_MAKE_SEND;
+    }
     for (size_t i = 0; i < r->count; i++) {
         const struct cph__handle *h = &r->held[i];
 
@@ -189,12 +202,14 @@ static kern_return_t send_message(struct reply_head *msg,
     return kr;
 }
 
-/* Builds and sends the reply (see send_message). Every fileport made
- * here is released here, whatever happened. */
+/* Builds and sends the reply (see send_message), with a send right to
+ * give when it is valid. Every fileport made here is released here,
+ * whatever happened. */
 static kern_return_t send_reply(mach_port_t reply, struct cph__record *r,
-                                bool *reply_used)
+                                mach_port_t give, bool *reply_used)
 {
-    size_t keys = 0, size, made = 0, i;
+    size_t ndesc = r->count + MACH_PORT_VALID(give), keys = 0, size;
+    size_t made = 0, i;
     struct reply_head *msg = NULL;
     mach_msg_port_descriptor_t *ports;
     mach_port_t *fileports;
@@ -208,7 +223,9 @@ static kern_return_t send_reply(mach_port_t reply, struct cph__record *r,
         goto out;
     for (i = 0; i < r->count; i++)
         keys += cph__wire_size(&r->held[i]);
-    size = sizeof *msg + r->count * sizeof *ports + sizeof keys_len + keys;
+    for (i = 0; i < r->nexpects; i++)
+        keys += cph__wire_size(&r->expects[i]);
+    size = sizeof *msg + ndesc * sizeof *ports + sizeof keys_len + keys;
     size = (size + 3) & ~(size_t)3;
     msg = calloc(1, size);
     if (!msg)
@@ -218,13 +235,15 @@ static kern_return_t send_reply(mach_port_t reply, struct cph__record *r,
             fileport_makeport(r->held[made].fd, &fileports[made]) != 0)
             goto out;
     ports = (mach_msg_port_descriptor_t *)(msg + 1);
-    fill_descriptors(ports, r, fileports);
+    fill_descriptors(ports, r, fileports, give);
     keys_len = (uint32_t)keys;
-    data = (uint8_t *)(ports + r->count);
+    data = (uint8_t *)(ports + ndesc);
     memcpy(data, &keys_len, sizeof keys_len);
     data += sizeof keys_len;
     for (i = 0; i < r->count; i++)
         data += cph__wire_put(data, &r->held[i]);
+    for (i = 0; i < r->nexpects; i++)
+        data += cph__wire_put(data, &r->expects[i]);
 
     msg->header.msgh_bits =
         MACH_MSGH_BITS(MACH_MSG_TYPE_MOVE_SEND_ONCE, 0) |
@@ -232,7 +251,7 @@ static kern_return_t send_reply(mach_port_t reply, struct cph__record *r,
     msg->header.msgh_size = (mach_msg_size_t)size;
     msg->header.msgh_remote_port = reply;
     msg->header.msgh_id = CPH__REPLY_ID;
-    msg->body.msgh_descriptor_count = (mach_msg_size_t)r->count;
+    msg->body.msgh_descriptor_count = (mach_msg_size_t)ndesc;
     kr = send_message(msg, r, reply_used);
 out:
     for (i = 0; i < made; i++)
@@ -251,12 +270,15 @@ static bool request_consumed;
 /* Called by the MIG demux for a well-formed check_in request. A reply
  * that could not be handed over is the parent's failure (EIO): the child
  * learns of it from its send-once right, and the record's release frees
- * what was held for it. */
+ * what was held for it. A child whose list expects keys back gets its
+ * give port with the reply; the port is made before the record is
+ * finished, so that the exit watch stays (cph__server_unwatch). */
 kern_return_t cph__server_check_in(mach_port_t server, mach_port_t reply,
                                    cph_token_t token, audit_token_t audit)
 {
     struct cph__record *r;
     uint8_t bytes[CPH__TOKEN_SIZE];
+    mach_port_t give = MACH_PORT_NULL;
     kern_return_t kr;
 
     (void)server;
@@ -266,16 +288,24 @@ kern_return_t cph__server_check_in(mach_port_t server, mach_port_t reply,
     r = cph__registry_claim(bytes, (pid_t)audit.val[5]);
     if (!r)
         return KERN_FAILURE;
-    kr = send_reply(reply, r, &request_consumed);
+    if (r->nexpects > 0 &&
+        cph__giver_new(r->id, &audit, srv.port_set, &give) != 0) {
+        cph__registry_finish(r, EIO);
+        return KERN_RESOURCE_SHORTAGE;
+    }
+    kr = send_reply(reply, r, give, &request_consumed);
+    if (kr != MACH_MSG_SUCCESS && MACH_PORT_VALID(give))
+        cph__giver_cancel(give);
     cph__registry_finish(r, kr == MACH_MSG_SUCCESS ? 0 : EIO);
     /* MIG's convention for "the routine dealt with the reply right". */
     return request_consumed ? MIG_NO_REPLY : kr;
 }
 
-/* Takes in every queued message. A request the demux does not know, one
+/* Takes in every queued message, on the service port and on every give
+ * port (all in the port set). A request the demux does not know, one
  * MIG's checks refuse, or one cph__server_check_in refuses, is destroyed:
  * its rights are released, and the child learns of it through its
- * send-once right (MACH_NOTIFY_SEND_ONCE). */
+ * send-once right (MACH_NOTIFY_SEND_ONCE). Gives go to give.c. */
 static void receive_all(void)
 {
     union {
@@ -290,7 +320,7 @@ static void receive_all(void)
             MACH_RCV_MSG | MACH_RCV_TIMEOUT |
                 MACH_RCV_TRAILER_TYPE(MACH_MSG_TRAILER_FORMAT_0) |
                 MACH_RCV_TRAILER_ELEMENTS(MACH_RCV_TRAILER_AUDIT),
-            0, sizeof request, srv.port, 0, MACH_PORT_NULL);
+            0, sizeof request, srv.port_set, 0, MACH_PORT_NULL);
         /* Without MACH_RCV_LARGE the kernel destroyed it. */
         if (kr == MACH_RCV_TOO_LARGE)
             continue;
@@ -303,6 +333,11 @@ static void receive_all(void)
         }
         if (kr != MACH_MSG_SUCCESS)
             return;
+        if (request.header.msgh_local_port != srv.port) {
+            if (!cph__giver_message(&request.header))
+                mach_msg_destroy(&request.header);
+            continue;
+        }
         memset(&out, 0, sizeof out);
         request_consumed = false;
         cph_checkin_server(&request.header, &out.Head);
@@ -311,24 +346,26 @@ static void receive_all(void)
     }
 }
 
+/* The exit of a child that checked in with expected keys outlives its
+ * record: then only its give port is left to end. */
 static void record_event(uint64_t id, int tag)
 {
     struct cph__record *r = cph__registry_find(id);
     struct kevent ev;
 
-    if (!r)
-        return;
-    if (tag == TAG_PIPE) {
+    if (r && tag == TAG_PIPE) {
         EV_SET(&ev, r->pipe_fd, EVFILT_WRITE, EV_DELETE, 0, 0, NULL);
         kevent(srv.kq, &ev, 1, NULL, 0, NULL);
         close(r->pipe_fd);
         r->pipe_fd = -1;
     }
-    /* A check-in can be queued behind the EOF or the exit. */
+    /* A check-in, or gives, can be queued behind the EOF or the exit. */
     receive_all();
     r = cph__registry_find(id);
     if (r)
         cph__registry_gone(r);
+    if (tag == TAG_EXIT)
+        cph__giver_exited(id);
 }
 
 static void *serve(void *arg)
@@ -361,6 +398,7 @@ static void *serve(void *arg)
  * closing by number could hit an fd that is not ours. */
 void cph__server_forget(void)
 {
+    cph__giver_forget();
     memset(&srv, 0, sizeof srv);
     srv.kq = -1;
 }
@@ -454,12 +492,15 @@ int cph__server_watch(struct cph__record *r)
     return kevent(srv.kq, &ev, 1, NULL, 0, NULL) < 0 ? errno : 0;
 }
 
+/* The exit watch stays for a child that can still give (its one-shot
+ * event, tagged with the record's id, ends the give port). */
 void cph__server_unwatch(struct cph__record *r)
 {
     struct kevent ev[2];
 
     EV_SET(&ev[0], r->pid, EVFILT_PROC, EV_DELETE, 0, 0, NULL);
-    kevent(srv.kq, &ev[0], 1, NULL, 0, NULL);
+    if (!cph__giver_exists(r->id))
+        kevent(srv.kq, &ev[0], 1, NULL, 0, NULL);
     if (r->pipe_fd >= 0) {
         EV_SET(&ev[1], r->pipe_fd, EVFILT_WRITE, EV_DELETE, 0, 0, NULL);
         kevent(srv.kq, &ev[1], 1, NULL, 0, NULL);

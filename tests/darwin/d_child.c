@@ -15,6 +15,20 @@
  *              "fd FD open|closed"
  *   orphan     (its parent died before the check-in) to stdout:
  *              "status ERRNO count N"
+ *
+ * Giving back (the parent expects KEY):
+ *   givesend KEY     a new receive right, given as MAKE_SEND (Crashpad's
+ *                    handler), then one message on it: "gave ERR",
+ *                    "received ID"
+ *   giveonce KEY     the same with MAKE_SEND_ONCE
+ *   givereceive KEY ID  a new receive right with a send right, the
+ *                    receive right given as MOVE_RECEIVE, then message ID
+ *                    on the send right: "gave ERR", "receive left|kept",
+ *                    "sent send KR"
+ *   giveerrors KEY   what each refusal leaves (ERR as numbers):
+ *                    "unexpected ERR receive kept|left" (key nokey),
+ *                    "given ERR receive kept|left" (KEY, MOVE_RECEIVE),
+ *                    "again ERR" (KEY again), "bad ERR" (COPY_RECEIVE)
  */
 #include <fcntl.h>
 #include <mach/mach.h>
@@ -30,21 +44,15 @@
 
 static FILE *out;
 
-static int receive(const char *key)
+static int receive_on(mach_port_t port)
 {
-    mach_port_t port = cph_child_take_receive_right(key);
     union {
         mach_msg_header_t header;
         uint8_t bytes[1024];
     } msg;
-    kern_return_t kr;
+    kern_return_t kr = mach_msg(&msg.header, MACH_RCV_MSG | MACH_RCV_TIMEOUT,
+                                0, sizeof msg, port, WAIT_MS, MACH_PORT_NULL);
 
-    if (!MACH_PORT_VALID(port)) {
-        fprintf(out, "no receive right\n");
-        return 1;
-    }
-    kr = mach_msg(&msg.header, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0,
-                  sizeof msg, port, WAIT_MS, MACH_PORT_NULL);
     if (kr != KERN_SUCCESS) {
         fprintf(out, "receive failed %#x\n", kr);
         return 1;
@@ -52,6 +60,17 @@ static int receive(const char *key)
     fprintf(out, "received %d\n", msg.header.msgh_id);
     mach_msg_destroy(&msg.header);
     return 0;
+}
+
+static int receive(const char *key)
+{
+    mach_port_t port = cph_child_take_receive_right(key);
+
+    if (!MACH_PORT_VALID(port)) {
+        fprintf(out, "no receive right\n");
+        return 1;
+    }
+    return receive_on(port);
 }
 
 static int send_id(const char *key, const char *id)
@@ -127,6 +146,71 @@ static int taken(void)
     return 0;
 }
 
+static mach_port_t new_receive_right(void)
+{
+    mach_port_t port = MACH_PORT_NULL;
+
+    mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &port);
+    return port;
+}
+
+static const char *receive_held(mach_port_t port)
+{
+    mach_port_type_t type = 0;
+
+    mach_port_type(mach_task_self(), port, &type);
+    return type & MACH_PORT_TYPE_RECEIVE ? "kept" : "left";
+}
+
+/* Gives a new receive right under key as disposition (MAKE_SEND or
+ * MAKE_SEND_ONCE), then serves one message on it. */
+static int give_made(const char *key, mach_msg_type_name_t disposition)
+{
+    mach_port_t port = new_receive_right();
+    int err = cph_child_give_port(key, port, disposition);
+
+    fprintf(out, "gave %d\n", err);
+    return err ? 1 : receive_on(port);
+}
+
+static int give_receive(const char *key, const char *id)
+{
+    mach_port_t port = new_receive_right();
+    mach_msg_header_t msg = {
+        .msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MOVE_SEND, 0),
+        .msgh_size = sizeof msg,
+        .msgh_remote_port = port,
+        .msgh_id = atoi(id),
+    };
+    int err;
+
+    mach_port_insert_right(mach_task_self(), port, port,
+                           MACH_MSG_TYPE_MAKE_SEND);
+    err = cph_child_give_port(key, port, MACH_MSG_TYPE_MOVE_RECEIVE);
+    fprintf(out, "gave %d\nreceive %s\n", err, receive_held(port));
+    fprintf(out, "sent send %d\n",
+            mach_msg(&msg, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof msg, 0,
+                     MACH_PORT_NULL, WAIT_MS, MACH_PORT_NULL));
+    return err != 0;
+}
+
+static int give_errors(const char *key)
+{
+    mach_port_t port = new_receive_right();
+    int err;
+
+    err = cph_child_give_port("nokey", port, MACH_MSG_TYPE_MOVE_RECEIVE);
+    fprintf(out, "unexpected %d receive %s\n", err, receive_held(port));
+    err = cph_child_give_port(key, port, MACH_MSG_TYPE_MOVE_RECEIVE);
+    fprintf(out, "given %d receive %s\n", err, receive_held(port));
+    port = new_receive_right();
+    fprintf(out, "again %d\n",
+            cph_child_give_port(key, port, MACH_MSG_TYPE_MAKE_SEND));
+    fprintf(out, "bad %d\n",
+            cph_child_give_port(key, port, MACH_MSG_TYPE_COPY_RECEIVE));
+    return 0;
+}
+
 static int run(int argc, char **argv)
 {
     int failed = 0;
@@ -144,6 +228,14 @@ static int run(int argc, char **argv)
         return send_id("send", argv[2]) | receive("recv");
     if (strcmp(argv[1], "taken") == 0)
         return taken();
+    if (strcmp(argv[1], "givesend") == 0 && argc > 2)
+        return give_made(argv[2], MACH_MSG_TYPE_MAKE_SEND);
+    if (strcmp(argv[1], "giveonce") == 0 && argc > 2)
+        return give_made(argv[2], MACH_MSG_TYPE_MAKE_SEND_ONCE);
+    if (strcmp(argv[1], "givereceive") == 0 && argc > 3)
+        return give_receive(argv[2], argv[3]);
+    if (strcmp(argv[1], "giveerrors") == 0 && argc > 2)
+        return give_errors(argv[2]);
     if (strcmp(argv[1], "keys") == 0)
         return keys(argv[2]);
     if (strcmp(argv[1], "fd") != 0)

@@ -17,6 +17,15 @@
  *                   the server's queue: "queued N"; then checks in with a
  *                   100 ms deadline: "check-in timed-out|KR", and whether
  *                   that left a right behind: "names same|leaked"
+ *   roguegive       checks in (the parent expects "good" and more), then
+ *                   on the give port that came with the reply gives by
+ *                   hand a send-once right to a bait of its own under
+ *                   "bad", which is not expected: "unexpected refused"
+ *                   once it comes back destroyed; the same under "good"
+ *                   in a message of another id: "malformed refused"; then,
+ *                   as libcph_child gives, under "good" a copy of its send
+ *                   right to the give port itself: "good sent ERR"; then
+ *                   waits for EOF on FD
  *
  * OUTCOME is "lookup-failed KR", "send-failed KR", "no-reply KR",
  * "refused" (the server destroyed the request), "unexpected ID",
@@ -31,9 +40,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cph/spawn.h>
+
+#include "by_hand.h"
 #include "core/cph_core.h"
+#include "darwin/give.h"
 #include "darwin/mig_glue.h"
 #include "darwin/sdk.h"
+#include "transport.h"
 
 #define REPLY_MS 5000
 
@@ -52,23 +66,17 @@ static void say(const char *format, ...)
     fflush(out);
 }
 
-/* CPH_HANDSHAKE is "1:<fd>:<service>". Returns the fd, or -1. */
+/* The pipe's fd that CPH_HANDSHAKE names (pid-bound), or -1. */
 static int parse_handshake(void)
 {
-    const char *value = getenv(CPH__ENV_NAME), *name;
-    char *end;
-    long fd;
+    const char *value = getenv(CPH__ENV_NAME);
+    struct cph__env e;
 
-    if (!value || strncmp(value, "1:", 2) != 0)
+    if (!value || cph__env_parse(value, &e) != 0 ||
+        e.delivery != CPH_DELIVERY_PID_BOUND)
         return -1;
-    fd = strtol(value + 2, &end, 10);
-    if (end == value + 2 || *end != ':' || fd < 0 || fd > 65535)
-        return -1;
-    name = end + 1;
-    if (!*name || strlen(name) > CPH__SERVICE_MAX)
-        return -1;
-    strcpy(service, name);
-    return (int)fd;
+    strcpy(service, e.service);
+    return e.fd;
 }
 
 /* Reads the token; returns the pipe's fd, or -1. */
@@ -315,6 +323,80 @@ static void wait_eof(int fd)
         ;
 }
 
+/* Checks in with token and returns the send right to the give port, the
+ * reply's last descriptor (the list attaches nothing). */
+static mach_port_t check_in_for_give(const cph_token_t *token)
+{
+    static union {
+        mach_msg_header_t header;
+        uint8_t bytes[16384];
+    } msg;
+    mach_port_t server = look_up("give"), reply, give = MACH_PORT_NULL;
+    mach_msg_port_descriptor_t *ports;
+    mach_msg_size_t n;
+    kern_return_t kr;
+
+    if (!server)
+        return MACH_PORT_NULL;
+    reply = receive_right();
+    kr = cph__checkin_request(server, reply, (const uint8_t *)token->val,
+                              cph__now_ms() + REPLY_MS);
+    mach_port_deallocate(mach_task_self(), server);
+    if (kr == KERN_SUCCESS)
+        kr = mach_msg(&msg.header, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0,
+                      sizeof msg, reply, REPLY_MS, MACH_PORT_NULL);
+    destroy_receive(reply);
+    if (kr != KERN_SUCCESS) {
+        say("give no-reply %#x", kr);
+        return MACH_PORT_NULL;
+    }
+    n = ((mach_msg_body_t *)(&msg.header + 1))->msgh_descriptor_count;
+    ports = (void *)((mach_msg_body_t *)(&msg.header + 1) + 1);
+    if (msg.header.msgh_id == CPH__REPLY_ID &&
+        (msg.header.msgh_bits & MACH_MSGH_BITS_COMPLEX) && n >= 1 &&
+        ports[n - 1].disposition == MACH_MSG_TYPE_PORT_SEND) {
+        give = ports[n - 1].name;
+        ports[n - 1].name = MACH_PORT_NULL;
+    }
+    mach_msg_destroy(&msg.header);
+    if (!give)
+        say("give port missing");
+    return give;
+}
+
+/* A send-once right to a bait of ours, given by hand under key in a
+ * message of id: the parent must destroy it. */
+static void give_bait(const char *name, mach_port_t give, mach_msg_id_t id,
+                      const char *key)
+{
+    mach_port_t bait = receive_right();
+    kern_return_t kr = give_by_hand(give, id, CPH__KIND_SEND_ONCE, key, bait,
+                                    MACH_MSG_TYPE_MAKE_SEND_ONCE);
+
+    if (kr != KERN_SUCCESS)
+        say("%s send-failed %#x", name, kr);
+    else
+        await_reply(name, bait);
+    destroy_receive(bait);
+}
+
+static void rogue_give(const cph_token_t *token, int fd)
+{
+    mach_port_t give = check_in_for_give(token);
+    struct cph__handle good = {.kind = CPH__KIND_SEND, .fd = -1,
+                               .port = give,
+                               .disposition = MACH_MSG_TYPE_COPY_SEND};
+
+    if (!give)
+        return;
+    give_bait("unexpected", give, CPH__GIVE_ID, "bad");
+    give_bait("malformed", give, CPH__GIVE_ID + 1, "good");
+    strcpy(good.key, "good");
+    say("good sent %d",
+        cph__give_send(give, &good, cph__now_ms() + REPLY_MS));
+    wait_eof(fd);
+}
+
 int main(int argc, char **argv)
 {
     cph_token_t token, wrong;
@@ -352,6 +434,8 @@ int main(int argc, char **argv)
     } else if (strcmp(argv[1], "flood") == 0 && argc > 3) {
         wait_eof(atoi(argv[3]));
         flood(&token);
+    } else if (strcmp(argv[1], "roguegive") == 0 && argc > 3) {
+        rogue_give(&token, atoi(argv[3]));
     } else {
         return 102;
     }

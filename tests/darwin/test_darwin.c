@@ -3,8 +3,9 @@
  * Chromium's MachPortRendezvous tests: each right type, fileports,
  * children that never check in, wrong tokens, a server gone before the
  * check-in, the argument contract, and what xnu decides: descriptor
- * order, unsendable fds, dead rights, a full queue, a rogue sender. The
- * helpers are d_*.c here.
+ * order, unsendable fds, dead rights, a full queue, a rogue sender; and
+ * the other direction, rights given back to the parent. The helpers are
+ * d_*.c here.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,8 +26,10 @@
 #include <cph/child.h>
 #include <cph/spawn.h>
 
+#include "by_hand.h"
 #include "common.h"
 #include "core/cph_core.h"
+#include "darwin/give.h"
 
 /* The bound of every Mach receive here. */
 #define RECEIVE_MS 5000
@@ -837,5 +840,195 @@ Test(darwin, rogue_check_in_destroyed)
                            "right accepted 1 port\n");
     free(text);
     unlink(out);
+    cph_attachments_destroy(list);
+}
+
+/*
+ * Giving back (issue 8): the child gives rights to its parent under keys
+ * the parent expected, on the give port that came with its reply.
+ */
+
+static cph_attachments_t *expecting(const char *key)
+{
+    cph_attachments_t *list = list_new();
+
+    cr_assert_eq(cph_attachments_expect(list, key), 0);
+    return list;
+}
+
+static void destroy_receive(mach_port_t port)
+{
+    cr_assert_eq(mach_port_mod_refs(mach_task_self(), port,
+                                    MACH_PORT_RIGHT_RECEIVE, -1),
+                 KERN_SUCCESS);
+}
+
+static mach_port_t take_port(pid_t pid, const char *key)
+{
+    mach_port_t port = MACH_PORT_NULL;
+    int err = cph_take_port(pid, key, LIVENESS_MS, &port);
+
+    cr_assert_eq(err, 0, "take %s: %s", key, strerror(err));
+    return port;
+}
+
+/* Crashpad's handler: it makes a receive right and gives its parent a
+ * send right to it; the parent sends the first message. */
+Test(darwin, give_send_right_back)
+{
+    cph_attachments_t *list = expecting("handler");
+    char *argv[] = {"d_child", "givesend", "handler", NULL}, *text;
+    int report = attach_report(list);
+    pid_t pid = spawn_d(argv, NULL, list);
+    mach_port_t port = take_port(pid, "handler");
+
+    cr_assert_eq(type_of(port) & MACH_PORT_TYPE_SEND_RIGHTS,
+                 MACH_PORT_TYPE_SEND);
+    send_id(port, 77);
+    text = report_after(pid, report);
+    cr_assert_str_eq(text, "gave 0\nreceived 77\n");
+    free(text);
+    cr_assert_eq(mach_port_deallocate(mach_task_self(), port), KERN_SUCCESS);
+    cph_attachments_destroy(list);
+}
+
+Test(darwin, give_receive_right_back)
+{
+    cph_attachments_t *list = expecting("queue");
+    char *argv[] = {"d_child", "givereceive", "queue", "88", NULL}, *text;
+    int report = attach_report(list);
+    pid_t pid = spawn_d(argv, NULL, list);
+    mach_port_t port = take_port(pid, "queue");
+    struct received got;
+
+    cr_assert(type_of(port) & MACH_PORT_TYPE_RECEIVE);
+    /* The child sends on the send right it kept, to our receive right. */
+    got = receive_one(port);
+    cr_assert_eq(got.id, 88);
+    cr_assert_eq(got.sender, pid);
+    text = report_after(pid, report);
+    cr_assert_str_eq(text, "gave 0\nreceive left\nsent send 0\n");
+    free(text);
+    destroy_receive(port);
+    cph_attachments_destroy(list);
+}
+
+Test(darwin, give_send_once_right_back)
+{
+    cph_attachments_t *list = expecting("once");
+    char *argv[] = {"d_child", "giveonce", "once", NULL}, *text;
+    int report = attach_report(list);
+    pid_t pid = spawn_d(argv, NULL, list);
+    mach_port_t port = take_port(pid, "once");
+    mach_msg_header_t msg = {
+        .msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MOVE_SEND_ONCE, 0),
+        .msgh_size = sizeof msg,
+        .msgh_remote_port = port,
+        .msgh_id = 99,
+    };
+
+    cr_assert(type_of(port) & MACH_PORT_TYPE_SEND_ONCE);
+    cr_assert_eq(mach_msg(&msg, MACH_SEND_MSG | MACH_SEND_TIMEOUT,
+                          sizeof msg, 0, MACH_PORT_NULL, RECEIVE_MS,
+                          MACH_PORT_NULL),
+                 KERN_SUCCESS);
+    text = report_after(pid, report);
+    cr_assert_str_eq(text, "gave 0\nreceived 99\n");
+    free(text);
+    cph_attachments_destroy(list);
+}
+
+/* What a refused give leaves with the child: a MOVE right it gave under a
+ * key nobody expects, or with a disposition cph refuses, stays its own. */
+Test(darwin, give_refusals_keep_the_right)
+{
+    cph_attachments_t *list = expecting("key");
+    char *argv[] = {"d_child", "giveerrors", "key", NULL}, *text;
+    char expected[256];
+    int report = attach_report(list);
+    pid_t pid = spawn_d(argv, NULL, list);
+    mach_port_t port = take_port(pid, "key"), other;
+
+    cr_assert(type_of(port) & MACH_PORT_TYPE_RECEIVE);
+    cr_assert_eq(cph_take_port(pid, "nokey", 0, &other), ENOENT);
+    cr_assert_eq(cph_take_port(pid, "key", 0, &other), EALREADY);
+    text = report_after(pid, report);
+    snprintf(expected, sizeof expected,
+             "unexpected %d receive kept\ngiven 0 receive left\n"
+             "again %d\nbad %d\n",
+             ENOENT, EEXIST, EINVAL);
+    cr_assert_str_eq(text, expected);
+    free(text);
+    destroy_receive(port);
+    cph_attachments_destroy(list);
+}
+
+/* The server side of the same rules: a give under a key nobody expects,
+ * or malformed, is destroyed with its right; a give from any process but
+ * the child, even on the child's own give port, too; and the child's exit
+ * ends giving although a send right to its port lives on. */
+Test(darwin, rogue_gives_destroyed)
+{
+    cph_attachments_t *list = expecting("good");
+    char out[256], fd[16], *text;
+    char *argv[] = {"d_client", "roguegive", out, fd, NULL};
+    mach_port_t give, bait = receive_right(), none;
+    int go[2];
+    pid_t pid;
+
+    cr_assert_eq(cph_attachments_expect(list, "later"), 0);
+    snprintf(out, sizeof out, "%s", scratch_path("client"));
+    cr_assert_eq(pipe(go), 0);
+    cr_assert_eq(fcntl(go[1], F_SETFD, FD_CLOEXEC), 0);
+    snprintf(fd, sizeof fd, "%d", go[0]);
+    pid = spawn_d(argv, NULL, list);
+    close(go[0]);
+    cr_assert_eq(cph_checkin_wait(pid, LIVENESS_MS), 0);
+    /* The child gave us a send right to its own give port. */
+    give = take_port(pid, "good");
+    cr_assert_eq(give_by_hand(give, CPH__GIVE_ID, CPH__KIND_SEND_ONCE,
+                              "later", bait, MACH_MSG_TYPE_MAKE_SEND_ONCE),
+                 KERN_SUCCESS);
+    cr_assert_eq(receive_one(bait).id, MACH_NOTIFY_SEND_ONCE,
+                 "a give from the parent's pid was taken");
+    cr_assert_eq(cph_take_port(pid, "later", 0, &none), ETIMEDOUT);
+    cr_assert_eq(cph_take_port(pid, "bad", 0, &none), ENOENT);
+    close(go[1]);
+    cr_assert_eq(wait_exit(pid), 0);
+    cr_assert_eq(cph_take_port(pid, "later", LIVENESS_MS, &none),
+                 ECONNABORTED);
+    text = slurp(out);
+    cr_assert_not_null(text);
+    cr_assert_str_eq(text, "unexpected refused\n"
+                           "malformed refused\n"
+                           "good sent 0\n");
+    free(text);
+    unlink(out);
+    cr_assert_eq(mach_port_deallocate(mach_task_self(), give), KERN_SUCCESS);
+    cph_attachments_destroy(list);
+}
+
+/* A child that exits without giving, or never checks in: the parent
+ * learns it at once. */
+Test(darwin, take_after_exit_without_giving)
+{
+    cph_attachments_t *list = expecting("never");
+    char *argv[] = {"d_child", "keys", NULL}, *text;
+    char *true_argv[] = {"true", NULL};
+    int report = attach_report(list);
+    mach_port_t port;
+    pid_t pid = spawn_d(argv, NULL, list);
+
+    text = report_after(pid, report);
+    cr_assert_str_eq(text, "keys report\n");
+    free(text);
+    cr_assert_eq(cph_take_port(pid, "never", LIVENESS_MS, &port),
+                 ECONNABORTED);
+    cr_assert_eq(cph_spawn(&pid, "/usr/bin/true", NULL, NULL, true_argv,
+                           environ, list),
+                 0);
+    cr_assert_eq(cph_take_port(pid, "never", LIVENESS_MS, &port),
+                 ECONNABORTED);
+    cr_assert_eq(wait_exit(pid), 0);
     cph_attachments_destroy(list);
 }
