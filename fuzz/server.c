@@ -91,12 +91,17 @@ static pid_t spawn_child(void)
 
 static void expect_checkin(pid_t pid)
 {
-    int status;
+    int status, outcome = cph_checkin_wait(pid, -1);
+    pid_t got;
 
-    if (cph_checkin_wait(pid, -1) != 0)
+    if (outcome != 0) {
+        fprintf(stderr, "fuzz_server: check-in: %s\n", strerror(outcome));
         fail("the real child did not check in");
-    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-        WEXITSTATUS(status) != 0)
+    }
+    /* libFuzzer's SIGALRM (every -timeout / 2 + 1 s) has no SA_RESTART. */
+    while ((got = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
+        continue;
+    if (got != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
         fail("the real child did not receive its fd");
 }
 
@@ -191,10 +196,16 @@ static void expect_closed_empty(int fd)
                          .msg_control = control.space,
                          .msg_controllen = sizeof control.space};
     struct pollfd p = {.fd = fd, .events = POLLIN};
+    int64_t deadline = now_ms() + SERVER_MS;
+    int ready;
     ssize_t n;
 
     shutdown(fd, SHUT_WR);
-    if (poll(&p, 1, SERVER_MS) != 1)
+    do {
+        int64_t left = deadline - now_ms();
+        ready = poll(&p, 1, left > 0 ? (int)left : 0);
+    } while (ready < 0 && errno == EINTR);
+    if (ready != 1)
         fail("the server kept a connection open");
     n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (n < 0 && errno != ECONNRESET)

@@ -113,6 +113,12 @@ char *read_now(int fd)
     return read_fd(fd, true);
 }
 
+void assert_text(char *text, const char *want)
+{
+    cr_assert_str_eq(text, want);
+    free(text);
+}
+
 int attach_report(cph_attachments_t *list)
 {
     int p[2];

@@ -27,6 +27,9 @@ int wait_exit(pid_t pid);
 /* Reads fd to EOF into a NUL-terminated malloc'd string; closes fd. */
 char *read_all(int fd);
 
+/* Asserts that text (malloc'd) is want, then frees it. */
+void assert_text(char *text, const char *want);
+
 /* A pipe whose write end is attached to list under key "report" (and
  * closed here); returns the read end. Helpers write their findings to
  * the fd they take under "report". */

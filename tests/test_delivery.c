@@ -33,12 +33,6 @@ static pid_t start(cph_attachments_t *list, char *const args[], int *report)
     return spawn_helper("h_report", args, list);
 }
 
-static void assert_report(char *report, const char *want)
-{
-    cr_assert_str_eq(report, want);
-    free(report);
-}
-
 /* A file in the scratch directory holding text, opened with flags. */
 static int file_with(const char *path, const char *text, int flags)
 {
@@ -82,7 +76,7 @@ Test(delivery, regular_file)
 
     list_add(list, "file", file_with(path, "regular file\nline 2\n",
                                      O_RDONLY));
-    assert_report(run(list, args), "file=regular file\n");
+    assert_text(run(list, args), "file=regular file\n");
     unlink(path);
     cph_attachments_destroy(list);
 }
@@ -99,7 +93,7 @@ Test(delivery, pipe_read_end_written_after_spawn)
     pid = start(list, args, &report);
     cr_assert_eq(write(p[1], "late data\n", 10), 10);
     close(p[1]);
-    assert_report(finish_report(pid, report), "pipe=late data\n");
+    assert_text(finish_report(pid, report), "pipe=late data\n");
     cph_attachments_destroy(list);
 }
 
@@ -111,7 +105,7 @@ Test(delivery, pipe_write_end)
 
     cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
     list_add(list, "pipe", p[1]);
-    assert_report(run(list, args), "wrote 14\n");
+    assert_text(run(list, args), "wrote 14\n");
     read_exactly(p[0], buf, 14);
     cr_assert_str_eq(buf, "from the child");
     close(p[0]);
@@ -131,7 +125,7 @@ Test(delivery, unix_socketpair_end)
     cr_assert_eq(write(sp[0], "ping", 4), 4);
     read_exactly(sp[0], buf, 4);
     cr_assert_str_eq(buf, "ping");
-    assert_report(finish_report(pid, report), "echoed 1\n");
+    assert_text(finish_report(pid, report), "echoed 1\n");
     close(sp[0]);
     cph_attachments_destroy(list);
 }
@@ -152,7 +146,7 @@ Test(delivery, listening_tcp_socket)
     read_exactly(conn, buf, 1);
     cr_assert_str_eq(buf, "x");
     close(conn);
-    assert_report(finish_report(pid, report), "accepted 1\n");
+    assert_text(finish_report(pid, report), "accepted 1\n");
     cph_attachments_destroy(list);
 }
 
@@ -171,7 +165,7 @@ Test(delivery, udp_socket)
                         sizeof addr), 5);
     read_exactly(me, buf, 5);
     cr_assert_str_eq(buf, "dgram");
-    assert_report(finish_report(pid, report), "returned 1\n");
+    assert_text(finish_report(pid, report), "returned 1\n");
     close(me);
     cph_attachments_destroy(list);
 }
@@ -187,7 +181,7 @@ Test(delivery, directory)
     cr_assert_eq(mkdir(dir, 0700), 0);
     close(file_with(file, "found it\n", O_RDONLY));
     list_add(list, "dir", open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    assert_report(run(list, args), "inside=found it\n");
+    assert_text(run(list, args), "inside=found it\n");
     unlink(file);
     rmdir(dir);
     cph_attachments_destroy(list);
@@ -202,7 +196,7 @@ Test(delivery, char_device_and_memfd)
     list_add(list, "zero", open("/dev/zero", O_RDONLY | O_CLOEXEC));
     list_add(list, "memfd", memfd_text("in memory\n"));
     /* /dev/zero gives NULs: an empty first line. */
-    assert_report(run(list, args), "null=\nzero=\nmemfd=in memory\n");
+    assert_text(run(list, args), "null=\nzero=\nmemfd=in memory\n");
     cph_attachments_destroy(list);
 }
 
@@ -215,7 +209,7 @@ Test(delivery, eventfd)
 
     cr_assert_geq(ev, 0);
     cr_assert_eq(cph_attachments_add_fd(list, "ev", ev), 0);
-    assert_report(run(list, args), "counter 41 wrote 1\n");
+    assert_text(run(list, args), "counter 41 wrote 1\n");
     cr_assert_eq(read(ev, &back, sizeof back), (ssize_t)sizeof back);
     cr_assert_eq(back, 42, "got %" PRIu64, back);
     close(ev);
@@ -266,7 +260,7 @@ Test(delivery, same_open_file_description)
 
     cr_assert_eq(lseek(fd, 10, SEEK_SET), 10);
     cr_assert_eq(cph_attachments_add_fd(list, "f", fd), 0);
-    assert_report(run(list, args), "f=read this\n");
+    assert_text(run(list, args), "f=read this\n");
     /* The child's read moved the offset we share. */
     cr_assert_eq(lseek(fd, 0, SEEK_CUR), 20);
     close(fd);
@@ -302,7 +296,7 @@ Test(delivery, three_hundred_fds_in_one_spawn)
     cph_attachments_t *list = numbered_list(300);
     char *args[] = {"numbered", "300", NULL};
 
-    assert_report(run(list, args), "numbered 300 bad 0 count 301\n");
+    assert_text(run(list, args), "numbered 300 bad 0 count 301\n");
     cph_attachments_destroy(list);
 }
 
@@ -329,7 +323,7 @@ Test(delivery, sixty_four_children_in_flight)
         char want[32];
 
         snprintf(want, sizeof want, "id=child %d\n", i);
-        assert_report(finish_report(pids[i], reports[i]), want);
+        assert_text(finish_report(pids[i], reports[i]), want);
         cph_attachments_destroy(lists[i]);
     }
 }
@@ -396,7 +390,7 @@ Test(delivery, list_destroyed_right_after_spawn)
     list_add(list, "b", memfd_text("second\n"));
     pid = start(list, args, &report);
     cph_attachments_destroy(list);
-    assert_report(finish_report(pid, report), "a=first\nb=second\n");
+    assert_text(finish_report(pid, report), "a=first\nb=second\n");
 }
 
 Test(delivery, static_child)
@@ -405,6 +399,6 @@ Test(delivery, static_child)
     char *args[] = {"read", NULL};
 
     list_add(list, "m", memfd_text("static\n"));
-    assert_report(report_of("h_report_static", args, list), "m=static\n");
+    assert_text(report_of("h_report_static", args, list), "m=static\n");
     cph_attachments_destroy(list);
 }

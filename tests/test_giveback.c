@@ -39,9 +39,9 @@ static void expect_numbered(cph_attachments_t *list, const char *prefix,
     }
 }
 
-/* Takes key from pid (which must succeed) and returns what the fd
- * holds; closes it. */
-static char *take_text(pid_t pid, const char *key)
+/* Takes key from pid (which must succeed): the fd holds want; closes
+ * it. */
+static void assert_taken(pid_t pid, const char *key, const char *want)
 {
     char buf[256];
     int fd = -1, err = cph_take_fd(pid, key, LIVENESS_MS, &fd);
@@ -53,7 +53,7 @@ static char *take_text(pid_t pid, const char *key)
     cr_assert_geq(n, 0);
     buf[n] = '\0';
     close(fd);
-    return strdup(buf);
+    cr_assert_str_eq(buf, want, "under %s", key);
 }
 
 static void assert_take_fails(pid_t pid, const char *key, int timeout_ms,
@@ -83,7 +83,7 @@ static void let_go(int fd, pid_t pid, const char *key, const char *text)
 {
     assert_take_fails(pid, key, 0, ETIMEDOUT);
     cr_assert_eq(write(fd, "g", 1), 1);
-    cr_assert_str_eq(take_text(pid, key), text);
+    assert_taken(pid, key, text);
 }
 
 /* Spawns helper name with args (argv[0] added) and list, its stdout into
@@ -120,16 +120,15 @@ static pid_t spawn_out(const char *name, char *const args[],
 Test(giveback, round_trip)
 {
     cph_attachments_t *list = list_new();
-    char *args[] = {"echo", NULL}, *got;
+    char *args[] = {"echo", NULL};
     int report = attach_report(list);
     pid_t pid;
 
     list_add(list, "in", memfd_text("ping\n"));
     expect_key(list, "out");
     pid = spawn_helper("h_give", args, list);
-    got = take_text(pid, "out");
-    cr_assert_str_eq(got, "got:ping");
-    cr_assert_str_eq(finish_report(pid, report), "out 0\n");
+    assert_taken(pid, "out", "got:ping");
+    assert_text(finish_report(pid, report), "out 0\n");
     assert_take_fails(pid, "out", 0, EALREADY);
     assert_take_fails(pid, "other", 0, ENOENT);
     cph_attachments_destroy(list);
@@ -146,11 +145,11 @@ Test(giveback, expect_only_list)
 
     expect_key(list, "k");
     pid = spawn_out("h_give", args, list, &out);
-    cr_assert_str_eq(take_text(pid, "k"), "hello");
+    assert_taken(pid, "k", "hello");
     cr_assert_eq(cph_checkin_wait(pid, LIVENESS_MS), 0);
     text = read_all(out);
     cr_assert_eq(wait_exit(pid), 0);
-    cr_assert_str_eq(text, "k 0\n");
+    assert_text(text, "k 0\n");
     cph_attachments_destroy(list);
 }
 
@@ -165,10 +164,10 @@ Test(giveback, several_keys_at_different_times)
     expect_key(list, "b");
     expect_key(list, "c");
     pid = spawn_helper("h_give", args, list);
-    cr_assert_str_eq(take_text(pid, "a"), "1");
+    assert_taken(pid, "a", "1");
     let_go(g, pid, "b", "2");
     let_go(g, pid, "c", "3");
-    cr_assert_str_eq(finish_report(pid, report), "a 0\nb 0\nc 0\n");
+    assert_text(finish_report(pid, report), "a 0\nb 0\nc 0\n");
     close(g);
     cph_attachments_destroy(list);
 }
@@ -183,7 +182,7 @@ Test(giveback, exit_without_giving_aborts_at_once)
     expect_key(list, "k");
     pid = spawn_helper("h_give", NULL, list);
     assert_take_fails(pid, "k", -1, ECONNABORTED);
-    cr_assert_str_eq(finish_report(pid, report), "");
+    assert_text(finish_report(pid, report), "");
     cph_attachments_destroy(list);
 }
 
@@ -220,7 +219,7 @@ static pid_t run_give(char *const args[], const char *want)
     expect_key(list, "never");
     pid = spawn_helper("h_give", args, list);
     cph_attachments_destroy(list);
-    cr_assert_str_eq(finish_report(pid, report), want);
+    assert_text(finish_report(pid, report), want);
     assert_take_fails(pid, "never", -1, ECONNABORTED);
     return pid;
 }
@@ -230,7 +229,7 @@ Test(giveback, key_given_twice)
     char *args[] = {"k=one", "k=two", NULL};
     pid_t pid = run_give(args, "k 0\nk EEXIST\n");
 
-    cr_assert_str_eq(take_text(pid, "k"), "one");
+    assert_taken(pid, "k", "one");
     assert_take_fails(pid, "k", 0, EALREADY);
 }
 
@@ -241,7 +240,7 @@ Test(giveback, parent_refuses_a_second_give)
     char *args[] = {"fork:k=one", "k=two", NULL};
     pid_t pid = run_give(args, "k 0\nk 0\n");
 
-    cr_assert_str_eq(take_text(pid, "k"), "one");
+    assert_taken(pid, "k", "one");
     assert_take_fails(pid, "k", 0, EALREADY);
 }
 
@@ -251,7 +250,7 @@ Test(giveback, key_not_expected)
     pid_t pid = run_give(args, "zz ENOENT\nk 0\n");
 
     assert_take_fails(pid, "zz", 0, ENOENT);
-    cr_assert_str_eq(take_text(pid, "k"), "y");
+    assert_taken(pid, "k", "y");
 }
 
 Test(giveback, child_gives_from_many_threads)
@@ -263,10 +262,10 @@ Test(giveback, child_gives_from_many_threads)
 
     expect_numbered(list, "t", 8);
     pid = spawn_helper("h_give", args, list);
-    cr_assert_str_eq(finish_report(pid, report), "threads 0\n");
+    assert_text(finish_report(pid, report), "threads 0\n");
     for (int i = 0; i < 8; i++) {
         snprintf(key, sizeof key, "t%d", i);
-        cr_assert_str_eq(take_text(pid, key), key);
+        assert_taken(pid, key, key);
     }
     cph_attachments_destroy(list);
 }
@@ -283,7 +282,7 @@ Test(giveback, forked_parent_starts_clean)
     if (forked == 0)
         _exit(cph_take_fd(pid, "k", 0, &fd) == ESRCH ? 0 : 1);
     cr_assert_eq(wait_exit(forked), 0);
-    cr_assert_str_eq(take_text(pid, "k"), "x");
+    assert_taken(pid, "k", "x");
 }
 
 /* More keys than one message carries: the last one still arrives. */
@@ -296,9 +295,9 @@ Test(giveback, many_expected_keys)
 
     expect_numbered(list, "k", 300);
     pid = spawn_helper("h_give", args, list);
-    cr_assert_str_eq(finish_report(pid, report), "k299 0\nk0 0\n");
-    cr_assert_str_eq(take_text(pid, "k299"), "last");
-    cr_assert_str_eq(take_text(pid, "k0"), "first");
+    assert_text(finish_report(pid, report), "k299 0\nk0 0\n");
+    assert_taken(pid, "k299", "last");
+    assert_taken(pid, "k0", "first");
     assert_take_fails(pid, "k1", -1, ECONNABORTED);
     cph_attachments_destroy(list);
 }
@@ -320,10 +319,10 @@ Test(giveback, hostile_child_cannot_overfill_parent)
     pid = spawn_out("x_rawgive", NULL, list, &out);
     text = read_all(out);
     cr_assert_eq(wait_exit(pid), 0, "%s", text);
-    cr_assert_str_eq(text, "sent 5\n");
+    assert_text(text, "sent 5\n");
     assert_take_fails(pid, "never", -1, ECONNABORTED);
     cr_assert_eq(count_fds(), before + 1); /* k, given once */
-    cr_assert_str_eq(take_text(pid, "k"), "ok");
+    assert_taken(pid, "k", "ok");
     assert_take_fails(pid, "zz", 0, ENOENT);
     cr_assert_eq(count_fds(), before);
     cph_attachments_destroy(list);
@@ -337,7 +336,7 @@ Test(giveback, plain_child_cannot_give)
     char *text = read_all(out);
 
     cr_assert_eq(wait_exit(pid), 0);
-    cr_assert_str_eq(text, "k ENOENT\nbad EINVAL EINVAL EBADF\n");
+    assert_text(text, "k ENOENT\nbad EINVAL EINVAL EBADF\n");
     assert_take_fails(pid, "k", 0, ESRCH);
 }
 
@@ -389,8 +388,9 @@ Test(giveback, rogue_cannot_give)
         cr_assert_str_eq(text, "reached 0\n");
     else
         cr_assert(strstr(text, "closed\n"), "%s", text);
+    free(text);
     let_go(g, pid, "k", "child");
-    cr_assert_str_eq(finish_report(pid, report), "k 0\n");
+    assert_text(finish_report(pid, report), "k 0\n");
     close(g);
     cph_attachments_destroy(list);
 }
@@ -440,7 +440,7 @@ Test(giveback, parent_killed_child_gets_epipe)
     kill(parent, SIGKILL);
     cr_assert_eq(wait_exit(parent), 128 + SIGKILL);
     cr_assert_eq(write(gop[1], "g", 1), 1);
-    cr_assert_str_eq(read_all(report[0]), "k EPIPE\n");
+    assert_text(read_all(report[0]), "k EPIPE\n");
     close(gop[1]);
 }
 
@@ -460,7 +460,7 @@ Test(giveback, sixty_four_children_give_back)
     }
     for (int i = 0; i < CHILDREN; i++) {
         snprintf(want, sizeof want, "%d", i);
-        cr_assert_str_eq(take_text(pids[i], "k"), want);
+        assert_taken(pids[i], "k", want);
         cr_assert_eq(wait_exit(pids[i]), 0);
     }
     cph_attachments_destroy(list);
@@ -481,7 +481,7 @@ Test(giveback, nothing_left_after_exit)
     close(fd); /* the same number is free again below */
     before = count_fds();
     pid = spawn_out("h_give", args, list, NULL);
-    cr_assert_str_eq(take_text(pid, "k"), "x");
+    assert_taken(pid, "k", "x");
     /* ECONNABORTED comes after the channel is closed. */
     assert_take_fails(pid, "never", -1, ECONNABORTED);
     cr_assert_eq(wait_exit(pid), 0);
@@ -511,7 +511,7 @@ Test(giveback, untaken_handles_are_bounded)
     }
     cr_assert_eq(count_fds(), before + CPH__GIVEN_ENDED_MAX);
     assert_take_fails(pids[0], "k", 0, ESRCH);
-    cr_assert_str_eq(take_text(pids[1], "k"), "later");
+    assert_taken(pids[1], "k", "later");
     for (int i = 0; i <= CPH__GIVEN_ENDED_MAX; i++)
         cr_assert_eq(wait_exit(pids[i]), 0);
     cph_attachments_destroy(list);

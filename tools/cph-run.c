@@ -456,10 +456,13 @@ static void block_forwarded(sigset_t *old)
     pthread_sigmask(SIG_BLOCK, &set, old);
 }
 
-/* Signals cph-run was started ignoring stay ignored, as in the child. */
+/* Signals cph-run was started ignoring stay ignored, as in the child.
+ * No SA_RESTART: waitpid returns EINTR, which wait_child retries. A
+ * runtime that runs handlers only between calls (ThreadSanitizer's)
+ * would otherwise forward nothing until the child has exited. */
 static void start_forwarding(pid_t pid, const sigset_t *old)
 {
-    struct sigaction sa = {.sa_handler = forward, .sa_flags = SA_RESTART};
+    struct sigaction sa = {.sa_handler = forward};
     struct sigaction was;
 
     sigemptyset(&sa.sa_mask);

@@ -134,6 +134,10 @@ static bool accept_some(size_t max)
         c->next = srv.conns;
         srv.conns = c;
         srv.waiting_conns++;
+        /* Served or closed at once if its request or its close is
+         * there already: a flood of connects that close never fills
+         * CONNS_MAX, whose evictions each scan every connection. */
+        conn_read(c);
     }
     return true;
 }
