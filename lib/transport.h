@@ -33,6 +33,13 @@ int cph__direct_prepare(struct cph__record *r,
  * can no longer be served (it gave up already, or the parent failed). */
 int cph__direct_publish(struct cph__record *r);
 
+/* Under the lock: finishes the children whose channel hung up without
+ * waking anyone (the transport notices hang-ups lazily unless a thread
+ * waits for an outcome); one more (or one less) thread waiting in
+ * cph_checkin_wait, which makes it notice them at once. */
+void cph__direct_collect(void);
+void cph__direct_attend(bool more);
+
 /*
  * Parent side, pid-bound delivery.
  */

@@ -379,12 +379,22 @@ int cph_checkin_wait(pid_t pid, int timeout_ms)
         return ESRCH;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
     pthread_mutex_lock(&lock);
+#if CPH__HAS_DIRECT
+    cph__direct_collect();
+#endif
     if (find_pid(pid) && timeout_ms != 0) {
         cph__cond_init(&w.done);
         w.next = waiters;
         waiters = &w;
+#if CPH__HAS_DIRECT
+        cph__direct_attend(true);
+        cph__direct_collect(); /* what hung up before the thread looked */
+#endif
         while (find_pid(pid) && cph__ms_left(deadline) != 0)
             cph__cond_wait(&w.done, cph__ms_left(deadline));
+#if CPH__HAS_DIRECT
+        cph__direct_attend(false);
+#endif
         waiter_remove(&w);
         pthread_cond_destroy(&w.done);
     }

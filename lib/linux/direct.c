@@ -7,16 +7,16 @@
  * the capability.
  *
  * The final message, queued before posix_spawn too, carries the parent's
- * sending end itself (the receipt); right after posix_spawn a trailer,
- * which the child never reads, carries a pidfd of the child. The parent
- * closes its own copies and keeps one fd per pending child, a copy of
- * the child's end, watched for hangup:
+ * sending end itself (the receipt); right after posix_spawn a trailer
+ * carries a pidfd of the child, which the child closes if it is there
+ * when it has taken its handles. The parent closes its own copies and
+ * keeps one fd per pending child, a copy of the child's end:
  *
  *  - The child consumes the final message, accepts the handles and
  *    closes the receipt: the sending end's last reference is gone, so
  *    the kernel shuts the pair down (unix_release_sock) and the parent's
- *    copy hangs up with nothing but the trailer queued: handed over
- *    (outcome 0).
+ *    copy hangs up with nothing but the trailer, if anything, queued:
+ *    handed over (outcome 0).
  *  - The child fails before the final message (out of fds, a malformed
  *    message) and shuts its end down: hangup with messages still queued,
  *    or the trailer's send finds the pair shut down (EPIPE); or after it,
@@ -27,6 +27,11 @@
  *    released, not when an fd is closed), becomes readable. The parent
  *    drains what is queued and closes it, even if a descendant still
  *    holds the child's end: given up if anything was left.
+ *
+ * No thread wakes for a child that takes its handles: its pidfd is gone
+ * with the trailer it closed, and the hangup lands in the quiet set
+ * (loop.h), which is collected many at a time. Only a child that leaves
+ * its handles, or a thread waiting for an outcome, wakes the thread.
  *
  * A list with expected keys instead keeps three fds per child until the
  * check-in and two until it exits (give.c): the sending end, which the
@@ -40,6 +45,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -52,6 +58,13 @@
 
 /* Under the lock, so one buffer serves every spawn. */
 static struct cph__message message;
+/* The period of the quiet set's timer: the minimum when the set gets its
+ * first fd, doubling while nothing hangs up. */
+#define COLLECT_MS_MIN 100
+#define COLLECT_MS_MAX 3200
+/* A spawn collects the quiet set once it holds this many channels. */
+#define COLLECT_BATCH 64
+static int collect_ms = COLLECT_MS_MIN;
 
 /* Sends without blocking; the queue grows as the kernel allows
  * (net.core.wmem_max) when one message does not fit. */
@@ -79,18 +92,40 @@ static int send_message(int fd)
     }
 }
 
+static size_t collect(void);
+
+/* Out of fds, or nearly: the channels in the quiet set may be what is
+ * missing (after the pair, a spawn needs the child's copy of its end and
+ * a pidfd; fds are allocated lowest first). */
+static int make_pair(int pair[2])
+{
+    struct rlimit rl;
+
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
+        if ((errno != EMFILE && errno != ENFILE) || collect() == 0)
+            return errno;
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
+            return errno;
+    }
+    if (cph__loop_quiet_count() > 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+        (rlim_t)pair[1] + 3 >= rl.rlim_cur)
+        collect();
+    return 0;
+}
+
 int cph__direct_prepare(struct cph__record *r,
                         const struct cph_attachments *list)
 {
-    int pair[2];
+    int pair[2], err;
 
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
-        return errno;
+    if (cph__loop_quiet_count() >= COLLECT_BATCH)
+        collect();
+    err = make_pair(pair);
+    if (err)
+        return err;
     r->spawn_fds[0] = pair[0];
     r->end_fd = pair[1];
     for (size_t sent = 0; sent < list->count + list->nexpects;) {
-        int err;
-
         sent += cph__message_next(&message, list->items, sizeof *list->items,
                                   list->count, list->expects,
                                   list->nexpects, sent, false);
@@ -99,7 +134,8 @@ int cph__direct_prepare(struct cph__record *r,
             return err;
     }
     /* The final message, with the sending end itself as the receipt
-     * unless the channel stays open for gives. */
+     * unless the channel stays open for gives. Apart from the handles, so
+     * that a child that could not take them all leaves it unread. */
     cph__message_build(&message, NULL, 0, 0, true, &pair[0],
                        list->nexpects ? 0 : 1);
     return send_message(pair[0]);
@@ -151,6 +187,7 @@ static int send_trailer(struct cph__record *r, int pidfd)
 int cph__direct_publish(struct cph__record *r)
 {
     int pidfd, err;
+    bool first;
 
     if (r->nexpects > 0)
         return publish_giving(r);
@@ -162,10 +199,11 @@ int cph__direct_publish(struct cph__record *r)
         return ECONNABORTED;
     if (err)
         return keep_sender(r);
-    return cph__loop_watch(EPOLL_CTL_ADD, r->end_fd, EPOLLRDHUP,
-                           cph__tagged(r->id, CPH__TAG_END))
-               ? EIO
-               : 0;
+    first = cph__loop_quiet_count() == 0;
+    err = cph__loop_quiet_add(r->end_fd, cph__tagged(r->id, CPH__TAG_END));
+    if (!err && first)
+        cph__loop_quiet_timer(collect_ms = COLLECT_MS_MIN);
+    return err ? EIO : 0;
 }
 
 static bool queued(int fd, unsigned long which)
@@ -197,13 +235,59 @@ static bool given_up(struct cph__record *r, enum cph__tag tag)
     return cph__drain(r->end_fd, message.bytes) || left;
 }
 
+/* Under the lock; whether it finished r. */
+static bool settle(uint64_t id, enum cph__tag tag)
+{
+    struct cph__record *r = cph__registry_find(id);
+
+    if (!r || r->state != CPH__WAITING)
+        return false;
+    cph__registry_finish(r, given_up(r, tag) ? ECONNABORTED : 0);
+    return true;
+}
+
 void cph__direct_event(uint64_t id, enum cph__tag tag)
 {
-    struct cph__record *r;
-
     cph__lock();
-    r = cph__registry_find(id);
-    if (r && r->state == CPH__WAITING)
-        cph__registry_finish(r, given_up(r, tag) ? ECONNABORTED : 0);
+    settle(id, tag);
+    cph__unlock();
+}
+
+/* Finishes every record of the quiet set that hung up; how many. */
+static size_t collect(void)
+{
+    uint64_t data[32];
+    size_t done = 0;
+    int n;
+
+    do {
+        n = cph__loop_quiet_ready(data, 32);
+        for (int i = 0; i < n; i++)
+            done += settle(data[i] >> 4, CPH__TAG_END);
+    } while (n == 32);
+    return done;
+}
+
+void cph__direct_collect(void)
+{
+    collect();
+}
+
+void cph__direct_attend(bool more)
+{
+    cph__loop_attend(more);
+}
+
+/* The quiet set's timer expired, or it hung up while a thread waits:
+ * the thread collects it, and looks again later, less often while nothing
+ * hangs up (a long-lived child that never reads, say). */
+void cph__direct_quiet_event(void)
+{
+    cph__lock();
+    if (collect() > 0)
+        collect_ms = COLLECT_MS_MIN;
+    else if (collect_ms < COLLECT_MS_MAX)
+        collect_ms *= 2;
+    cph__loop_quiet_timer(cph__loop_quiet_count() > 0 ? collect_ms : 0);
     cph__unlock();
 }

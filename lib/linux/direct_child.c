@@ -40,6 +40,20 @@ int cph__direct_receive(int fd, int64_t deadline_ms,
     return err;
 }
 
+/* The trailer, if it is already there: closing its pidfd ends the
+ * parent's watch on this process's exit (epoll drops it with the file),
+ * so that the parent needs no wake-up for a child that took its handles.
+ * Nothing else can follow the final message. */
+static void close_trailer(int fd)
+{
+    struct cph__message_head head;
+    struct cph__batch b;
+    int flags;
+
+    if (cph__receive_message(fd, &head, sizeof head, &b, &flags) >= 0)
+        cph__batch_close(&b);
+}
+
 /*
  * How the parent learns the outcome (see direct.c). Accepted: closing the
  * receipt releases the parent's sending end, which hangs the pair up
@@ -57,6 +71,8 @@ void cph__direct_confirm(int fd, int err)
         if (consumed)
             send(fd, "no", 2, MSG_DONTWAIT | MSG_NOSIGNAL);
         shutdown(fd, SHUT_RDWR);
+    } else {
+        close_trailer(fd);
     }
     for (size_t i = 0; i < CPH__EXTRA_MAX; i++) {
         if (receipt[i] >= 0)

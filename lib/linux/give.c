@@ -132,21 +132,16 @@ static bool take_message(struct giver *g, size_t n, struct cph__batch *b)
 static bool read_all(struct giver *g)
 {
     for (;;) {
-        union cph__control control;
-        struct iovec iov = {.iov_base = bytes, .iov_len = sizeof bytes};
-        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
-                             .msg_control = control.space,
-                             .msg_controllen = sizeof control.space};
-        struct cph__batch b = {.n = 0};
-        ssize_t n = recvmsg(g->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        struct cph__batch b;
+        int flags;
+        ssize_t n = cph__receive_message(g->fd, bytes, sizeof bytes, &b, &flags);
         bool ok;
 
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
             return errno == EAGAIN;
-        ok = cph__take_fds(&msg, &b) == 0 &&
-             !(msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC));
+        ok = !(flags & (MSG_TRUNC | MSG_CTRUNC));
         if (n == 0 && b.n == 0)
             return false;
         ok = ok ? take_message(g, (size_t)n, &b) : g->checked_in;

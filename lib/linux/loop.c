@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "../transport.h"
@@ -12,6 +13,11 @@
 #endif
 
 static int epoll_fd = -1;
+/* The quiet set (loop.h): its epoll fd, its timer (in the thread's set),
+ * how many fds it watches, and how many threads wait in
+ * cph_checkin_wait. */
+static int quiet_fd = -1, quiet_timer = -1;
+static size_t quiet_count, attending;
 
 static void *run(void *arg)
 {
@@ -28,7 +34,6 @@ static void *run(void *arg)
             void *ptr = (void *)(uintptr_t)(data & ~(uint64_t)CPH__TAG_MASK);
 
             switch (tag) {
-            case CPH__TAG_END:
             case CPH__TAG_DIED:
             case CPH__TAG_SENDER:
                 cph__direct_event(data >> 4, tag);
@@ -36,6 +41,9 @@ static void *run(void *arg)
             case CPH__TAG_GIVE:
             case CPH__TAG_GONE:
                 cph__give_event(ptr, tag);
+                break;
+            case CPH__TAG_QUIET:
+                cph__direct_quiet_event();
                 break;
             case CPH__TAG_CONN:
                 cph__server_event((uint64_t)(uintptr_t)ptr, tag);
@@ -77,11 +85,107 @@ int cph__loop_watch(int op, int fd, uint32_t events, uint64_t data)
     return epoll_ctl(epoll_fd, op, fd, &ev) < 0 ? errno : 0;
 }
 
+/* The quiet set joins the thread's set, or leaves it. */
+static void quiet_join(bool join)
+{
+    struct epoll_event ev = {.events = EPOLLIN,
+                             .data.u64 = cph__tagged(0, CPH__TAG_QUIET)};
+
+    epoll_ctl(epoll_fd, join ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, quiet_fd, &ev);
+}
+
+static int quiet_open(void)
+{
+    struct epoll_event ev = {.events = EPOLLIN,
+                             .data.u64 = cph__tagged(0, CPH__TAG_QUIET)};
+    int err = cph__loop_start();
+
+    if (err || quiet_fd >= 0)
+        return err;
+    quiet_timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    if (quiet_timer < 0)
+        return errno;
+    quiet_fd = epoll_create1(EPOLL_CLOEXEC);
+    if (quiet_fd < 0 ||
+        epoll_ctl(epoll_fd, EPOLL_CTL_ADD, quiet_timer, &ev) < 0) {
+        err = errno;
+        if (quiet_fd >= 0)
+            close(quiet_fd);
+        close(quiet_timer);
+        quiet_fd = quiet_timer = -1;
+        return err;
+    }
+    if (attending > 0)
+        quiet_join(true);
+    return 0;
+}
+
+int cph__loop_quiet_add(int fd, uint64_t data)
+{
+    struct epoll_event ev = {.events = EPOLLRDHUP, .data.u64 = data};
+    int err = quiet_open();
+
+    if (err)
+        return err;
+    if (epoll_ctl(quiet_fd, EPOLL_CTL_ADD, fd, &ev) < 0)
+        return errno;
+    quiet_count++;
+    return 0;
+}
+
+void cph__loop_quiet_timer(int ms)
+{
+    struct itimerspec it = {
+        .it_value = {ms / 1000, (long)(ms % 1000) * 1000000}};
+
+    /* Setting it also clears an expiry not yet read (timerfd_setup). */
+    if (quiet_timer >= 0)
+        timerfd_settime(quiet_timer, 0, &it, NULL);
+}
+
+int cph__loop_quiet_ready(uint64_t *data, int max)
+{
+    struct epoll_event ev[32];
+    int n;
+
+    if (quiet_fd < 0)
+        return 0;
+    n = epoll_wait(quiet_fd, ev, max < 32 ? max : 32, 0);
+    for (int i = 0; i < n; i++)
+        data[i] = ev[i].data.u64;
+    return n < 0 ? 0 : n;
+}
+
+size_t cph__loop_quiet_count(void)
+{
+    return quiet_count;
+}
+
+void cph__loop_attend(bool more)
+{
+    if (more ? attending++ == 0 : --attending == 0)
+        if (quiet_fd >= 0)
+            quiet_join(more);
+}
+
+void cph__loop_unwatch(int fd)
+{
+    if (epoll_fd >= 0)
+        epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, NULL);
+    if (quiet_fd >= 0 && epoll_ctl(quiet_fd, EPOLL_CTL_DEL, fd, NULL) == 0)
+        quiet_count--;
+}
+
 void cph__loop_forget(void)
 {
     if (epoll_fd >= 0)
         close(epoll_fd);
-    epoll_fd = -1;
+    if (quiet_fd >= 0) {
+        close(quiet_fd);
+        close(quiet_timer);
+    }
+    epoll_fd = quiet_fd = quiet_timer = -1;
+    quiet_count = attending = 0;
 }
 
 int cph__pidfd_open(pid_t pid)

@@ -9,6 +9,7 @@
 #define CPH_LINUX_LOOP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -22,6 +23,8 @@ enum cph__tag {
     CPH__TAG_SENDER,   /* direct without a pidfd: the sending end */
     CPH__TAG_GIVE,     /* a give channel (pointer) */
     CPH__TAG_GONE,     /* a give channel's child's pidfd (pointer) */
+    CPH__TAG_QUIET,    /* direct: the quiet set's timer, and the set itself
+                          while a thread waits */
 };
 
 #define CPH__TAG_MASK 15
@@ -41,10 +44,32 @@ static inline uint64_t cph__tagged_ptr(const void *p, enum cph__tag tag)
 int cph__loop_start(void);
 int cph__loop_watch(int op, int fd, uint32_t events, uint64_t data);
 
+/*
+ * The quiet set: the hang-ups of direct channels, which would cost a
+ * wake-up of the thread per child if the thread watched them. They are
+ * collected instead, many at a time: by cph_checkin_wait, by a spawn that
+ * finds many in the set or runs out of fds, and by the thread when the
+ * set's timer expires. The set joins the thread's own while a thread waits in
+ * cph_checkin_wait, so that the outcome reaches it at once. Under the
+ * lock, all of them.
+ */
+int cph__loop_quiet_add(int fd, uint64_t data);
+/* Up to max hang-ups (their data), without waiting. */
+int cph__loop_quiet_ready(uint64_t *data, int max);
+/* How many fds the quiet set watches. */
+size_t cph__loop_quiet_count(void);
+/* Sets the quiet set's timer to expire in ms (0: never). */
+void cph__loop_quiet_timer(int ms);
+/* One more (or one less) thread waiting for an outcome. */
+void cph__loop_attend(bool more);
+/* Removes fd from both sets. */
+void cph__loop_unwatch(int fd);
+
 /* Event handlers, called by the thread without the lock. */
 void cph__server_event(uint64_t data, enum cph__tag tag);
 void cph__direct_event(uint64_t id, enum cph__tag tag);
 void cph__give_event(void *giver, enum cph__tag tag);
+void cph__direct_quiet_event(void);
 
 /* Under the lock: watches fd, the parent's end of child id's give
  * channel, and the child's exit (a pidfd of pid it opens; required only

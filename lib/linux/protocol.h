@@ -16,7 +16,8 @@
  * posix_spawn, the final one (count 0) included, so that the child never
  * waits for its parent. Right after posix_spawn it may add a trailer
  * (count 0, last 0, extra 1: a pidfd, see direct.c), which the child
- * never reads, since it stops at the final message. With expected keys
+ * reads and closes, without waiting, once it has accepted the handles;
+ * it never waits for it, since the final message ends the delivery. With expected keys
  * the final message has no extra fds, and the channel stays open as the
  * child's give channel (below).
  *
@@ -110,6 +111,12 @@ struct cph__batch {
  * the message, so that none is left open; more than b holds is EPROTO. */
 int cph__take_fds(struct msghdr *msg, struct cph__batch *b);
 void cph__batch_close(struct cph__batch *b);
+
+/* Receives one message from fd without waiting: its bytes into buf (len
+ * of them), every fd it carries into b (MSG_CTRUNC in *flags, with the
+ * message's other flags, if b could not hold them). recvmsg's result. */
+ssize_t cph__receive_message(int fd, void *buf, size_t len,
+                             struct cph__batch *b, int *flags);
 
 /* Receives and closes whatever is queued on fd; whether there was
  * anything but trailers. buf: room for one message. */

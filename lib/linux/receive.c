@@ -53,7 +53,7 @@ static int wait_readable(int fd, int64_t deadline_ms)
 }
 
 /* Checks one message (n bytes, b's fds) and appends its handles to
- * h[*count...], which has room for CPH__FDS_PER_MESSAGE more. cut: the
+ * h[*count...], which has room for the entries the head announces. cut: the
  * kernel truncated the fds. */
 static int parse(const uint8_t *bytes, size_t n, struct cph__batch *b, bool cut,
                  int fd, struct cph__handle *h, size_t *count, bool *last)
@@ -101,6 +101,18 @@ static int parse(const uint8_t *bytes, size_t n, struct cph__batch *b, bool cut,
     return 0;
 }
 
+/* Room for the entries a message says it holds (parse checks them). */
+static size_t entries(const uint8_t *bytes, size_t n)
+{
+    struct cph__message_head head;
+
+    if (n < sizeof head)
+        return 1;
+    memcpy(&head, bytes, sizeof head);
+    return head.count > 0 && head.count <= CPH__FDS_PER_MESSAGE ? head.count
+                                                                : 1;
+}
+
 /* Receives one message and appends its handles to *h; the final one's
  * extra fds go to extra when it is not NULL. */
 static int receive_one(int fd, int64_t deadline_ms, uint8_t *bytes,
@@ -132,7 +144,7 @@ static int receive_one(int fd, int64_t deadline_ms, uint8_t *bytes,
     if (!err && (msg.msg_flags & MSG_TRUNC))
         err = EPROTO;
     if (!err) {
-        grown = realloc(*h, (*count + CPH__FDS_PER_MESSAGE) * sizeof **h);
+        grown = realloc(*h, (*count + entries(bytes, (size_t)n)) * sizeof **h);
         if (grown)
             *h = grown;
         else
@@ -157,16 +169,15 @@ int cph__receive_all(int fd, int64_t deadline_ms,
                      int extra[CPH__EXTRA_MAX])
 {
     struct cph__handle *h = NULL;
-    uint8_t *bytes = malloc(CPH__MESSAGE_MAX);
+    static uint8_t bytes[CPH__MESSAGE_MAX]; /* callers are serialized */
     size_t n = 0;
     bool last = false;
-    int err = bytes ? 0 : ENOMEM;
+    int err = 0;
 
     for (size_t i = 0; extra && i < CPH__EXTRA_MAX; i++)
         extra[i] = -1;
     while (!err && !last)
         err = receive_one(fd, deadline_ms, bytes, &h, &n, &last, extra);
-    free(bytes);
     if (err) {
         cph__handles_release(h, n);
         free(h);

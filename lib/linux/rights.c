@@ -53,28 +53,41 @@ void cph__batch_close(struct cph__batch *b)
     b->n = 0;
 }
 
+ssize_t cph__receive_message(int fd, void *buf, size_t len,
+                             struct cph__batch *b, int *flags)
+{
+    union cph__control control;
+    struct iovec iov = {.iov_base = buf, .iov_len = len};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
+                         .msg_control = control.space,
+                         .msg_controllen = sizeof control.space};
+    ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+    b->n = 0;
+    if (n < 0)
+        return n;
+    *flags = msg.msg_flags;
+    if (cph__take_fds(&msg, b) != 0)
+        *flags |= MSG_CTRUNC;
+    return n;
+}
+
 bool cph__drain(int fd, uint8_t *buf)
 {
     bool any = false;
 
     for (;;) {
-        union cph__control control;
-        struct iovec iov = {.iov_base = buf, .iov_len = CPH__MESSAGE_MAX};
-        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
-                             .msg_control = control.space,
-                             .msg_controllen = sizeof control.space};
-        struct cph__batch b = {.n = 0};
-        ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-
+        struct cph__batch b;
         struct cph__message_head head;
+        int flags;
+        ssize_t n = cph__receive_message(fd, buf, CPH__MESSAGE_MAX, &b, &flags);
 
-        if (n < 0 || (n == 0 && msg.msg_controllen == 0))
+        if (n < 0 || (n == 0 && b.n == 0))
             return any;
         memcpy(&head, buf, (size_t)n < sizeof head ? 0 : sizeof head);
         if ((size_t)n != sizeof head || head.count || head.last ||
             head.extra != 1)
             any = true;
-        cph__take_fds(&msg, &b);
         cph__batch_close(&b);
     }
 }

@@ -412,7 +412,7 @@ void cph__server_unwatch(struct cph__record *r)
 
     for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
         if (fds[i] >= 0)
-            cph__loop_watch(EPOLL_CTL_DEL, fds[i], 0, 0);
+            cph__loop_unwatch(fds[i]);
 }
 
 void cph__server_forget(void)
