@@ -21,19 +21,25 @@
  *  2. The child's end reaches the child only (see "the channel" below).
  *     Its environment gets CPH_HANDSHAKE=d:<fd>:<inode>:<pid>, naming the
  *     end by number, inode and the parent's pid.
- *  3. Right after posix_spawn, a final message carries the parent's
- *     sending end itself (the receipt) and a pidfd of the child. The
- *     parent keeps one fd per pending child: a copy of the child's end.
+ *  3. The final message, queued before posix_spawn too, carries the
+ *     parent's sending end itself (the receipt); right after posix_spawn
+ *     a trailer carries a pidfd of the child. The parent keeps one fd per
+ *     pending child: a copy of the child's end.
  *  4. libcph_child's constructor, before main(), unsets CPH_HANDSHAKE,
  *     checks that the fd is that socket (inode, SO_PEERCRED of the
- *     parent), reads every message, closes the receipt and its end.
+ *     parent), reads every message, closes the trailer's pidfd if it is
+ *     there (which ends the parent's watch on its exit), the receipt and
+ *     its end.
  *  5. The parent learns the outcome from its copy of the child's end: a
  *     hangup with nothing left queued means the receipt was taken and
  *     closed (handed over); a hangup with messages still queued means
  *     the child gave up (it shuts its end down on any error); and when
  *     the spawned process exits first, the pidfd (watched while only the
  *     queue holds it) tells, and the parent drains and closes whatever is
- *     left, even if a descendant still holds the child's end.
+ *     left, even if a descendant still holds the child's end. Hangups
+ *     wake nobody: the parent collects them many at a time (see
+ *     cph_spawn), so a child that takes its handles costs the parent no
+ *     thread wake-up.
  *  No server, no name: the inherited socket is the capability. The
  *  handles go to the first process that runs libcph_child's constructor
  *  in the spawned process's exec chain or among its descendants, so
@@ -117,7 +123,8 @@
  * pid-bound server start with the first child that exists). It differs
  * where the channel costs something: it needs free fds in the parent
  * (direct 3, pid-bound 4, and on the first pid-bound spawn one more for
- * the server; libcph's epoll set takes one more once a child exists),
+ * the server; libcph's thread takes one more once a child exists, and
+ * two more, its quiet set and timer, once a direct child exists),
  * where posix_spawn needs none: without them it fails with EMFILE. glibc's
  * and musl's own posix_spawn tests pass through it but for that one
  * (glibc's tst-spawn3, which fills the fd table first).
@@ -315,6 +322,11 @@ CPH_PUBLIC int cph_take_fd(pid_t pid, const char *key, int timeout_ms,
  * child's end), the record (about 100 bytes), and the attached fds in
  * flight, which Linux counts per user against RLIMIT_NOFILE; pid-bound,
  * a pipe, a pidfd and a duplicate of every attached fd.
+ * Direct: a child that took its handles keeps its one fd and record until
+ * the parent collects them, many at a time and without waking anyone: at
+ * the next cph_checkin_wait, at a spawn that finds 64 of them or runs
+ * short of fds, or on libcph's timer (100 ms after the first, up to 3.2 s
+ * while none hangs up).
  *
  * Returns 0 or an errno value, like posix_spawn:
  *   EINVAL  attrp has POSIX_SPAWN_SETEXEC (macOS), or attachments are
