@@ -92,8 +92,6 @@ static int send_message(int fd)
     }
 }
 
-static size_t collect(void);
-
 /* Out of fds, or nearly: the channels in the quiet set may be what is
  * missing (after the pair, a spawn needs the child's copy of its end and
  * a pidfd; fds are allocated lowest first). */
@@ -102,14 +100,14 @@ static int make_pair(int pair[2])
     struct rlimit rl;
 
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
-        if ((errno != EMFILE && errno != ENFILE) || collect() == 0)
+        if ((errno != EMFILE && errno != ENFILE) || cph__direct_collect() == 0)
             return errno;
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
             return errno;
     }
     if (cph__loop_quiet_count() > 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
         (rlim_t)pair[1] + 3 >= rl.rlim_cur)
-        collect();
+        cph__direct_collect();
     return 0;
 }
 
@@ -119,7 +117,7 @@ int cph__direct_prepare(struct cph__record *r,
     int pair[2], err;
 
     if (cph__loop_quiet_count() >= COLLECT_BATCH)
-        collect();
+        cph__direct_collect();
     err = make_pair(pair);
     if (err)
         return err;
@@ -253,8 +251,7 @@ void cph__direct_event(uint64_t id, enum cph__tag tag)
     cph__unlock();
 }
 
-/* Finishes every record of the quiet set that hung up; how many. */
-static size_t collect(void)
+size_t cph__direct_collect(void)
 {
     uint64_t data[32];
     size_t done = 0;
@@ -268,11 +265,6 @@ static size_t collect(void)
     return done;
 }
 
-void cph__direct_collect(void)
-{
-    collect();
-}
-
 void cph__direct_attend(bool more)
 {
     cph__loop_attend(more);
@@ -284,7 +276,7 @@ void cph__direct_attend(bool more)
 void cph__direct_quiet_event(void)
 {
     cph__lock();
-    if (collect() > 0)
+    if (cph__direct_collect() > 0)
         collect_ms = COLLECT_MS_MIN;
     else if (collect_ms < COLLECT_MS_MAX)
         collect_ms *= 2;
