@@ -35,11 +35,11 @@ int cph__direct_publish(struct cph__record *r);
 
 /* Under the lock: finishes the children whose channel hung up without
  * waking anyone (the transport notices hang-ups lazily unless a thread
- * waits for an outcome), and says how many; one more (or one less)
- * thread waiting in cph_checkin_wait, which makes it notice them at
- * once. */
-size_t cph__direct_collect(void);
-void cph__direct_attend(bool more);
+ * waits for an outcome; Linux, both deliveries), and says how many; one
+ * more (or one less) thread waiting in cph_checkin_wait, which makes it
+ * notice them at once. */
+size_t cph__handed_collect(void);
+void cph__handed_attend(bool more);
 
 /*
  * Parent side, pid-bound delivery.

@@ -104,6 +104,26 @@ static int child_end(const struct cph__record *r)
     return r->delivery == CPH_DELIVERY_DIRECT ? r->end_fd : r->spawn_fds[0];
 }
 
+/* The channel, and the number the child gets its end at. */
+static int prepare_channel(struct cph__record *r,
+                           const cph_attachments_t *list, struct stat *st)
+{
+    int err;
+
+#if CPH__HAS_DIRECT
+    if (r->delivery == CPH_DELIVERY_DIRECT)
+        err = cph__direct_prepare(r, list);
+    else
+#endif
+        err = prepare_pid_bound(r, list);
+    if (err)
+        return err;
+    r->spawn_fds[1] = fd_for_child(child_end(r));
+    if (r->spawn_fds[1] < 0 || fstat(child_end(r), st) < 0)
+        return errno;
+    return 0;
+}
+
 /*
  * Everything a spawn needs before posix_spawn, made under the lock and
  * owned by r from the moment it exists: a fork() by another thread waits
@@ -122,17 +142,17 @@ static int prepare(struct cph__record *r, const cph_attachments_t *list,
             return err;
         r->expects = cph__giving_keys(r->giving, &r->nexpects);
     }
+    err = prepare_channel(r, list, &st);
 #if CPH__HAS_DIRECT
-    if (r->delivery == CPH_DELIVERY_DIRECT)
-        err = cph__direct_prepare(r, list);
-    else
+    /* Out of fds: the channels of children that took their handles and
+     * have not been collected yet may be what is missing. */
+    if ((err == EMFILE || err == ENFILE) && cph__handed_collect() > 0) {
+        cph__record_clear(r);
+        err = prepare_channel(r, list, &st);
+    }
 #endif
-        err = prepare_pid_bound(r, list);
     if (err)
         return err;
-    r->spawn_fds[1] = fd_for_child(child_end(r));
-    if (r->spawn_fds[1] < 0 || fstat(child_end(r), &st) < 0)
-        return errno;
     e->delivery = r->delivery;
     e->fd = r->spawn_fds[1];
     e->inode = (uint64_t)st.st_ino;

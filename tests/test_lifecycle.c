@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -394,5 +395,73 @@ Test(lifecycle, no_reaping_and_signals_untouched)
         cr_assert_eq(sigismember(&mask_before, sig),
                      sigismember(&mask_after, sig),
                      "this thread's mask changed for signal %d", sig);
+    cph_attachments_destroy(list);
+}
+
+/* A child that took its handles costs its parent nothing for long, even
+ * if the parent never asks for the outcome: the thread collects the
+ * channel on a timer (lib/linux/handed.c). */
+Test(lifecycle, taken_handles_free_the_parent_unasked, .timeout = 60)
+{
+    cph_attachments_t *list = list_for(suite_delivery());
+    char *args[] = {"show", "/dev/null", NULL};
+    int before, waited = 0;
+    pid_t pid;
+
+    list_add(list, "fd0", memfd_text("fd0"));
+    /* The first spawn makes libcph's own fds (its thread's). */
+    pid = spawn_helper("h_child", args, list);
+    cr_assert_eq(cph_checkin_wait(pid, LIVENESS_MS), 0);
+    wait_exit(pid);
+    before = count_fds();
+    pid = spawn_helper("h_child", args, list);
+    cr_assert_eq(wait_exit(pid), 0);
+    while (count_fds() != before && waited < LIVENESS_MS) {
+        usleep(10000);
+        waited += 10;
+    }
+    cr_assert_eq(count_fds(), before, "the parent still holds %d fds",
+                 count_fds() - before);
+    cr_assert_eq(cph_checkin_wait(pid, 0), 0);
+    cph_attachments_destroy(list);
+}
+
+/* The highest fd open in this process. */
+static int highest_fd(void)
+{
+    int high = -1;
+
+    for (int fd = 0; fd < 4096; fd++)
+        if (fcntl(fd, F_GETFD) >= 0)
+            high = fd;
+    return high;
+}
+
+/* Spawning faster than the thread collects, with few fds to spare: a
+ * spawn that runs out collects the channels of the children that took
+ * their handles, and succeeds. */
+Test(lifecycle, spawn_out_of_fds_collects, .timeout = 60)
+{
+    cph_attachments_t *list = list_for(suite_delivery());
+    struct rlimit old, low;
+    pid_t pids[40];
+    int err = 0, spawned = 0;
+    char *argv[] = {"h_child", "show", "/dev/null", NULL};
+
+    list_add(list, "fd0", memfd_text("fd0"));
+    cr_assert_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+    low = old;
+    low.rlim_cur = (rlim_t)highest_fd() + 10;
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    for (; spawned < 40 && !err; spawned++) {
+        err = cph_spawn(&pids[spawned], helper_path("h_child"), NULL, NULL,
+                        argv, environ, list);
+        if (!err)
+            wait_exit(pids[spawned]);
+    }
+    setrlimit(RLIMIT_NOFILE, &old);
+    cr_assert_eq(err, 0, "spawn %d failed: %s", spawned, strerror(err));
+    for (int i = 0; i < spawned; i++)
+        cr_assert_eq(cph_checkin_wait(pids[i], LIVENESS_MS), 0);
     cph_attachments_destroy(list);
 }

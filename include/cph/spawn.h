@@ -72,17 +72,19 @@
  *     the real child. A token is good for one check-in.
  *  5. The server replies with every attachment under its key: fds by
  *     SCM_RIGHTS on Linux, port rights and fileports in one Mach message
- *     on macOS. On Linux it then shuts its side and waits for the child
- *     to close the connection: a plain close is "handed over"; a child
- *     that could not take them says so with one byte first, and one that
- *     closes with messages unread resets the connection (ECONNABORTED).
- *     On macOS the outcome is 0 once the reply is queued.
- *  6. The parent watches each child's pipe and its exit (a pidfd on
- *     Linux, EVFILT_PROC on macOS). A child that closes its pipe or exits
- *     without a valid check-in is given up: everything held for it is
- *     released at once.
+ *     on macOS. On Linux it then shuts its side, and the child's close of
+ *     the connection gives the outcome: a plain close is "handed over";
+ *     a child that could not take them says so with one byte first, and
+ *     one that closes with messages unread resets the connection
+ *     (ECONNABORTED). The parent keeps only the connection by then, and
+ *     collects its close as it does a direct hangup, without a thread
+ *     wake-up. On macOS the outcome is 0 once the reply is queued.
+ *  6. Until the check-in, the parent watches each child's pipe and its
+ *     exit (a pidfd on Linux, EVFILT_PROC on macOS). A child that closes
+ *     its pipe or exits without a valid check-in is given up: everything
+ *     held for it is released at once.
  *  The pid-bound spawn holds its own duplicate of every attached fd until
- *  the child has checked in or gone.
+ *  the server has sent them to the checked-in child, or the child is gone.
  *
  * Either way, cph never reaps (waitpid) the caller's children and never
  * touches signal dispositions. The child leaves alone any fd that is not
@@ -124,7 +126,8 @@
  * where the channel costs something: it needs free fds in the parent
  * (direct 3, pid-bound 4, and on the first pid-bound spawn one more for
  * the server; libcph's thread takes one more once a child exists, and
- * two more, its quiet set and timer, once a direct child exists),
+ * two more, its quiet set and timer, once a child has been sent its
+ * handles),
  * where posix_spawn needs none: without them it fails with EMFILE. glibc's
  * and musl's own posix_spawn tests pass through it but for that one
  * (glibc's tst-spawn3, which fills the fd table first).
@@ -321,12 +324,13 @@ CPH_PUBLIC int cph_take_fd(pid_t pid, const char *key, int timeout_ms,
  * A pending child costs the parent: direct, one fd (its copy of the
  * child's end), the record (about 100 bytes), and the attached fds in
  * flight, which Linux counts per user against RLIMIT_NOFILE; pid-bound,
- * a pipe, a pidfd and a duplicate of every attached fd.
- * Direct: a child that took its handles keeps its one fd and record until
- * the parent collects them, many at a time and without waking anyone: at
- * the next cph_checkin_wait, at a spawn that finds 64 of them or runs
- * short of fds, or on libcph's timer (100 ms after the first, up to 3.2 s
- * while none hangs up).
+ * a pipe, a pidfd and a duplicate of every attached fd until the check-in
+ * has been served, then one fd (the connection) and the record.
+ * On Linux a child that took its handles keeps its one fd and record
+ * until the parent collects them, many at a time and without waking
+ * anyone: at the next cph_checkin_wait, when 64 of them wait, at a spawn
+ * that runs short of fds, or on libcph's timer (100 ms after the first,
+ * up to 3.2 s while none hangs up).
  *
  * Returns 0 or an errno value, like posix_spawn:
  *   EINVAL  attrp has POSIX_SPAWN_SETEXEC (macOS), or attachments are

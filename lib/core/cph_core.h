@@ -193,18 +193,21 @@ int cph__attachments_hold(const struct cph_attachments *list,
  *
  * One mutex (cph__lock) guards the registry and the transport's server
  * state. A record goes SPAWNING (added before posix_spawn, owned by the
- * spawning thread) -> WAITING (pid published, owned by the server) ->
- * DELIVERING (a valid check-in claimed it) -> finished (outcome kept,
- * record freed). Only the server thread finishes records.
+ * spawning thread) -> WAITING (pid published, owned by the transport) ->
+ * DELIVERING (pid-bound: a valid check-in claimed it; only the server
+ * thread touches it) -> HANDED (Linux pid-bound: every handle sent, the
+ * connection waits for the child's close as a direct channel does) ->
+ * finished (outcome kept, record freed).
  */
-enum cph__state { CPH__SPAWNING, CPH__WAITING, CPH__DELIVERING };
+enum cph__state { CPH__SPAWNING, CPH__WAITING, CPH__DELIVERING, CPH__HANDED };
 
 struct cph__record {
     uint64_t id;
     pid_t pid;
     uint8_t state;    /* enum cph__state */
     uint8_t delivery; /* CPH_DELIVERY_* */
-    int end_fd;       /* direct: the parent's copy of the child's end */
+    int end_fd;       /* direct: the parent's copy of the child's end;
+                         pid-bound, once HANDED: the connection */
     int pipe_fd;      /* pid-bound: the pipe's write end, watched for EOF */
     int spawn_fds[2]; /* while spawning: [0] direct: the parent's sending
                          end; pid-bound: the pipe's read end. [1] the
@@ -242,5 +245,7 @@ void cph__registry_gone(struct cph__record *r);
 struct cph__record *cph__record_new(void);
 void cph__record_close_spawn_fds(struct cph__record *r);
 void cph__record_free(struct cph__record *r);
+/* Closes every fd r holds and releases its handles, keeping the rest. */
+void cph__record_clear(struct cph__record *r);
 
 #endif

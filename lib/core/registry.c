@@ -168,18 +168,29 @@ void cph__record_close_spawn_fds(struct cph__record *r)
     }
 }
 
+static void close_fd(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+void cph__record_clear(struct cph__record *r)
+{
+    cph__record_close_spawn_fds(r);
+    close_fd(&r->end_fd);
+    close_fd(&r->pipe_fd);
+    close_fd(&r->exit_fd);
+    cph__handles_release(r->held, r->count);
+    free(r->held);
+    r->held = NULL;
+    r->count = 0;
+}
+
 /* Frees r and everything it still holds. */
 void cph__record_free(struct cph__record *r)
 {
-    cph__record_close_spawn_fds(r);
-    if (r->end_fd >= 0)
-        close(r->end_fd);
-    if (r->pipe_fd >= 0)
-        close(r->pipe_fd);
-    if (r->exit_fd >= 0)
-        close(r->exit_fd);
-    cph__handles_release(r->held, r->count);
-    free(r->held);
+    cph__record_clear(r);
     cph__giving_free(r->giving);
     free(r);
 }
@@ -380,20 +391,20 @@ int cph_checkin_wait(pid_t pid, int timeout_ms)
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
     pthread_mutex_lock(&lock);
 #if CPH__HAS_DIRECT
-    cph__direct_collect();
+    cph__handed_collect();
 #endif
     if (find_pid(pid) && timeout_ms != 0) {
         cph__cond_init(&w.done);
         w.next = waiters;
         waiters = &w;
 #if CPH__HAS_DIRECT
-        cph__direct_attend(true);
-        cph__direct_collect(); /* what hung up before the thread looked */
+        cph__handed_attend(true);
+        cph__handed_collect(); /* what hung up before the thread looked */
 #endif
         while (find_pid(pid) && cph__ms_left(deadline) != 0)
             cph__cond_wait(&w.done, cph__ms_left(deadline));
 #if CPH__HAS_DIRECT
-        cph__direct_attend(false);
+        cph__handed_attend(false);
 #endif
         waiter_remove(&w);
         pthread_cond_destroy(&w.done);

@@ -29,8 +29,8 @@
  *    holds the child's end: given up if anything was left.
  *
  * No thread wakes for a child that takes its handles: its pidfd is gone
- * with the trailer it closed, and the hangup lands in the quiet set
- * (loop.h), which is collected many at a time. Only a child that leaves
+ * with the trailer it closed, and the hangup lands in the quiet set,
+ * which is collected many at a time (handed.c). Only a child that leaves
  * its handles, or a thread waiting for an outcome, wakes the thread.
  *
  * A list with expected keys instead keeps three fds per child until the
@@ -40,11 +40,9 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <linux/sockios.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -58,13 +56,6 @@
 
 /* Under the lock, so one buffer serves every spawn. */
 static struct cph__message message;
-/* The period of the quiet set's timer: the minimum when the set gets its
- * first fd, doubling while nothing hangs up. */
-#define COLLECT_MS_MIN 100
-#define COLLECT_MS_MAX 3200
-/* A spawn collects the quiet set once it holds this many channels. */
-#define COLLECT_BATCH 64
-static int collect_ms = COLLECT_MS_MIN;
 
 /* Sends without blocking; the queue grows as the kernel allows
  * (net.core.wmem_max) when one message does not fit. */
@@ -92,22 +83,19 @@ static int send_message(int fd)
     }
 }
 
-/* Out of fds, or nearly: the channels in the quiet set may be what is
- * missing (after the pair, a spawn needs the child's copy of its end and
- * a pidfd; fds are allocated lowest first). */
+/* Nearly out of fds: the channels of children that took their handles
+ * may be what is missing (after the pair, a spawn needs the child's copy
+ * of its end and a pidfd; fds are allocated lowest first). Running out
+ * altogether is the caller's to retry (cph__handed_collect). */
 static int make_pair(int pair[2])
 {
     struct rlimit rl;
 
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
-        if ((errno != EMFILE && errno != ENFILE) || cph__direct_collect() == 0)
-            return errno;
-        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
-            return errno;
-    }
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
+        return errno;
     if (cph__loop_quiet_count() > 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
         (rlim_t)pair[1] + 3 >= rl.rlim_cur)
-        cph__direct_collect();
+        cph__handed_collect();
     return 0;
 }
 
@@ -116,8 +104,6 @@ int cph__direct_prepare(struct cph__record *r,
 {
     int pair[2], err;
 
-    if (cph__loop_quiet_count() >= COLLECT_BATCH)
-        cph__direct_collect();
     err = make_pair(pair);
     if (err)
         return err;
@@ -185,7 +171,6 @@ static int send_trailer(struct cph__record *r, int pidfd)
 int cph__direct_publish(struct cph__record *r)
 {
     int pidfd, err;
-    bool first;
 
     if (r->nexpects > 0)
         return publish_giving(r);
@@ -197,89 +182,6 @@ int cph__direct_publish(struct cph__record *r)
         return ECONNABORTED;
     if (err)
         return keep_sender(r);
-    first = cph__loop_quiet_count() == 0;
-    err = cph__loop_quiet_add(r->end_fd, cph__tagged(r->id, CPH__TAG_END));
-    if (!err && first)
-        cph__loop_quiet_timer(collect_ms = COLLECT_MS_MIN);
-    return err ? EIO : 0;
+    return cph__handed_watch(r);
 }
 
-static bool queued(int fd, unsigned long which)
-{
-    int bytes = 0;
-
-    return ioctl(fd, which, &bytes) == 0 && bytes > 0;
-}
-
-static bool reset(int fd)
-{
-    int err = 0;
-    socklen_t len = sizeof err;
-
-    return getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 &&
-           err == ECONNRESET;
-}
-
-/* Whether the child refused or left its handles: see direct_child.c for
- * what it does to say so. */
-static bool given_up(struct cph__record *r, enum cph__tag tag)
-{
-    bool left;
-
-    if (tag == CPH__TAG_SENDER)
-        return reset(r->end_fd) || queued(r->end_fd, SIOCINQ) ||
-               queued(r->end_fd, SIOCOUTQ);
-    left = reset(r->end_fd);
-    return cph__drain(r->end_fd, message.bytes) || left;
-}
-
-/* Under the lock; whether it finished r. */
-static bool settle(uint64_t id, enum cph__tag tag)
-{
-    struct cph__record *r = cph__registry_find(id);
-
-    if (!r || r->state != CPH__WAITING)
-        return false;
-    cph__registry_finish(r, given_up(r, tag) ? ECONNABORTED : 0);
-    return true;
-}
-
-void cph__direct_event(uint64_t id, enum cph__tag tag)
-{
-    cph__lock();
-    settle(id, tag);
-    cph__unlock();
-}
-
-size_t cph__direct_collect(void)
-{
-    uint64_t data[32];
-    size_t done = 0;
-    int n;
-
-    do {
-        n = cph__loop_quiet_ready(data, 32);
-        for (int i = 0; i < n; i++)
-            done += settle(data[i] >> 4, CPH__TAG_END);
-    } while (n == 32);
-    return done;
-}
-
-void cph__direct_attend(bool more)
-{
-    cph__loop_attend(more);
-}
-
-/* The quiet set's timer expired, or it hung up while a thread waits:
- * the thread collects it, and looks again later, less often while nothing
- * hangs up (a long-lived child that never reads, say). */
-void cph__direct_quiet_event(void)
-{
-    cph__lock();
-    if (cph__direct_collect() > 0)
-        collect_ms = COLLECT_MS_MIN;
-    else if (collect_ms < COLLECT_MS_MAX)
-        collect_ms *= 2;
-    cph__loop_quiet_timer(cph__loop_quiet_count() > 0 ? collect_ms : 0);
-    cph__unlock();
-}

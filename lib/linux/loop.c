@@ -34,16 +34,17 @@ static void *run(void *arg)
             void *ptr = (void *)(uintptr_t)(data & ~(uint64_t)CPH__TAG_MASK);
 
             switch (tag) {
+            case CPH__TAG_END:
             case CPH__TAG_DIED:
             case CPH__TAG_SENDER:
-                cph__direct_event(data >> 4, tag);
+                cph__handed_event(data >> 4, tag);
                 break;
             case CPH__TAG_GIVE:
             case CPH__TAG_GONE:
                 cph__give_event(ptr, tag);
                 break;
             case CPH__TAG_QUIET:
-                cph__direct_quiet_event();
+                cph__handed_quiet_event();
                 break;
             case CPH__TAG_CONN:
                 cph__server_event((uint64_t)(uintptr_t)ptr, tag);
@@ -168,12 +169,13 @@ void cph__loop_attend(bool more)
             quiet_join(more);
 }
 
+/* An fd is in one set at most. */
 void cph__loop_unwatch(int fd)
 {
-    if (epoll_fd >= 0)
-        epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, NULL);
     if (quiet_fd >= 0 && epoll_ctl(quiet_fd, EPOLL_CTL_DEL, fd, NULL) == 0)
         quiet_count--;
+    else if (epoll_fd >= 0)
+        epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, NULL);
 }
 
 void cph__loop_forget(void)

@@ -18,13 +18,13 @@ enum cph__tag {
     CPH__TAG_CONN,     /* pid-bound: a connection (pointer) */
     CPH__TAG_PIPE,     /* pid-bound: a record's pipe */
     CPH__TAG_EXIT,     /* pid-bound: a record's pidfd */
-    CPH__TAG_END,      /* direct: a record's copy of the child's end */
+    CPH__TAG_END,      /* a handed-over record's channel (handed.c) */
     CPH__TAG_DIED,     /* direct: a record's pidfd, in flight */
     CPH__TAG_SENDER,   /* direct without a pidfd: the sending end */
     CPH__TAG_GIVE,     /* a give channel (pointer) */
     CPH__TAG_GONE,     /* a give channel's child's pidfd (pointer) */
-    CPH__TAG_QUIET,    /* direct: the quiet set's timer, and the set itself
-                          while a thread waits */
+    CPH__TAG_QUIET,    /* the quiet set's timer, and the set itself while
+                          a thread waits */
 };
 
 #define CPH__TAG_MASK 15
@@ -45,11 +45,9 @@ int cph__loop_start(void);
 int cph__loop_watch(int op, int fd, uint32_t events, uint64_t data);
 
 /*
- * The quiet set: the hang-ups of direct channels, which would cost a
- * wake-up of the thread per child if the thread watched them. They are
- * collected instead, many at a time: by cph_checkin_wait, by a spawn that
- * finds many in the set or runs out of fds, and by the thread when the
- * set's timer expires. The set joins the thread's own while a thread waits in
+ * The quiet set: the hang-ups of handed-over channels (handed.c), which
+ * would cost a wake-up of the thread per child if the thread watched
+ * them. The set joins the thread's own while a thread waits in
  * cph_checkin_wait, so that the outcome reaches it at once. Under the
  * lock, all of them.
  */
@@ -62,14 +60,19 @@ size_t cph__loop_quiet_count(void);
 void cph__loop_quiet_timer(int ms);
 /* One more (or one less) thread waiting for an outcome. */
 void cph__loop_attend(bool more);
-/* Removes fd from both sets. */
+/* Removes fd from whichever set watches it. */
 void cph__loop_unwatch(int fd);
+
+/* Under the lock: every handle of r is out and r->end_fd is its channel;
+ * watches it for the child's hangup (handed.c). EIO: it cannot. */
+struct cph__record;
+int cph__handed_watch(struct cph__record *r);
 
 /* Event handlers, called by the thread without the lock. */
 void cph__server_event(uint64_t data, enum cph__tag tag);
-void cph__direct_event(uint64_t id, enum cph__tag tag);
+void cph__handed_event(uint64_t id, enum cph__tag tag);
 void cph__give_event(void *giver, enum cph__tag tag);
-void cph__direct_quiet_event(void);
+void cph__handed_quiet_event(void);
 
 /* Under the lock: watches fd, the parent's end of child id's give
  * channel, and the child's exit (a pidfd of pid it opens; required only

@@ -3,7 +3,9 @@
  * socket in the abstract namespace, watched by the transport's thread
  * (loop.c), with each published record's pipe (EPOLLERR once the child's
  * read end is closed everywhere) and pidfd (readable once the child
- * exits).
+ * exits) until its check-in. Once every handle is sent, the connection
+ * goes to the record, whose child's close is collected with the direct
+ * delivery's hangups (handed.c).
  *
  * Connections belong to the thread alone; cph's lock is taken only to
  * look records up and finish them, never across socket I/O, so a flood
@@ -41,8 +43,8 @@ struct conn {
     int64_t deadline;          /* to send a request */
     struct cph__record *record; /* the record it claimed, NULL before */
     size_t sent;               /* handles sent so far */
-    bool delivered;            /* all sent: waits for the child's close */
-    bool dead;                 /* closed; freed by the next tick */
+    bool watched;              /* by the thread's epoll set */
+    bool dead;                 /* closed or handed on; freed by the next tick */
     struct conn *next;
 };
 
@@ -71,11 +73,28 @@ static void listener_rest(bool rest)
                     cph__tagged(0, CPH__TAG_LISTEN));
 }
 
+/* Watches c for events, if it was not watched yet. */
+static int conn_watch(struct conn *c, uint32_t events)
+{
+    int err = cph__loop_watch(c->watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD,
+                              c->fd, events, conn_data(c));
+
+    c->watched = c->watched || err == 0;
+    return err;
+}
+
+static void conn_unwatch(struct conn *c)
+{
+    if (c->watched)
+        cph__loop_watch(EPOLL_CTL_DEL, c->fd, 0, 0);
+    c->watched = false;
+}
+
 static void conn_close(struct conn *c)
 {
     if (c->dead)
         return;
-    cph__loop_watch(EPOLL_CTL_DEL, c->fd, 0, 0);
+    conn_unwatch(c);
     close(c->fd);
     c->dead = true;
     if (!c->record)
@@ -122,8 +141,7 @@ static bool accept_some(size_t max)
             return false;
         }
         c = calloc(1, sizeof *c);
-        if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
-            cph__loop_watch(EPOLL_CTL_ADD, fd, EPOLLIN, conn_data(c)) != 0) {
+        if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
             free(c);
             close(fd);
             continue;
@@ -136,8 +154,11 @@ static bool accept_some(size_t max)
         srv.waiting_conns++;
         /* Served or closed at once if its request or its close is
          * there already: a flood of connects that close never fills
-         * CONNS_MAX, whose evictions each scan every connection. */
+         * CONNS_MAX, whose evictions each scan every connection. Watched
+         * only if it has to be waited for. */
         conn_read(c);
+        if (!c->dead && !c->record && conn_watch(c, EPOLLIN) != 0)
+            conn_close(c);
     }
     return true;
 }
@@ -163,13 +184,38 @@ static void conn_keep(struct conn *c)
     uint64_t id = c->record->id;
     int err;
 
-    cph__loop_watch(EPOLL_CTL_DEL, c->fd, 0, 0);
+    conn_unwatch(c);
     c->dead = true;
     cph__lock();
     cph__registry_finish(c->record, 0);
     err = cph__give_watch(id, c->peer, c->fd, true);
     if (err)
         cph__given_end(id);
+    cph__unlock();
+}
+
+/* Every handle is out: the connection goes to the record, whose child's
+ * close gives the outcome without waking this thread (handed.c). The
+ * pipe and the pidfd have nothing more to tell, and the spawn's copies
+ * of the handles nothing more to give. */
+static void conn_hand_over(struct conn *c)
+{
+    struct cph__record *r = c->record;
+
+    conn_unwatch(c);
+    c->dead = true;
+    cph__lock();
+    cph__server_unwatch(r);
+    close(r->pipe_fd);
+    if (r->exit_fd >= 0)
+        close(r->exit_fd);
+    r->pipe_fd = r->exit_fd = -1;
+    cph__handles_release(r->held, r->count);
+    r->count = 0;
+    r->end_fd = c->fd;
+    r->state = CPH__HANDED;
+    if (cph__handed_watch(r) != 0)
+        cph__registry_finish(r, EIO);
     cph__unlock();
 }
 
@@ -190,10 +236,8 @@ static void conn_deliver(struct conn *c)
 {
     do {
         int err = send_reply(c);
-        if (err == EAGAIN) {
-            cph__loop_watch(EPOLL_CTL_MOD, c->fd, EPOLLOUT, conn_data(c));
+        if (err == EAGAIN && conn_watch(c, EPOLLOUT) == 0)
             return;
-        }
         if (err) {
             conn_finish(c, err == EPIPE || err == ECONNRESET ? ECONNABORTED
                                                              : EIO);
@@ -204,23 +248,11 @@ static void conn_deliver(struct conn *c)
         conn_keep(c);
         return;
     }
-    /* The child reads to the end (EOF), then closes. */
+    /* The child reads to the end (EOF), then closes; when it could not
+     * take everything (out of fds, a broken message), it first sends
+     * one byte. */
     shutdown(c->fd, SHUT_WR);
-    c->delivered = true;
-    cph__loop_watch(EPOLL_CTL_MOD, c->fd, EPOLLIN, conn_data(c));
-}
-
-/* Everything is sent: the child closes once it has taken it all, or
- * first sends one byte when it could not (out of fds, a broken message);
- * a reset means it left messages unread. */
-static void conn_settle(struct conn *c)
-{
-    char byte;
-    ssize_t n = recv(c->fd, &byte, 1, MSG_DONTWAIT);
-
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
-    conn_finish(c, n == 0 ? 0 : ECONNABORTED);
+    conn_hand_over(c);
 }
 
 /* Reads the request, if it has come. Anything but exactly one request,
@@ -312,8 +344,6 @@ void cph__server_event(uint64_t data, enum cph__tag tag)
 
     if (tag == CPH__TAG_LISTEN)
         accept_some(ACCEPTS_PER_WAKE);
-    else if (tag == CPH__TAG_CONN && !c->dead && c->delivered)
-        conn_settle(c);
     else if (tag == CPH__TAG_CONN && !c->dead)
         c->record ? conn_deliver(c) : conn_read(c);
     else if (tag == CPH__TAG_PIPE || tag == CPH__TAG_EXIT)
@@ -408,11 +438,12 @@ int cph__server_watch(struct cph__record *r)
  * delivery's end may live on in the child, so it is removed first. */
 void cph__server_unwatch(struct cph__record *r)
 {
-    int fds[] = {r->pipe_fd, r->exit_fd, r->end_fd};
-
-    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
-        if (fds[i] >= 0)
-            cph__loop_unwatch(fds[i]);
+    if (r->pipe_fd >= 0)
+        cph__loop_watch(EPOLL_CTL_DEL, r->pipe_fd, 0, 0);
+    if (r->exit_fd >= 0)
+        cph__loop_watch(EPOLL_CTL_DEL, r->exit_fd, 0, 0);
+    if (r->end_fd >= 0)
+        cph__loop_unwatch(r->end_fd);
 }
 
 void cph__server_forget(void)

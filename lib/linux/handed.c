@@ -1,0 +1,132 @@
+/*
+ * Children whose handles are all out: the direct delivery's from its
+ * publish on, the pid-bound delivery's once the server has sent its last
+ * message. The parent keeps one fd per child, its end of the channel,
+ * and the child's hangup on it gives the outcome: a clean one says the
+ * handles were taken; a reset (the child left messages unread) or
+ * anything the child wrote says they were not.
+ *
+ * The thread does not watch those fds: a wake-up per child would cost
+ * more than the rest of the handover. They wait in the quiet set
+ * (loop.h), collected many at a time: by cph_checkin_wait, by a spawn
+ * that runs short of fds, by the next child to join a full set, and by
+ * the thread when the set's timer expires.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/sockios.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include "../transport.h"
+#include "loop.h"
+#include "protocol.h"
+
+/* The period of the quiet set's timer: the minimum when the set gets its
+ * first fd, doubling while nothing hangs up. */
+#define COLLECT_MS_MIN 100
+#define COLLECT_MS_MAX 3200
+/* A child joining a set this full collects it first. */
+#define COLLECT_BATCH 64
+static int collect_ms = COLLECT_MS_MIN;
+/* Under the lock, so one buffer serves every collect. */
+static uint8_t drained[CPH__MESSAGE_MAX];
+
+static bool queued(int fd, unsigned long which)
+{
+    int bytes = 0;
+
+    return ioctl(fd, which, &bytes) == 0 && bytes > 0;
+}
+
+static bool reset(int fd)
+{
+    int err = 0;
+    socklen_t len = sizeof err;
+
+    return getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 &&
+           err == ECONNRESET;
+}
+
+/* Whether the child refused or left its handles: see direct_child.c and
+ * child.c's close_channel for what it does to say so. */
+static bool given_up(struct cph__record *r, enum cph__tag tag)
+{
+    bool left;
+
+    if (tag == CPH__TAG_SENDER)
+        return reset(r->end_fd) || queued(r->end_fd, SIOCINQ) ||
+               queued(r->end_fd, SIOCOUTQ);
+    left = reset(r->end_fd);
+    return cph__drain(r->end_fd, drained) || left;
+}
+
+/* Under the lock; whether it finished r. */
+static bool settle(uint64_t id, enum cph__tag tag)
+{
+    struct cph__record *r = cph__registry_find(id);
+
+    if (!r || (r->state != CPH__WAITING && r->state != CPH__HANDED))
+        return false;
+    cph__registry_finish(r, given_up(r, tag) ? ECONNABORTED : 0);
+    return true;
+}
+
+void cph__handed_event(uint64_t id, enum cph__tag tag)
+{
+    cph__lock();
+    settle(id, tag);
+    cph__unlock();
+}
+
+size_t cph__handed_collect(void)
+{
+    uint64_t data[32];
+    size_t done = 0;
+    int n;
+
+    do {
+        n = cph__loop_quiet_ready(data, 32);
+        for (int i = 0; i < n; i++)
+            done += settle(data[i] >> 4, CPH__TAG_END);
+    } while (n == 32);
+    return done;
+}
+
+void cph__handed_attend(bool more)
+{
+    cph__loop_attend(more);
+}
+
+/* The quiet set's timer expired, or it hung up while a thread waits:
+ * the thread collects it, and looks again later, less often while nothing
+ * hangs up (a long-lived child that never reads, say). */
+void cph__handed_quiet_event(void)
+{
+    cph__lock();
+    if (cph__handed_collect() > 0)
+        collect_ms = COLLECT_MS_MIN;
+    else if (collect_ms < COLLECT_MS_MAX)
+        collect_ms *= 2;
+    cph__loop_quiet_timer(cph__loop_quiet_count() > 0 ? collect_ms : 0);
+    cph__unlock();
+}
+
+int cph__handed_watch(struct cph__record *r)
+{
+    uint64_t data = cph__tagged(r->id, CPH__TAG_END);
+    bool first;
+
+    if (cph__loop_quiet_count() >= COLLECT_BATCH)
+        cph__handed_collect();
+    first = cph__loop_quiet_count() == 0;
+    if (cph__loop_quiet_add(r->end_fd, data) == 0) {
+        if (first)
+            cph__loop_quiet_timer(collect_ms = COLLECT_MS_MIN);
+        return 0;
+    }
+    /* No room in the quiet set: the thread watches it instead. */
+    return cph__loop_watch(EPOLL_CTL_ADD, r->end_fd, EPOLLRDHUP, data) ? EIO
+                                                                       : 0;
+}
