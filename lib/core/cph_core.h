@@ -245,6 +245,8 @@ void cph__registry_gone(struct cph__record *r);
 struct cph__record *cph__record_new(void);
 void cph__record_close_spawn_fds(struct cph__record *r);
 void cph__record_free(struct cph__record *r);
+/* Closes *fd unless it is -1, and makes it -1. */
+void cph__close_fd(int *fd);
 /* Closes every fd r holds and releases its handles, keeping the rest. */
 void cph__record_clear(struct cph__record *r);
 

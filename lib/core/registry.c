@@ -168,7 +168,7 @@ void cph__record_close_spawn_fds(struct cph__record *r)
     }
 }
 
-static void close_fd(int *fd)
+void cph__close_fd(int *fd)
 {
     if (*fd >= 0)
         close(*fd);
@@ -178,9 +178,9 @@ static void close_fd(int *fd)
 void cph__record_clear(struct cph__record *r)
 {
     cph__record_close_spawn_fds(r);
-    close_fd(&r->end_fd);
-    close_fd(&r->pipe_fd);
-    close_fd(&r->exit_fd);
+    cph__close_fd(&r->end_fd);
+    cph__close_fd(&r->pipe_fd);
+    cph__close_fd(&r->exit_fd);
     cph__handles_release(r->held, r->count);
     free(r->held);
     r->held = NULL;

@@ -206,10 +206,8 @@ static void conn_hand_over(struct conn *c)
     c->dead = true;
     cph__lock();
     cph__server_unwatch(r);
-    close(r->pipe_fd);
-    if (r->exit_fd >= 0)
-        close(r->exit_fd);
-    r->pipe_fd = r->exit_fd = -1;
+    cph__close_fd(&r->pipe_fd); /* closed already if its EOF came first */
+    cph__close_fd(&r->exit_fd);
     cph__handles_release(r->held, r->count);
     r->count = 0;
     r->end_fd = c->fd;
@@ -313,7 +311,9 @@ static void drain(void)
             conn_read(c);
 }
 
-/* The child's end of the pipe is closed everywhere, or the child exited. */
+/* The child's end of the pipe is closed everywhere, or the child exited
+ * (its watch may be gone already, by an earlier event of the same
+ * wake-up that handed the record over). */
 static void record_event(uint64_t id, enum cph__tag tag)
 {
     struct cph__record *r;
@@ -323,9 +323,9 @@ static void record_event(uint64_t id, enum cph__tag tag)
     r = cph__registry_find(id);
     if (r) {
         fd = tag == CPH__TAG_PIPE ? &r->pipe_fd : &r->exit_fd;
-        cph__loop_watch(EPOLL_CTL_DEL, *fd, 0, 0);
-        close(*fd);
-        *fd = -1;
+        if (*fd >= 0)
+            cph__loop_watch(EPOLL_CTL_DEL, *fd, 0, 0);
+        cph__close_fd(fd);
     }
     cph__unlock();
     if (!r)
