@@ -8,9 +8,10 @@
  * delivery's hangups (handed.c).
  *
  * Connections belong to the thread alone; cph's lock is taken only to
- * look records up and finish them, never across socket I/O, so a flood
- * of connections slows this thread but never cph_spawn or
- * cph_checkin_wait. A claimed (DELIVERING) record is finished by this
+ * look records up, hand them over and finish them, never across socket
+ * I/O that can wait (the one send made under it, a checked-in child's
+ * last message, does not block), so a flood of connections slows this
+ * thread but never cph_spawn or cph_checkin_wait. A claimed (DELIVERING) record is finished by this
  * thread only, so its handles are read here without the lock.
  */
 #define _GNU_SOURCE
@@ -121,6 +122,18 @@ static void evict_oldest(void)
         conn_close(oldest);
 }
 
+/* Out of fds: the connections of children that took their handles may
+ * be what is missing. */
+static bool collected(void)
+{
+    size_t n;
+
+    cph__lock();
+    n = cph__handed_collect();
+    cph__unlock();
+    return n > 0;
+}
+
 /* Accepts up to max connections; false once the backlog is empty. */
 static bool accept_some(size_t max)
 {
@@ -135,6 +148,8 @@ static bool accept_some(size_t max)
         fd = accept4(srv.listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if ((errno == EMFILE || errno == ENFILE) && collected())
                 continue;
             if (errno != EAGAIN)
                 listener_rest(true); /* out of fds or memory */
@@ -185,35 +200,12 @@ static void conn_keep(struct conn *c)
     int err;
 
     conn_unwatch(c);
-    c->dead = true;
     cph__lock();
+    c->dead = true; /* under the lock: a fork finds the fd in one place */
     cph__registry_finish(c->record, 0);
     err = cph__give_watch(id, c->peer, c->fd, true);
     if (err)
         cph__given_end(id);
-    cph__unlock();
-}
-
-/* Every handle is out: the connection goes to the record, whose child's
- * close gives the outcome without waking this thread (handed.c). The
- * pipe and the pidfd have nothing more to tell, and the spawn's copies
- * of the handles nothing more to give. */
-static void conn_hand_over(struct conn *c)
-{
-    struct cph__record *r = c->record;
-
-    conn_unwatch(c);
-    c->dead = true;
-    cph__lock();
-    cph__server_unwatch(r);
-    cph__close_fd(&r->pipe_fd); /* closed already if its EOF came first */
-    cph__close_fd(&r->exit_fd);
-    cph__handles_release(r->held, r->count);
-    r->count = 0;
-    r->end_fd = c->fd;
-    r->state = CPH__HANDED;
-    if (cph__handed_watch(r) != 0)
-        cph__registry_finish(r, EIO);
     cph__unlock();
 }
 
@@ -226,14 +218,55 @@ static void conn_finish(struct conn *c, int outcome)
     cph__unlock();
 }
 
+/*
+ * Sends the last message, then the connection goes to the record, whose
+ * child's close gives the outcome without waking this thread (handed.c):
+ * the child reads the messages, then closes; one that could not take
+ * everything (out of fds, a broken message) sends one byte first. The
+ * pipe and the pidfd have nothing more to tell, and the spawn's copies
+ * of the handles nothing more to give. All under the lock, the send
+ * included: once the last message is out the child can finish at once
+ * (its wake-up may even preempt this thread), and a spawn short of fds
+ * must then find the record holding nothing but the connection.
+ */
+static int conn_hand_over(struct conn *c)
+{
+    struct cph__record *r = c->record;
+    int err;
+
+    cph__lock();
+    err = send_reply(c);
+    if (!err) {
+        conn_unwatch(c);
+        c->dead = true; /* under the lock: a fork finds the fd in one place */
+        cph__server_unwatch(r);
+        cph__close_fd(&r->pipe_fd); /* closed already if its EOF came first */
+        cph__close_fd(&r->exit_fd);
+        cph__handles_release(r->held, r->count);
+        r->count = 0;
+        r->end_fd = c->fd;
+        r->state = CPH__HANDED;
+        shutdown(r->end_fd, SHUT_WR);
+        if (cph__handed_watch(r) != 0)
+            cph__registry_finish(r, EIO);
+    }
+    cph__unlock();
+    return err;
+}
+
 /* Sends what is left of the claimed record's handles; the socket may
  * fill up, then EPOLLOUT brings us back. A child that went away is
  * given up; a send the kernel refuses for want of resources is the
  * parent's failure (EIO). */
 static void conn_deliver(struct conn *c)
 {
-    do {
-        int err = send_reply(c);
+    const struct cph__record *r = c->record;
+
+    for (;;) {
+        bool last = r->nexpects == 0 &&
+                    r->count - c->sent <= CPH__FDS_PER_MESSAGE;
+        int err = last ? conn_hand_over(c) : send_reply(c);
+
         if (err == EAGAIN && conn_watch(c, EPOLLOUT) == 0)
             return;
         if (err) {
@@ -241,16 +274,13 @@ static void conn_deliver(struct conn *c)
                                                              : EIO);
             return;
         }
-    } while (c->sent < c->record->count + c->record->nexpects);
-    if (c->record->nexpects > 0) {
-        conn_keep(c);
-        return;
+        if (last)
+            return; /* r is the collector's now */
+        if (c->sent == r->count + r->nexpects) {
+            conn_keep(c);
+            return;
+        }
     }
-    /* The child reads to the end (EOF), then closes; when it could not
-     * take everything (out of fds, a broken message), it first sends
-     * one byte. */
-    shutdown(c->fd, SHUT_WR);
-    conn_hand_over(c);
 }
 
 /* Reads the request, if it has come. Anything but exactly one request,
