@@ -161,11 +161,8 @@ struct cph__record *cph__record_new(void)
 
 void cph__record_close_spawn_fds(struct cph__record *r)
 {
-    for (int i = 0; i < 2; i++) {
-        if (r->spawn_fds[i] >= 0)
-            close(r->spawn_fds[i]);
-        r->spawn_fds[i] = -1;
-    }
+    cph__close_fd(&r->spawn_fds[0]);
+    cph__close_fd(&r->spawn_fds[1]);
 }
 
 void cph__close_fd(int *fd)

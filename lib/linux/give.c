@@ -164,7 +164,7 @@ static void end(struct giver *g)
     cph__lock();
     r = cph__registry_find(g->id);
     if (r && r->state == CPH__WAITING) {
-        cph__drain(r->end_fd, bytes);
+        cph__drain(r->end_fd);
         cph__registry_finish(r, ECONNABORTED);
     }
     cph__given_end(g->id);

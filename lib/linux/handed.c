@@ -30,8 +30,6 @@
 /* A child joining a set this full collects it first. */
 #define COLLECT_BATCH 64
 static int collect_ms = COLLECT_MS_MIN;
-/* Under the lock, so one buffer serves every collect. */
-static uint8_t drained[CPH__MESSAGE_MAX];
 
 static bool queued(int fd, unsigned long which)
 {
@@ -59,7 +57,7 @@ static bool given_up(struct cph__record *r, enum cph__tag tag)
         return reset(r->end_fd) || queued(r->end_fd, SIOCINQ) ||
                queued(r->end_fd, SIOCOUTQ);
     left = reset(r->end_fd);
-    return cph__drain(r->end_fd, drained) || left;
+    return cph__drain(r->end_fd) || left;
 }
 
 /* Under the lock; whether it finished r. */

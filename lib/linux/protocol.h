@@ -119,8 +119,8 @@ ssize_t cph__receive_message(int fd, void *buf, size_t len,
                              struct cph__batch *b, int *flags);
 
 /* Receives and closes whatever is queued on fd; whether there was
- * anything but trailers. buf: room for one message. */
-bool cph__drain(int fd, uint8_t *buf);
+ * anything but trailers. */
+bool cph__drain(int fd);
 
 /* rights.c */
 unsigned char *cph__attach_fds(struct msghdr *msg, void *space, size_t n);

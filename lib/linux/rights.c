@@ -72,21 +72,22 @@ ssize_t cph__receive_message(int fd, void *buf, size_t len,
     return n;
 }
 
-bool cph__drain(int fd, uint8_t *buf)
+/* A trailer is a bare head: anything longer is read only as far as
+ * telling it is not one (SEQPACKET drops the rest of a message). */
+bool cph__drain(int fd)
 {
     bool any = false;
 
     for (;;) {
         struct cph__batch b;
         struct cph__message_head head;
-        int flags;
-        ssize_t n = cph__receive_message(fd, buf, CPH__MESSAGE_MAX, &b, &flags);
+        int flags = 0;
+        ssize_t n = cph__receive_message(fd, &head, sizeof head, &b, &flags);
 
         if (n < 0 || (n == 0 && b.n == 0))
             return any;
-        memcpy(&head, buf, (size_t)n < sizeof head ? 0 : sizeof head);
-        if ((size_t)n != sizeof head || head.count || head.last ||
-            head.extra != 1)
+        if ((size_t)n != sizeof head || (flags & MSG_TRUNC) || head.count ||
+            head.last || head.extra != 1)
             any = true;
         cph__batch_close(&b);
     }
