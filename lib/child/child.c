@@ -123,12 +123,9 @@ static int index_keys(struct cph__keyset *keys, const struct cph__handle *h,
 {
     int err = cph__keyset_reserve(keys, h, sizeof *h, 0, count);
 
-    for (size_t i = 0; !err && i < count; i++) {
-        if (cph__keyset_find(keys, h, sizeof *h, h[i].key) >= 0)
+    for (size_t i = 0; !err && i < count; i++)
+        if (cph__keyset_put(keys, h, sizeof *h, i) >= 0)
             err = EPROTO;
-        else
-            cph__keyset_put(keys, h, sizeof *h, i);
-    }
     return err;
 }
 

@@ -138,8 +138,9 @@ int cph__keyset_reserve(struct cph__keyset *s, const void *base,
 /* The index of key in base, or -1. */
 long cph__keyset_find(const struct cph__keyset *s, const void *base,
                       size_t stride, const char *key);
-/* Indexes base[index]; room was reserved. */
-void cph__keyset_put(struct cph__keyset *s, const void *base, size_t stride,
+/* Indexes base[index], room being reserved, and returns -1; or, when its
+ * key is indexed already, indexes nothing and returns that index. */
+long cph__keyset_put(struct cph__keyset *s, const void *base, size_t stride,
                      size_t index);
 void cph__keyset_free(struct cph__keyset *s);
 

@@ -69,11 +69,15 @@ long cph__keyset_find(const struct cph__keyset *s, const void *base,
     return s->slots[at] ? (long)s->slots[at] - 1 : -1;
 }
 
-void cph__keyset_put(struct cph__keyset *s, const void *base, size_t stride,
+long cph__keyset_put(struct cph__keyset *s, const void *base, size_t stride,
                      size_t index)
 {
-    s->slots[slot_of(s, base, stride, key_at(base, stride, index))] =
-        (uint32_t)index + 1;
+    size_t at = slot_of(s, base, stride, key_at(base, stride, index));
+
+    if (s->slots[at])
+        return (long)s->slots[at] - 1;
+    s->slots[at] = (uint32_t)index + 1;
+    return -1;
 }
 
 void cph__keyset_free(struct cph__keyset *s)
