@@ -22,11 +22,13 @@
  *   trailing, truncated, short-head, dup-key
  *                     that malformed reply
  *   zero-fds          a zero-length message carrying an fd
+ *   empty-then-good   a zero-length message without fds, which the child
+ *                     reads as an EOF, then a valid reply
  *   cut-fds           a valid reply with four fds to a child that can
  *                     take only some of them (RLIMIT_NOFILE 6, set by
  *                     h_exec, which then execs x_child): the kernel cuts
  *                     the rest off
- *   direct-good, direct-zero-fds, direct-cut-fds
+ *   direct-good, direct-zero-fds, direct-cut-fds, direct-empty-then-good
  *                     the direct delivery instead: a socketpair whose
  *                     end is dup2'd to fd 70, CPH_HANDSHAKE "d:..."
  *                     naming it, and that reply queued in it
@@ -242,6 +244,9 @@ static bool answer(const char *mode, int fd)
         err = reply(fd, CPH__MAGIC, 2, 1, ENTRY_A ENTRY_A, 6, 2);
     else if (strcmp(mode, "zero-fds") == 0)
         err = send_msg(fd, "", 0, 1);
+    else if (strcmp(mode, "empty-then-good") == 0)
+        err = send_msg(fd, "", 0, 0) ||
+              reply(fd, CPH__MAGIC, 1, 1, ENTRY_A, 3, 1);
     else if (strcmp(mode, "cut-fds") == 0)
         err = reply(fd, CPH__MAGIC, 4, 1, ENTRIES_ABCD, 12, 4);
     else
