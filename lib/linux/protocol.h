@@ -112,6 +112,10 @@ struct cph__batch {
 int cph__take_fds(struct msghdr *msg, struct cph__batch *b);
 void cph__batch_close(struct cph__batch *b);
 
+/* recvmsg(MSG_DONTWAIT | MSG_CMSG_CLOEXEC) that never reports EOF for
+ * a message the peer queued before it shut down or closed (rights.c). */
+ssize_t cph__recvmsg_now(int fd, struct msghdr *msg);
+
 /* Receives one message from fd without waiting: its bytes into buf (len
  * of them), every fd it carries into b (MSG_CTRUNC in *flags, with the
  * message's other flags, if b could not hold them). recvmsg's result. */

@@ -52,27 +52,6 @@ static int wait_readable(int fd, int64_t deadline_ms)
     return ready == 0 ? ETIMEDOUT : 0;
 }
 
-/*
- * A non-blocking recvmsg that takes a message queued just before the peer
- * shut down or closed for what it is. On a SEQPACKET socket the kernel
- * looks at the queue, then, finding it empty, at the shutdown
- * (__unix_dgram_recvmsg, "Signal EOF on disconnected non-blocking
- * SEQPACKET socket"): a message queued between the two looks reads as
- * an EOF. Nothing can be queued once the shutdown is set, so an EOF is
- * looked at once more.
- */
-static ssize_t receive_now(int fd, struct msghdr *msg)
-{
-    size_t room = msg->msg_controllen;
-    ssize_t n = recvmsg(fd, msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-
-    if (n == 0 && msg->msg_controllen == 0) {
-        msg->msg_controllen = room;
-        n = recvmsg(fd, msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-    }
-    return n;
-}
-
 /* Checks one message (n bytes, b's fds) and appends its handles to
  * h[*count...], which has room for the entries the head announces. cut: the
  * kernel truncated the fds. */
@@ -151,7 +130,7 @@ static int receive_one(int fd, int64_t deadline_ms, uint8_t *bytes,
     int err;
 
     /* Usually queued already (direct: before the child existed). */
-    while ((n = receive_now(fd, &msg)) < 0 &&
+    while ((n = cph__recvmsg_now(fd, &msg)) < 0 &&
            (errno == EAGAIN || errno == EINTR)) {
         err = wait_readable(fd, deadline_ms);
         if (err)

@@ -53,6 +53,26 @@ void cph__batch_close(struct cph__batch *b)
     b->n = 0;
 }
 
+/*
+ * On a SEQPACKET socket a non-blocking recvmsg looks at the queue, then,
+ * finding it empty, at the shutdown (__unix_dgram_recvmsg: "Signal EOF on
+ * disconnected non-blocking SEQPACKET socket"): a message the peer queued
+ * between the two looks, just before it shut down or closed, reads as an
+ * EOF. Nothing can be queued once the shutdown is set, so an EOF is
+ * looked at once more.
+ */
+ssize_t cph__recvmsg_now(int fd, struct msghdr *msg)
+{
+    size_t room = msg->msg_controllen;
+    ssize_t n = recvmsg(fd, msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+    if (n == 0 && msg->msg_controllen == 0) {
+        msg->msg_controllen = room;
+        n = recvmsg(fd, msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    }
+    return n;
+}
+
 ssize_t cph__receive_message(int fd, void *buf, size_t len,
                              struct cph__batch *b, int *flags)
 {
@@ -61,7 +81,7 @@ ssize_t cph__receive_message(int fd, void *buf, size_t len,
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
                          .msg_control = control.space,
                          .msg_controllen = sizeof control.space};
-    ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    ssize_t n = cph__recvmsg_now(fd, &msg);
 
     b->n = 0;
     if (n < 0)

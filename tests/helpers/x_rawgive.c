@@ -8,6 +8,8 @@
  *   a give under "zz", which the parent did not expect;
  *   a message of garbage with 3 fds;
  *   a give of "k" with 2 entries;
+ *   an empty message, which reads as an EOF (as the kernel reports one for
+ *     a message that races its sender's close: see rights.c);
  *   a well-formed give of "k": a memfd holding "ok".
  *
  * Reports on stdout "sent N" (messages the channel took). Exit status 0,
@@ -89,6 +91,7 @@ int main(void)
     sent += sendmsg(fd, &m.msg, MSG_NOSIGNAL) >= 0;
     build("k", 2, 2, "two");
     sent += sendmsg(fd, &m.msg, MSG_NOSIGNAL) >= 0;
+    sent += send(fd, "", 0, MSG_NOSIGNAL) >= 0;
     build("k", 1, 1, "ok");
     sent += sendmsg(fd, &m.msg, MSG_NOSIGNAL) >= 0;
     printf("sent %d\n", sent);
