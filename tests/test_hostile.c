@@ -475,8 +475,8 @@ Test(hostile, fake_parent_control)
  * queued while it looked, when the peer shuts down or closes right after
  * sending it: the kernel looks at the queue, then at the shutdown. The
  * child looks once more. A zero-length message, which reads the same as
- * that EOF, stands for the race (about once in 200 000 check-ins under
- * fuzz_server, before the child looked again), for either delivery.
+ * that EOF, stands for the race (once in 150 000 to 450 000 check-ins
+ * under fuzz_server, before the child looked again), for either delivery.
  */
 Test(hostile, eof_read_is_looked_at_again)
 {
