@@ -134,7 +134,8 @@ static bool read_all(struct giver *g)
     for (;;) {
         struct cph__batch b;
         int flags;
-        ssize_t n = cph__receive_message(g->fd, bytes, sizeof bytes, &b, &flags);
+        ssize_t n =
+            cph__receive_message(g->fd, bytes, sizeof bytes, &b, &flags);
         bool ok;
 
         if (n < 0 && errno == EINTR)

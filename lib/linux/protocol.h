@@ -16,10 +16,10 @@
  * posix_spawn, the final one (count 0) included, so that the child never
  * waits for its parent. Right after posix_spawn it may add a trailer
  * (count 0, last 0, extra 1: a pidfd, see direct.c), which the child
- * reads and closes, without waiting, once it has accepted the handles;
- * it never waits for it, since the final message ends the delivery. With expected keys
- * the final message has no extra fds, and the channel stays open as the
- * child's give channel (below).
+ * reads and closes if it is there once it has accepted the handles; it
+ * never waits for it, since the final message ends the delivery. With
+ * expected keys the final message has no extra fds, and the channel
+ * stays open as the child's give channel (below).
  *
  * Pid-bound delivery, over a connection to the abstract Unix socket
  * "\0<service>":
@@ -112,13 +112,10 @@ struct cph__batch {
 int cph__take_fds(struct msghdr *msg, struct cph__batch *b);
 void cph__batch_close(struct cph__batch *b);
 
-/* recvmsg(MSG_DONTWAIT | MSG_CMSG_CLOEXEC) that never reports EOF for
- * a message the peer queued before it shut down or closed (rights.c). */
-ssize_t cph__recvmsg_now(int fd, struct msghdr *msg);
-
 /* Receives one message from fd without waiting: its bytes into buf (len
  * of them), every fd it carries into b (MSG_CTRUNC in *flags, with the
- * message's other flags, if b could not hold them). recvmsg's result. */
+ * message's other flags, if b could not hold them). recvmsg's result,
+ * never an EOF for a message queued as the peer shut down (rights.c). */
 ssize_t cph__receive_message(int fd, void *buf, size_t len,
                              struct cph__batch *b, int *flags);
 

@@ -119,18 +119,14 @@ static int receive_one(int fd, int64_t deadline_ms, uint8_t *bytes,
                        struct cph__handle **h, size_t *count, bool *last,
                        int extra[CPH__EXTRA_MAX])
 {
-    union cph__control control;
-    struct iovec iov = {.iov_base = bytes, .iov_len = CPH__MESSAGE_MAX};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
-                         .msg_control = control.space,
-                         .msg_controllen = sizeof control.space};
-    struct cph__batch b = {.n = 0};
+    struct cph__batch b;
     struct cph__handle *grown;
     ssize_t n;
-    int err;
+    int flags = 0, err = 0;
 
     /* Usually queued already (direct: before the child existed). */
-    while ((n = cph__recvmsg_now(fd, &msg)) < 0 &&
+    while ((n = cph__receive_message(fd, bytes, CPH__MESSAGE_MAX, &b,
+                                     &flags)) < 0 &&
            (errno == EAGAIN || errno == EINTR)) {
         err = wait_readable(fd, deadline_ms);
         if (err)
@@ -138,10 +134,9 @@ static int receive_one(int fd, int64_t deadline_ms, uint8_t *bytes,
     }
     if (n < 0)
         return errno == EPIPE || errno == ECONNRESET ? ECONNRESET : errno;
-    err = cph__take_fds(&msg, &b);
-    if (!err && n == 0 && b.n == 0)
+    if (n == 0 && b.n == 0)
         err = ECONNRESET; /* the peer closed before the final message */
-    if (!err && (msg.msg_flags & MSG_TRUNC))
+    if (!err && (flags & MSG_TRUNC))
         err = EPROTO;
     if (!err) {
         grown = realloc(*h, (*count + entries(bytes, (size_t)n)) * sizeof **h);
@@ -151,8 +146,8 @@ static int receive_one(int fd, int64_t deadline_ms, uint8_t *bytes,
             err = ENOMEM;
     }
     if (!err)
-        err = parse(bytes, (size_t)n, &b, msg.msg_flags & MSG_CTRUNC, fd, *h,
-                    count, last);
+        err = parse(bytes, (size_t)n, &b, flags & MSG_CTRUNC, fd, *h, count,
+                    last);
     for (size_t i = 0, j = 0; i < b.n; i++) {
         if (b.fds[i] < 0)
             continue;

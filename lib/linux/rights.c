@@ -61,7 +61,7 @@ void cph__batch_close(struct cph__batch *b)
  * EOF. Nothing can be queued once the shutdown is set, so an EOF is
  * looked at once more.
  */
-ssize_t cph__recvmsg_now(int fd, struct msghdr *msg)
+static ssize_t recvmsg_now(int fd, struct msghdr *msg)
 {
     size_t room = msg->msg_controllen;
     ssize_t n = recvmsg(fd, msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
@@ -81,7 +81,7 @@ ssize_t cph__receive_message(int fd, void *buf, size_t len,
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
                          .msg_control = control.space,
                          .msg_controllen = sizeof control.space};
-    ssize_t n = cph__recvmsg_now(fd, &msg);
+    ssize_t n = recvmsg_now(fd, &msg);
 
     b->n = 0;
     if (n < 0)

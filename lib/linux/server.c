@@ -11,8 +11,9 @@
  * look records up, hand them over and finish them, never across socket
  * I/O that can wait (the one send made under it, a checked-in child's
  * last message, does not block), so a flood of connections slows this
- * thread but never cph_spawn or cph_checkin_wait. A claimed (DELIVERING) record is finished by this
- * thread only, so its handles are read here without the lock.
+ * thread but never cph_spawn or cph_checkin_wait. A claimed (DELIVERING)
+ * record is finished by this thread only, so its handles are read here
+ * without the lock.
  */
 #define _GNU_SOURCE
 #include <errno.h>
