@@ -101,7 +101,9 @@ int cph__checkin_send(const char *service, const uint8_t *token,
                       struct cph__checkin **c);
 
 /* Receives every handle into *handles (malloc'd, *count of them) and ends
- * the check-in (always frees c). On error nothing received is kept. */
+ * the check-in (always frees c; on Linux its connection, cph__checkin_fd,
+ * stays open for cph__checkin_confirm or the gives). On error nothing
+ * received is kept. */
 int cph__checkin_receive(struct cph__checkin *c, int64_t deadline_ms,
                          struct cph__handle **handles, size_t *count);
 
@@ -125,7 +127,10 @@ void cph__checkin_give_to(struct cph__checkin *c, mach_port_t *give);
 typedef int cph__channel_t;
 #define CPH__NO_CHANNEL (-1)
 int cph__checkin_fd(const struct cph__checkin *c);
-/* Calls are serialized by the caller. Direct: every handle arrived (the
+/* With the core's verdict on the handles (0 or an errno), tells the
+ * server whether they were accepted, on the check-in's connection. */
+void cph__checkin_confirm(int fd, int err);
+/* Calls are serialized by the caller. Every handle arrived (the
  * parent's outcome 0). */
 int cph__give_ack(int fd, int64_t deadline_ms);
 #endif

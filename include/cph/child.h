@@ -23,8 +23,10 @@
  * When the parent expects handles back (cph_attachments_expect), the
  * constructor also keeps the channel the handles came on as its give
  * channel (close-on-exec; one fd for the life of the process): under the
- * direct delivery the inherited socketpair end, on which it acknowledges
- * the check-in; under the pid-bound delivery the check-in's connection;
+ * direct delivery the inherited socketpair end, under the pid-bound
+ * delivery the check-in's connection, on which it acknowledges the
+ * check-in (a parent already gone misses the ack, and the check-in still
+ * succeeds);
  * on macOS a send right to the give port the parent sent with the reply
  * (one port name for the life of the process).
  * cph_child_give_fd() sends on it; see GIVING BACK in <cph/spawn.h>.

@@ -32,8 +32,11 @@
  *     its end.
  *  5. The parent learns the outcome from its copy of the child's end: a
  *     hangup with nothing left queued means the receipt was taken and
- *     closed (handed over); a hangup with messages still queued means
- *     the child gave up (it shuts its end down on any error); and when
+ *     closed (handed over); a reset, or a hangup with messages still
+ *     queued, means the child gave up (on any error it writes a refusal
+ *     into the receipt's queue and closes the receipt before it shuts
+ *     its end down; nothing it does after reading the final message can
+ *     fail but that); and when
  *     the spawned process exits first, the pidfd (watched while only the
  *     queue holds it) tells, and the parent drains and closes whatever is
  *     left, even if a descendant still holds the child's end. Hangups
@@ -153,8 +156,11 @@
  *     socketpair end (it stays open, close-on-exec, after the check-in;
  *     no name reaches it), or under the pid-bound delivery the check-in's
  *     own connection, which proved the token and the pid (a connection
- *     from any other process is refused as before). The direct child
- *     acknowledges the check-in on it; that ack is the outcome 0.
+ *     from any other process is refused as before). The child
+ *     acknowledges the check-in on it once it has accepted every handle;
+ *     that ack, and nothing else, is the outcome 0. A child whose parent
+ *     is already gone keeps its handles (cph_child_status() 0); its
+ *     gives say EPIPE.
  *  3. Each give is one message: the key and the fd by SCM_RIGHTS (the
  *     kernel duplicates the fd, the child keeps its own). The parent's
  *     core accepts a key it expected, once: a give under any other key,

@@ -108,9 +108,10 @@ static int check_in_pid_bound(const struct cph__env *e, int64_t deadline,
     if (!err)
         cph__checkin_give_to(c, channel);
 #else
-    /* The connection outlives the check-in if keys are expected back. */
+    /* The connection carries the verdict, and the gives if keys are
+     * expected back. */
     if (!err)
-        *channel = fcntl(cph__checkin_fd(c), F_DUPFD_CLOEXEC, 3);
+        *channel = cph__checkin_fd(c);
 #endif
     if (!err)
         err = cph__checkin_receive(c, deadline, &got.handles, &got.received);
@@ -160,9 +161,8 @@ static void forget_channel(void)
     give.channel = CPH__NO_CHANNEL;
 }
 
-static int open_give(cph__channel_t channel, bool direct, int64_t deadline)
+static int open_give(cph__channel_t channel, int64_t deadline)
 {
-    (void)direct;
     (void)deadline;
     if (channel == CPH__NO_CHANNEL)
         return EPROTO;
@@ -178,19 +178,19 @@ static void close_channel(cph__channel_t channel, bool failed)
     mach_port_deallocate(mach_task_self(), channel);
 }
 #else
-/* Keeps channel as the give channel; the direct delivery acknowledges
- * on it first. */
-static int open_give(cph__channel_t channel, bool direct, int64_t deadline)
+/* Keeps channel as the give channel, acknowledging the handles on it
+ * first (the parent's outcome 0). A parent already gone cannot hear the
+ * ack, but the handles did arrive: gives will say EPIPE. */
+static int open_give(cph__channel_t channel, int64_t deadline)
 {
-    int err = 0;
+    int err;
 
     if (channel < 0 || fcntl(channel, F_SETFD, FD_CLOEXEC) < 0)
         return EMFILE;
-    if (direct)
-        err = cph__give_ack(channel, deadline);
-    if (!err)
+    err = cph__give_ack(channel, deadline);
+    if (!err || err == EPIPE)
         give.channel = channel;
-    return err;
+    return err == EPIPE ? 0 : err;
 }
 
 static void close_channel(cph__channel_t channel, bool failed)
@@ -240,10 +240,12 @@ static int check_in(const char *value)
     if (!err)
         err = index_keys(&got.keys, got.handles, got.received);
     if (!err && give.count > 0)
-        err = open_give(channel, e.delivery == CPH_DELIVERY_DIRECT, deadline);
+        err = open_give(channel, deadline);
 #if CPH__HAS_DIRECT
     else if (e.delivery == CPH_DELIVERY_DIRECT)
         cph__direct_confirm(channel, err);
+    else if (channel != CPH__NO_CHANNEL)
+        cph__checkin_confirm(channel, err);
 #endif
     if (channel != CPH__NO_CHANNEL && channel != give.channel)
         close_channel(channel, err != 0);

@@ -93,13 +93,16 @@ int cph__checkin_receive(struct cph__checkin *c, int64_t deadline_ms,
 {
     int err = cph__receive_all(c->fd, deadline_ms, handles, count, NULL);
 
-    /* Tells the server the handles did not arrive (it takes a plain
-     * close for their receipt). */
-    if (err)
-        send(c->fd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-    close(c->fd);
     free(c);
     return err;
+}
+
+/* The server takes a plain close for the handles' receipt: a child that
+ * could not take them, or failed after, says so first. */
+void cph__checkin_confirm(int fd, int err)
+{
+    if (err)
+        send(fd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 int cph__checkin_fd(const struct cph__checkin *c)

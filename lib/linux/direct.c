@@ -125,7 +125,8 @@ int cph__direct_prepare(struct cph__record *r,
     return send_message(pair[0]);
 }
 
-/* Without pidfds (Linux < 5.3, a seccomp filter, valgrind) the parent
+/* Without a pidfd (Linux < 5.3, a seccomp filter, valgrind, or a child
+ * already reaped) the parent
  * keeps its sending end instead of the copy of the child's end: it hangs
  * up once every copy of the child's end is closed, marked ECONNRESET if
  * anything was left unread (unix_release_sock), and a child that refused
@@ -144,11 +145,17 @@ static int keep_sender(struct cph__record *r)
 }
 
 /* With expected keys: the parent keeps its sending end as the give
- * channel, and the child acknowledges on it (give.c). */
+ * channel, and the child acknowledges on it (give.c). Without a pidfd
+ * (the child was reaped already, say) the parent's copy of the child's
+ * end goes, so that the channel's hangup says what the exit would have. */
 static int publish_giving(struct cph__record *r)
 {
-    int err = cph__give_watch(r->id, r->pid, r->spawn_fds[0], false);
+    int pidfd = cph__pidfd_open(r->pid);
+    int err;
 
+    if (pidfd < 0)
+        cph__close_fd(&r->end_fd);
+    err = cph__give_watch(r->id, pidfd, r->spawn_fds[0]);
     r->spawn_fds[0] = -1;
     return err ? EIO : 0;
 }
@@ -174,9 +181,9 @@ int cph__direct_publish(struct cph__record *r)
 
     if (r->nexpects > 0)
         return publish_giving(r);
+    /* A child reaped already (SIGCHLD ignored, or a handler that
+     * reaps) has no pid left: the channel alone says what it did. */
     pidfd = cph__pidfd_open(r->pid);
-    if (pidfd < 0 && errno == ESRCH)
-        return ECONNABORTED; /* already reaped (a SIGCHLD handler, say) */
     err = pidfd < 0 ? errno : send_trailer(r, pidfd);
     if (err == EPIPE)
         return ECONNABORTED;

@@ -3,7 +3,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <stdbool.h>
 #include <unistd.h>
 #include <sys/socket.h>
 
@@ -29,15 +28,11 @@ int cph__direct_check(int fd, pid_t pid)
 /* The final message's extra fds: the parent's sending end (the receipt)
  * and a pidfd, held until the core has accepted the handles. */
 static int receipt[CPH__EXTRA_MAX] = {-1, -1};
-static bool consumed;
 
 int cph__direct_receive(int fd, int64_t deadline_ms,
                         struct cph__handle **handles, size_t *count)
 {
-    int err = cph__receive_all(fd, deadline_ms, handles, count, receipt);
-
-    consumed = err == 0;
-    return err;
+    return cph__receive_all(fd, deadline_ms, handles, count, receipt);
 }
 
 /* The trailer, if it is already there: closing its pidfd ends the
@@ -54,29 +49,34 @@ static void close_trailer(int fd)
         cph__batch_close(&b);
 }
 
-/*
- * How the parent learns the outcome (see direct.c). Accepted: closing the
- * receipt releases the parent's sending end, which hangs the pair up
- * cleanly. Refused before the final message was read: shutting the end
- * down hangs it up with the final message still queued. Refused after:
- * a message written on the end lands in the sending end's queue: in the
- * receipt's, whose release with something queued marks its peer
- * ECONNRESET (unix_release_sock), which the parent reads on its copy of
- * the end; or, when the parent kept its sending end (no pidfd), in the
- * parent's own.
- */
-void cph__direct_confirm(int fd, int err)
+static void close_receipt(void)
 {
-    if (err) {
-        if (consumed)
-            send(fd, "no", 2, MSG_DONTWAIT | MSG_NOSIGNAL);
-        shutdown(fd, SHUT_RDWR);
-    } else {
-        close_trailer(fd);
-    }
     for (size_t i = 0; i < CPH__EXTRA_MAX; i++) {
         if (receipt[i] >= 0)
             close(receipt[i]);
         receipt[i] = -1;
     }
+}
+
+/*
+ * How the parent learns the outcome (see direct.c). Accepted: closing the
+ * receipt releases the parent's sending end, which hangs the pair up
+ * cleanly. Refused: a message written on the end lands in the sending
+ * end's queue, whose release with something queued marks its peer
+ * ECONNRESET (unix_release_sock), which the parent reads on its copy of
+ * the end (or, when the parent kept its sending end, finds queued); only
+ * then is the end shut down, since a shutdown alone hangs the parent's
+ * copy up as cleanly as an acceptance does. A final message still unread
+ * says the same.
+ */
+void cph__direct_confirm(int fd, int err)
+{
+    if (err) {
+        send(fd, "no", 2, MSG_DONTWAIT | MSG_NOSIGNAL);
+        close_receipt();
+        shutdown(fd, SHUT_RDWR);
+        return;
+    }
+    close_trailer(fd);
+    close_receipt();
 }

@@ -27,7 +27,7 @@
 struct giver {
     uint64_t id;
     int fd, pidfd;
-    bool checked_in; /* direct: the ack came */
+    bool checked_in; /* the ack came */
     bool dead;       /* ended; freed by the next sweep */
     struct giver *next;
 };
@@ -45,7 +45,7 @@ static void close_pidfd(struct giver *g)
     close(g->pidfd);
 }
 
-int cph__give_watch(uint64_t id, pid_t pid, int fd, bool checked_in)
+int cph__give_watch(uint64_t id, int pidfd, int fd)
 {
     struct giver *g = calloc(1, sizeof *g);
     int err = ENOMEM;
@@ -54,32 +54,32 @@ int cph__give_watch(uint64_t id, pid_t pid, int fd, bool checked_in)
         goto fail;
     g->id = id;
     g->fd = fd;
-    g->checked_in = checked_in;
-    /* Before the ack the parent holds a copy of the child's end, so only
-     * the exit can tell it that a child died without reading. After it,
-     * a child that exited (and was reaped) already is seen hanging up. */
-    g->pidfd = cph__pidfd_open(pid);
-    if (g->pidfd < 0 && !checked_in) {
-        err = errno;
-        goto fail;
-    }
-    err = g->pidfd < 0 ? 0
-                       : cph__loop_watch(EPOLL_CTL_ADD, g->pidfd, EPOLLIN,
-                                         cph__tagged_ptr(g, CPH__TAG_GONE));
+    g->pidfd = pidfd;
+    err = pidfd < 0 ? 0
+                    : cph__loop_watch(EPOLL_CTL_ADD, pidfd, EPOLLIN,
+                                      cph__tagged_ptr(g, CPH__TAG_GONE));
     if (!err)
         err = cph__loop_watch(EPOLL_CTL_ADD, fd, EPOLLIN | EPOLLRDHUP,
                               cph__tagged_ptr(g, CPH__TAG_GIVE));
-    if (err) {
-        close_pidfd(g);
+    if (err)
         goto fail;
-    }
     g->next = givers;
     givers = g;
     return 0;
 fail:
+    if (g)
+        close_pidfd(g);
+    else if (pidfd >= 0)
+        close(pidfd);
     free(g);
     close(fd);
     return err;
+}
+
+/* Waiting for the ack (a pid-bound record is HANDED by then). */
+static bool acking(const struct cph__record *r)
+{
+    return r && (r->state == CPH__WAITING || r->state == CPH__HANDED);
 }
 
 /* The ack: the handshake of record g->id is over. */
@@ -90,7 +90,7 @@ static void checked_in(struct giver *g)
     g->checked_in = true;
     cph__lock();
     r = cph__registry_find(g->id);
-    if (r && r->state == CPH__WAITING)
+    if (acking(r))
         cph__registry_finish(r, 0);
     cph__unlock();
 }
@@ -164,7 +164,7 @@ static void end(struct giver *g)
     g->dead = true;
     cph__lock();
     r = cph__registry_find(g->id);
-    if (r && r->state == CPH__WAITING) {
+    if (acking(r)) {
         cph__drain(r->end_fd);
         cph__registry_finish(r, ECONNABORTED);
     }

@@ -75,11 +75,10 @@ void cph__give_event(void *giver, enum cph__tag tag);
 void cph__handed_quiet_event(void);
 
 /* Under the lock: watches fd, the parent's end of child id's give
- * channel, and the child's exit (a pidfd of pid it opens; required only
- * before the check-in), and takes fd (closed on failure). checked_in:
- * the handles are already delivered (pid-bound); else the child's ack on
- * fd ends record id's handshake (direct). */
-int cph__give_watch(uint64_t id, pid_t pid, int fd, bool checked_in);
+ * channel, and pidfd, the child's (-1: none; the channel's hangup tells
+ * then), and takes both (closed on failure). The child's ack on fd ends
+ * record id's handshake with 0; a hangup before it, with ECONNABORTED. */
+int cph__give_watch(uint64_t id, int pidfd, int fd);
 /* Called once per wake-up: frees the give channels that ended. */
 void cph__give_sweep(void);
 /* In a forked child, under the lock: close every give channel. */

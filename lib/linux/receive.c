@@ -101,16 +101,17 @@ static int parse(const uint8_t *bytes, size_t n, struct cph__batch *b, bool cut,
     return 0;
 }
 
-/* Room for the entries a message says it holds (parse checks them). */
+/* Room for the entries a message says it holds (parse checks them):
+ * none for the final message, whose reading nothing may fail after (the
+ * parent's outcome follows the receipt, direct_child.c). */
 static size_t entries(const uint8_t *bytes, size_t n)
 {
     struct cph__message_head head;
 
     if (n < sizeof head)
-        return 1;
+        return 0;
     memcpy(&head, bytes, sizeof head);
-    return head.count > 0 && head.count <= CPH__FDS_PER_MESSAGE ? head.count
-                                                                : 1;
+    return head.count <= CPH__FDS_PER_MESSAGE ? head.count : 0;
 }
 
 /* Receives one message and appends its handles to *h; the final one's
@@ -138,7 +139,7 @@ static int receive_one(int fd, int64_t deadline_ms, uint8_t *bytes,
         err = ECONNRESET; /* the peer closed before the final message */
     if (!err && (flags & MSG_TRUNC))
         err = EPROTO;
-    if (!err) {
+    if (!err && entries(bytes, (size_t)n) > 0) {
         grown = realloc(*h, (*count + entries(bytes, (size_t)n)) * sizeof **h);
         if (grown)
             *h = grown;

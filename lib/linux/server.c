@@ -194,19 +194,25 @@ static int send_reply(struct conn *c)
 }
 
 /* Every handle is out and the parent expects keys back: the connection,
- * which proved the token and the pid, becomes the child's give channel. */
+ * which proved the token and the pid, becomes the child's give channel,
+ * and the child's ack on it the outcome (give.c). */
 static void conn_keep(struct conn *c)
 {
-    uint64_t id = c->record->id;
-    int err;
+    struct cph__record *r = c->record;
+    int pidfd;
 
     conn_unwatch(c);
     cph__lock();
     c->dead = true; /* under the lock: a fork finds the fd in one place */
-    cph__registry_finish(c->record, 0);
-    err = cph__give_watch(id, c->peer, c->fd, true);
-    if (err)
-        cph__given_end(id);
+    cph__server_unwatch(r);
+    cph__close_fd(&r->pipe_fd);
+    pidfd = r->exit_fd;
+    r->exit_fd = -1;
+    cph__handles_release(r->held, r->count);
+    r->count = 0;
+    r->state = CPH__HANDED;
+    if (cph__give_watch(r->id, pidfd, c->fd) != 0)
+        cph__registry_finish(r, EIO);
     cph__unlock();
 }
 

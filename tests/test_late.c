@@ -1,0 +1,252 @@
+/*
+ * Outcomes that must come from the channel, under the suite's delivery:
+ * a parent that reaps its children before cph looks, children whose
+ * check-in fails late (allocation failures injected at each step, fd
+ * limits), and a child whose parent died before it checked in. Whatever
+ * happens, cph_checkin_wait says 0 exactly when the child's
+ * cph_child_status() is 0.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <cph/spawn.h>
+
+#include "common.h"
+
+extern char **environ;
+
+static bool pid_bound(void)
+{
+    return suite_delivery() == CPH_DELIVERY_PID_BOUND;
+}
+
+#ifndef CPH_SANITIZED
+/* posix_spawn as cph calls it, which can wait until the child it made is
+ * gone (SIGCHLD ignored reaps it): the child runs first and is reaped
+ * before cph can look at its pid. A sanitizer runtime intercepts
+ * posix_spawn itself, so these tests are left to the plain build. */
+static bool reap_first;
+
+int posix_spawn(pid_t *pid, const char *path,
+                const posix_spawn_file_actions_t *fa,
+                const posix_spawnattr_t *attr, char *const argv[],
+                char *const envp[])
+{
+    static int (*real)(pid_t *, const char *,
+                       const posix_spawn_file_actions_t *,
+                       const posix_spawnattr_t *, char *const[],
+                       char *const[]);
+    struct timespec ms1 = {0, 1000000};
+    int err;
+
+    if (!real)
+        *(void **)&real = dlsym(RTLD_NEXT, "posix_spawn");
+    err = real(pid, path, fa, attr, argv, envp);
+    for (int i = 0; !err && reap_first && i < LIVENESS_MS; i++) {
+        if (kill(*pid, 0) < 0 && errno == ESRCH)
+            break;
+        nanosleep(&ms1, NULL);
+    }
+    return err;
+}
+
+/* Point 1: the child took its handles, exited and was reaped before cph
+ * opened a pidfd: its outcome is still 0. Pid-bound, a child cannot
+ * check in before its pid is published, so it is not waited for. */
+Test(late, reaped_before_cph_looks)
+{
+    cph_attachments_t *list = list_new();
+    char *args[] = {"status", NULL};
+
+    list_add(list, "a", memfd_text("alpha"));
+    cr_assert_neq(signal(SIGCHLD, SIG_IGN), SIG_ERR);
+    reap_first = !pid_bound();
+    for (int i = 0; i < 5; i++) {
+        pid_t pid = spawn_helper("h_late", args, list);
+        int outcome = cph_checkin_wait(pid, LIVENESS_MS);
+
+        cr_assert_eq(outcome, 0, "spawn %d: %s", i, strerror(outcome));
+    }
+    reap_first = false;
+    cph_attachments_destroy(list);
+}
+
+/* Point 1, giving back: what a reaped child gave is still taken. */
+Test(late, reaped_child_gave)
+{
+    cph_attachments_t *list = list_new();
+    char *args[] = {"give", "back", NULL};
+
+    cr_assert_eq(cph_attachments_expect(list, "back"), 0);
+    cr_assert_neq(signal(SIGCHLD, SIG_IGN), SIG_ERR);
+    reap_first = !pid_bound();
+    for (int i = 0; i < 5; i++) {
+        pid_t pid = spawn_helper("h_late", args, list);
+        int fd = -1, err = cph_take_fd(pid, "back", LIVENESS_MS, &fd);
+
+        cr_assert_eq(err, 0, "spawn %d: take: %s", i, strerror(err));
+        close(fd);
+        err = cph_checkin_wait(pid, LIVENESS_MS);
+        cr_assert_eq(err, 0, "spawn %d: %s", i, strerror(err));
+    }
+    reap_first = false;
+    cph_attachments_destroy(list);
+}
+
+/* h_late status, with x_failalloc preloaded failing allocation n; its
+ * exit status (128 + a signal), and the outcome in *outcome. */
+static int run_failing(const cph_attachments_t *list, long n, int *outcome)
+{
+    char preload[4200], fail[64], *argv[] = {"h_late", "status", NULL};
+    char **env;
+    size_t count = 0;
+    pid_t pid;
+    int err;
+
+    while (environ[count])
+        count++;
+    env = calloc(count + 3, sizeof *env);
+    cr_assert_not_null(env);
+    memcpy(env, environ, count * sizeof *env);
+    snprintf(preload, sizeof preload, "LD_PRELOAD=%s",
+             helper_path("x_failalloc.so"));
+    snprintf(fail, sizeof fail, "CPH_TEST_FAIL_ALLOC=%ld", n);
+    env[count] = preload;
+    env[count + 1] = fail;
+    err = cph_spawn(&pid, helper_path("h_late"), NULL, NULL, argv, env, list);
+    cr_assert_eq(err, 0, "cph_spawn: %s", strerror(err));
+    free(env);
+    *outcome = cph_checkin_wait(pid, LIVENESS_MS);
+    return wait_exit(pid);
+}
+
+/* Points 7 and 9: allocation n fails, for each n that reaches the
+ * check-in, with and without keys expected back. */
+static void fail_each_allocation(bool expect)
+{
+    cph_attachments_t *list = list_new();
+    int failed = 0, last_status = -1;
+
+    list_add(list, "a", memfd_text("alpha"));
+    list_add(list, "b", memfd_text("beta"));
+    if (expect)
+        cr_assert_eq(cph_attachments_expect(list, "back"), 0);
+    for (long n = 1; n <= 40; n++) {
+        int outcome, status = run_failing(list, n, &outcome);
+
+        if (status >= 128)
+            continue; /* the loader or libc itself gave up */
+        cr_assert((status == 0) == (outcome == 0),
+                  "allocation %ld failed: the child's status %d (%s), the "
+                  "parent's outcome %d (%s)",
+                  n, status, strerror(status), outcome, strerror(outcome));
+        failed += status == ENOMEM;
+        last_status = status;
+    }
+    cr_assert_gt(failed, 0, "no failure reached the check-in");
+    cr_assert_eq(last_status, 0, "40 allocations are not enough");
+    cph_attachments_destroy(list);
+}
+
+Test(late, allocation_failures, .timeout = 120)
+{
+    fail_each_allocation(false);
+}
+
+Test(late, allocation_failures_expecting_keys, .timeout = 120)
+{
+    fail_each_allocation(true);
+}
+#endif
+
+/* Point 9: a child whose fd limit cuts its handles (h_exec sets it, then
+ * execs h_late), at each limit around what it needs. */
+static void limit_each_fd(bool expect)
+{
+    cph_attachments_t *list = list_new();
+    char limit[16], *argv[] = {"h_exec", "-n", limit, NULL, "status", NULL};
+    int failed = 0;
+
+    argv[3] = strdup(helper_path("h_late"));
+    for (int i = 0; i < 8; i++) {
+        char key[8];
+        snprintf(key, sizeof key, "k%d", i);
+        list_add(list, key, memfd_text(key));
+    }
+    if (expect)
+        cr_assert_eq(cph_attachments_expect(list, "back"), 0);
+    for (int n = 4; n <= 20; n++) {
+        pid_t pid;
+        int outcome, status;
+
+        snprintf(limit, sizeof limit, "%d", n);
+        pid = spawn_helper("h_exec", argv + 1, list);
+        outcome = cph_checkin_wait(pid, LIVENESS_MS);
+        status = wait_exit(pid);
+        cr_assert((status == 0) == (outcome == 0),
+                  "RLIMIT_NOFILE %d: the child's status %d (%s), the "
+                  "parent's outcome %d (%s)",
+                  n, status, strerror(status), outcome, strerror(outcome));
+        cr_log_info("limit %d status %d outcome %d", n, status, outcome);
+        failed += status == EMFILE;
+    }
+    cr_assert_gt(failed, 0);
+    cph_attachments_destroy(list);
+}
+
+Test(late, fd_limits, .timeout = 120)
+{
+    limit_each_fd(false);
+}
+
+Test(late, fd_limits_expecting_keys, .timeout = 120)
+{
+    limit_each_fd(true);
+}
+
+/* Point 6: direct, keys expected back, and the parent dies before its
+ * child checks in: the handles had all arrived, so the child keeps them
+ * (status 0); only a give says EPIPE. A middle process spawns the child,
+ * which waits for a gate, and dies. */
+Test(late, parent_dead_before_the_ack)
+{
+    char gate[256], *text;
+    int p[2];
+    pid_t middle;
+
+    if (pid_bound())
+        return; /* refused there by design: the parent must be alive */
+    snprintf(gate, sizeof gate, "%s", scratch_path("gate"));
+    cr_assert_eq(pipe(p), 0);
+    middle = fork();
+    cr_assert_geq(middle, 0);
+    if (middle == 0) {
+        cph_attachments_t *list = list_new();
+        char *argv[] = {"h_exec", "-g", gate, NULL, "report", NULL};
+        pid_t child;
+
+        argv[3] = strdup(helper_path("h_late"));
+        close(p[0]);
+        cph_attachments_add_fd(list, "report", p[1]);
+        cph_attachments_expect(list, "back");
+        _exit(cph_spawn(&child, helper_path("h_exec"), NULL, NULL, argv,
+                        environ, list));
+    }
+    close(p[1]);
+    cr_assert_eq(wait_exit(middle), 0);
+    cr_assert_eq(close(creat(gate, 0600)), 0);
+    text = read_all(p[0]);
+    cr_assert_str_eq(text, "status 0\ntook 1\n");
+    free(text);
+}
