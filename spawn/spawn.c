@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <spawn.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -44,15 +45,22 @@ static int write_all(int fd, const uint8_t *buf, size_t len)
     return 0;
 }
 
-/* The number the child will find its end at: a close-on-exec duplicate,
- * high enough to stay clear of the caller's own dup2 targets when
- * RLIMIT_NOFILE allows, and never 0-2. */
+/* The number the child will find its end at: a close-on-exec duplicate
+ * at the lowest free fd from 3/4 of RLIMIT_NOFILE (taken at most 1024:
+ * 768 by default), where no caller's file actions name an fd in practice
+ * (spawn.h) and the fd table stays the size select() allows; failing
+ * that, the lowest free above 2. */
 static int fd_for_child(int end)
 {
-    int fd = fcntl(end, F_DUPFD_CLOEXEC, CPH__CHILD_FD_MIN);
+    struct rlimit rl;
+    rlim_t cap = CPH__CHILD_FD_CAP;
+    int fd;
 
-    if (fd < 0 && errno == EINVAL)
-        fd = fcntl(end, F_DUPFD_CLOEXEC, 3);
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < cap)
+        cap = rl.rlim_cur < 4 ? 4 : rl.rlim_cur;
+    fd = cph__dup_from(end, (int)(cap - cap / 4));
+    if (fd < 0 && errno == EMFILE)
+        fd = cph__dup_from(end, 3);
     return fd;
 }
 
@@ -163,11 +171,17 @@ static int prepare(struct cph__record *r, const cph_attachments_t *list,
                                               : cph__server_start(e->service);
 }
 
+/* errno ends as posix_spawn leaves it (glibc's changes it on success at
+ * times: a spawnp that tried other directories first, SETSIGDEF of every
+ * signal; and leaves the error there on failure), whatever cph's own
+ * calls around it do; a failure of cph's own before it leaves the error
+ * there too. */
 static int spawn_attached(spawn_fn *fn, pid_t *pid, const char *path,
                           const posix_spawn_file_actions_t *file_actions,
                           const posix_spawnattr_t *attrp, char *const argv[],
                           char *const envp[], const cph_attachments_t *list)
 {
+    int saved = errno, after;
     char entry[CPH__ENV_ENTRY_MAX];
     struct cph__env e;
     posix_spawn_file_actions_t own;
@@ -202,8 +216,13 @@ static int spawn_attached(spawn_fn *fn, pid_t *pid, const char *path,
         if (!err)
             fa = &own;
     }
-    if (!err)
+    if (!err) {
+        errno = saved;
         err = fn(&child, path, fa, attrp, argv, env);
+        after = errno;
+    } else {
+        after = err;
+    }
     if (fa == &own)
         posix_spawn_file_actions_destroy(&own);
     free(env);
@@ -217,17 +236,18 @@ static int spawn_attached(spawn_fn *fn, pid_t *pid, const char *path,
     cph__unlock();
     if (!err && pid)
         *pid = child;
+    errno = after;
     return err;
 }
 
-/* posix_spawn is no cancellation point and leaves errno alone when it
- * succeeds: so does cph_spawn, whatever its own calls do. */
+/* posix_spawn is no cancellation point: neither is cph_spawn, whatever
+ * its own calls are. */
 static int spawn_with(spawn_fn *fn, pid_t *pid, const char *path,
                       const posix_spawn_file_actions_t *file_actions,
                       const posix_spawnattr_t *attrp, char *const argv[],
                       char *const envp[], const cph_attachments_t *list)
 {
-    int err, cancel, saved = errno;
+    int err, cancel;
 
     if (!list || (list->count == 0 && list->nexpects == 0))
         return fn(pid, path, file_actions, attrp, argv, envp);
@@ -235,7 +255,6 @@ static int spawn_with(spawn_fn *fn, pid_t *pid, const char *path,
     err = spawn_attached(fn, pid, path, file_actions, attrp, argv, envp,
                          list);
     pthread_setcancelstate(cancel, NULL);
-    errno = saved;
     return err;
 }
 

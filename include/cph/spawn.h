@@ -111,10 +111,15 @@
  * before posix_spawn until it returns; a process that another thread
  * forks or spawns inside that window inherits M too. Pid-bound, such a
  * process cannot check in (the pid check refuses it) but could read the
- * token away; direct, it could take the handles. M is chosen at or above
- * 64 so that the caller's own dup2 targets are unlikely to land on it;
- * file actions that close M (or a range containing it) make the child's
- * check-in fail, and so does macOS's POSIX_SPAWN_CLOEXEC_DEFAULT with the
+ * token away; direct, it could take the handles. M is the lowest free fd
+ * from 3/4 of RLIMIT_NOFILE's soft limit, that limit taken at most 1024
+ * (so 768 by default; the lowest free above 2 when none is free there):
+ * a number no caller's file actions name in practice, so that naming an
+ * fd the caller does not hold fails as it does with posix_spawn (EBADF)
+ * instead of finding cph's channel. What is left: file actions that
+ * name M itself as a source find the channel there, and file actions
+ * that close M (or a range containing it), or dup2 onto it, make the
+ * child's check-in fail, and so does macOS's POSIX_SPAWN_CLOEXEC_DEFAULT with the
  * caller's own file actions (cph cannot add addinherit_np to them).
  * Everything a spawn creates is made under cph's lock and closed by its
  * atfork handler, so a process that another thread fork()s meanwhile
@@ -122,8 +127,11 @@
  *
  * posix_spawn's twin. With no attachments, cph_spawn is posix_spawn.
  * Otherwise it takes the same arguments, modifies none of the objects
- * they point to, is no cancellation point, leaves errno alone when it
- * succeeds, returns what posix_spawn returns when the spawn fails, and
+ * they point to, is no cancellation point, leaves errno as posix_spawn
+ * leaves it in the same situation (glibc's changes it at times even on
+ * success, and leaves the error there on failure; cph's own calls around
+ * it change nothing, and a failure of cph's own before it leaves its
+ * error there), returns what posix_spawn returns when the spawn fails, and
  * then leaves nothing behind (libcph's thread, its epoll set and the
  * pid-bound server start with the first child that exists). It differs
  * where the channel costs something: it needs free fds in the parent

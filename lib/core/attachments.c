@@ -107,7 +107,7 @@ int cph_attachments_add_fd(cph_attachments_t *list, const char *key, int fd)
     err = cph__fd_sendable(fd);
     if (err)
         return err;
-    h.fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    h.fd = cph__dup_from(fd, 3);
     if (h.fd < 0)
         return errno;
     strcpy(h.key, key);
@@ -142,7 +142,7 @@ static int hold_one(struct cph__item *item, struct cph__handle *held)
 {
     *held = item->h;
     if (item->h.kind == CPH__KIND_FD) {
-        held->fd = fcntl(item->h.fd, F_DUPFD_CLOEXEC, 3);
+        held->fd = cph__dup_from(item->h.fd, 3);
         return held->fd < 0 ? errno : 0;
     }
 #ifdef __APPLE__

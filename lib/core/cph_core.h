@@ -27,9 +27,9 @@ struct cph_attachments;
 /* Shorter than macOS's BOOTSTRAP_MAX_NAME_LEN (128), which truncates. */
 #define CPH__SERVICE_MAX 127
 #define CPH__ENV_NAME "CPH_HANDSHAKE"
-/* The child's end of the channel is placed at or above this number (see
- * spawn.h). */
-#define CPH__CHILD_FD_MIN 64
+/* The child's end of the channel is placed from 3/4 of RLIMIT_NOFILE,
+ * the limit taken at most this high (see spawn.h). */
+#define CPH__CHILD_FD_CAP 1024
 /* Finished outcomes kept for cph_checkin_wait(). */
 #define CPH__OUTCOMES_MAX 1024
 /* The kernel's SCM_MAX_FD: most fds one message can carry. */
@@ -82,6 +82,9 @@ struct cph__handle {
 };
 
 void cph__handle_release(struct cph__handle *h);
+/* fcntl(fd, F_DUPFD_CLOEXEC, min), or -1 with errno: EMFILE, as for any
+ * other lack of fds, also when min is past RLIMIT_NOFILE. */
+int cph__dup_from(int fd, int min);
 void cph__handles_release(struct cph__handle *h, size_t count);
 
 /*

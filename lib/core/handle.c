@@ -1,3 +1,5 @@
+#include <errno.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "cph_core.h"
@@ -21,6 +23,16 @@ void cph__handle_release(struct cph__handle *h)
     cph__port_release(h->port, h->disposition);
     h->port = MACH_PORT_NULL;
 #endif
+}
+
+int cph__dup_from(int fd, int min)
+{
+    int dup = fcntl(fd, F_DUPFD_CLOEXEC, min);
+
+    /* The kernel's EINVAL for a min at or past the limit. */
+    if (dup < 0 && errno == EINVAL)
+        errno = EMFILE;
+    return dup;
 }
 
 void cph__handles_release(struct cph__handle *h, size_t count)

@@ -31,7 +31,7 @@ static int move_up(int *fd)
 
     if (*fd > 2)
         return 0;
-    moved = fcntl(*fd, F_DUPFD_CLOEXEC, 3);
+    moved = cph__dup_from(*fd, 3);
     if (moved < 0)
         return errno;
     close(*fd);
