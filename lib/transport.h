@@ -41,6 +41,10 @@ int cph__direct_publish(struct cph__record *r);
 size_t cph__handed_collect(void);
 void cph__handed_attend(bool more);
 
+/* Under the lock: a spawn failed. libcph's thread, started for it, ends
+ * if no child needs it yet (Linux, both deliveries). */
+void cph__loop_idle(void);
+
 /*
  * Parent side, pid-bound delivery.
  */

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -167,6 +168,49 @@ Test(late, allocation_failures, .timeout = 120)
 Test(late, allocation_failures_expecting_keys, .timeout = 120)
 {
     fail_each_allocation(true);
+}
+
+/* This process's address space, in bytes. */
+static rlim_t address_space(void)
+{
+    char *status = slurp("/proc/self/status"), *at;
+    rlim_t kb;
+
+    cr_assert_not_null(status);
+    at = strstr(status, "VmSize:");
+    cr_assert_not_null(at);
+    kb = (rlim_t)atol(at + strlen("VmSize:"));
+    free(status);
+    return kb * 1024;
+}
+
+/* Point 13: libcph's thread cannot start (RLIMIT_AS leaves no room for
+ * its stack): the spawn fails, with no child and no fd left behind; with
+ * room again the next spawn works. Left out of sanitizer builds, whose
+ * shadow memory RLIMIT_AS cannot bound. */
+Test(late, thread_cannot_start)
+{
+    cph_attachments_t *list = shared_list();
+    struct rlimit old, tight;
+    int before = count_fds(), err;
+    pid_t pid = -1;
+    const char *failed;
+
+    cr_assert_eq(getrlimit(RLIMIT_AS, &old), 0);
+    tight = old;
+    tight.rlim_cur = address_space() + (4 << 20);
+    cr_assert_eq(setrlimit(RLIMIT_AS, &tight), 0);
+    err = cph_spawn(&pid, helper_path("h_report"), NULL, NULL,
+                    (char *[]){"h_report", "expect", "m", "shared", NULL},
+                    environ, list);
+    cr_assert_eq(setrlimit(RLIMIT_AS, &old), 0);
+    cr_assert(err == EAGAIN || err == ENOMEM, "cph_spawn: %s",
+              strerror(err));
+    cr_assert_eq(pid, -1);
+    cr_assert_eq(count_fds(), before);
+    failed = spawn_expecting_shared(list);
+    cr_assert_null(failed, "%s", failed);
+    cph_attachments_destroy(list);
 }
 #endif
 

@@ -91,8 +91,11 @@ extern "C" {
  *                 handles over (its outcome is EIO);
  *   EPERM         the service does not belong to this process's parent;
  *   ETIMEDOUT     no answer within CPH_CHILD_TIMEOUT_MS;
- *   ENOMEM, EMFILE, ENFILE  out of resources while receiving (the parent
- *                 then learns that the handles did not arrive).
+ *   ENOMEM, EMFILE, ENFILE  out of resources while receiving or after
+ *                 (the parent then learns that the handles did not
+ *                 arrive: its outcome is 0 only when this is 0). K
+ *                 handles need K free fds in the child, under either
+ *                 delivery.
  * On any error no handle is kept: whatever had arrived is closed.
  */
 CPH_PUBLIC int cph_child_status(void);

@@ -132,11 +132,14 @@
  * success, and leaves the error there on failure; cph's own calls around
  * it change nothing, and a failure of cph's own before it leaves its
  * error there), returns what posix_spawn returns when the spawn fails, and
- * then leaves nothing behind (libcph's thread, its epoll set and the
- * pid-bound server start with the first child that exists). It differs
+ * then leaves nothing behind: libcph's thread starts before posix_spawn,
+ * so that a thread that cannot start fails the spawn (EAGAIN, ENOMEM)
+ * instead of every outcome, and ends again when the spawn fails before
+ * any child needs it; its epoll set and the pid-bound server start with
+ * the first child that exists. It differs
  * where the channel costs something: it needs free fds in the parent
  * (direct 3, pid-bound 4, and on the first pid-bound spawn one more for
- * the server; libcph's thread takes one more once a child exists, and
+ * the server; libcph's thread takes one more, and
  * two more, its quiet set and timer, once a child has been sent its
  * handles),
  * where posix_spawn needs none: without them it fails with EMFILE. glibc's

@@ -226,6 +226,9 @@ void cph__registry_drop(struct cph__record *r)
     cph__record_free(r);
     if (server_started && !server_needed() && cph__server_unused())
         server_started = false;
+#if CPH__HAS_DIRECT
+    cph__loop_idle();
+#endif
     pthread_cond_broadcast(&published);
 }
 

@@ -104,7 +104,11 @@ int cph__direct_prepare(struct cph__record *r,
 {
     int pair[2], err;
 
-    err = make_pair(pair);
+    /* Before the child exists, so that a thread that cannot start fails
+     * the spawn rather than every outcome. */
+    err = cph__loop_start();
+    if (!err)
+        err = make_pair(pair);
     if (err)
         return err;
     r->spawn_fds[0] = pair[0];

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
@@ -13,6 +14,11 @@
 #endif
 
 static int epoll_fd = -1;
+/* The thread, started before the first child exists: it waits for its
+ * epoll set, made once a child needs watching, and ends if the spawn that
+ * started it failed (cph__loop_idle) before one did. */
+static bool thread_started, thread_wanted;
+static pthread_cond_t thread_wake;
 /* The quiet set (loop.h): its epoll fd, its timer (in the thread's set),
  * how many fds it watches, and how many threads wait in
  * cph_checkin_wait. */
@@ -25,6 +31,14 @@ static void *run(void *arg)
     int timeout = -1;
 
     (void)arg;
+    cph__lock();
+    while (epoll_fd < 0 && thread_wanted)
+        cph__cond_wait(&thread_wake, -1);
+    if (epoll_fd < 0)
+        thread_started = false;
+    cph__unlock();
+    if (!thread_started)
+        return NULL;
     for (;;) {
         int n = epoll_wait(epoll_fd, ev, 32, timeout);
 
@@ -63,23 +77,42 @@ int cph__loop_start(void)
 {
     int err;
 
-    if (epoll_fd >= 0)
+    thread_wanted = true;
+    if (thread_started)
         return 0;
+    if (epoll_fd < 0)
+        cph__cond_init(&thread_wake);
+    err = cph__thread_start(run);
+    thread_started = err == 0;
+    return err;
+}
+
+void cph__loop_idle(void)
+{
+    if (epoll_fd < 0 && thread_started) {
+        thread_wanted = false;
+        pthread_cond_signal(&thread_wake);
+    }
+}
+
+/* The thread's epoll set, made when a child first needs watching. */
+static int loop_open(void)
+{
+    int err = cph__loop_start();
+
+    if (err || epoll_fd >= 0)
+        return err;
     epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     if (epoll_fd < 0)
         return errno;
-    err = cph__thread_start(run);
-    if (err) {
-        close(epoll_fd);
-        epoll_fd = -1;
-    }
-    return err;
+    pthread_cond_signal(&thread_wake);
+    return 0;
 }
 
 int cph__loop_watch(int op, int fd, uint32_t events, uint64_t data)
 {
     struct epoll_event ev = {.events = events, .data.u64 = data};
-    int err = cph__loop_start();
+    int err = loop_open();
 
     if (err)
         return err;
@@ -99,7 +132,7 @@ static int quiet_open(void)
 {
     struct epoll_event ev = {.events = EPOLLIN,
                              .data.u64 = cph__tagged(0, CPH__TAG_QUIET)};
-    int err = cph__loop_start();
+    int err = loop_open();
 
     if (err || quiet_fd >= 0)
         return err;
@@ -188,6 +221,7 @@ void cph__loop_forget(void)
     }
     epoll_fd = quiet_fd = quiet_timer = -1;
     quiet_count = attending = 0;
+    thread_started = thread_wanted = false;
 }
 
 int cph__pidfd_open(pid_t pid)

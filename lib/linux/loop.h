@@ -39,8 +39,9 @@ static inline uint64_t cph__tagged_ptr(const void *p, enum cph__tag tag)
     return (uint64_t)(uintptr_t)p | (uint64_t)tag;
 }
 
-/* Under the lock: starts the thread (once); adds, changes or removes a
- * watch (op as for epoll_ctl), starting the thread if need be. */
+/* Under the lock: starts the thread (once: before posix_spawn, so that a
+ * thread that cannot start fails the spawn); adds, changes or removes a
+ * watch (op as for epoll_ctl), making the epoll set if need be. */
 int cph__loop_start(void);
 int cph__loop_watch(int op, int fd, uint32_t events, uint64_t data);
 

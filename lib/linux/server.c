@@ -418,8 +418,10 @@ int cph__server_open(const char *name)
 {
     struct sockaddr_un addr;
     socklen_t len = cph__service_addr(name, &addr);
-    int err;
+    int err = cph__loop_start(); /* before any child needs it */
 
+    if (err)
+        return err;
     srv.listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC |
                                         SOCK_NONBLOCK, 0);
     if (srv.listen_fd < 0)
