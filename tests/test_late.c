@@ -7,9 +7,11 @@
  * cph_child_status() is 0.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -293,4 +295,98 @@ Test(late, parent_dead_before_the_ack)
     text = read_all(p[0]);
     cr_assert_str_eq(text, "status 0\ntook 1\n");
     free(text);
+}
+
+/* The sockets this process holds, by fd number (below max). */
+static void sockets(bool *held, int max)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+
+    memset(held, 0, (size_t)max * sizeof *held);
+    if (!d)
+        return;
+    while ((e = readdir(d))) {
+        char path[64], link[64];
+        int fd = atoi(e->d_name);
+        ssize_t n;
+
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        n = readlink(path, link, sizeof link - 1);
+        if (n > 0 && fd < max && strncmp(link, "socket:", 7) == 0)
+            held[fd] = true;
+    }
+    closedir(d);
+}
+
+static volatile bool spawning;
+
+static void *spawn_until_told(void *list)
+{
+    const char *failed = NULL;
+
+    while (spawning && !failed)
+        failed = spawn_expecting_shared(list);
+    return (void *)failed;
+}
+
+/* Point 5: a process another thread forks while children check in keeps
+ * none of cph's sockets (pid-bound: an accepted connection, once
+ * accepted outside cph's lock). */
+Test(late, forks_keep_no_connection, .timeout = 120)
+{
+    enum { MAX = 4096 };
+    cph_attachments_t *list = shared_list();
+    static bool before[MAX];
+    pthread_t thread;
+    void *failed;
+    int kept = 0;
+
+    start_server();
+    sockets(before, MAX);
+    spawning = true;
+    cr_assert_eq(pthread_create(&thread, NULL, spawn_until_told, list), 0);
+    for (int i = 0; i < 1000; i++) {
+        pid_t pid = fork();
+
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+            static bool after[MAX];
+            sockets(after, MAX);
+            for (int fd = 0; fd < MAX; fd++)
+                if (after[fd] && !before[fd])
+                    _exit(1);
+            _exit(0);
+        }
+        kept += wait_exit(pid) != 0;
+    }
+    spawning = false;
+    cr_assert_eq(pthread_join(thread, &failed), 0);
+    cr_assert_null(failed, "%s", (char *)failed);
+    cr_assert_eq(kept, 0, "%d of 1000 forked processes kept a socket", kept);
+    cph_attachments_destroy(list);
+}
+
+/* Point 10: a child that floods its give channel with a key its parent
+ * does not expect, faster than the parent can refuse them, does not keep
+ * libcph's thread from its siblings: each of them checks in. */
+Test(late, a_flooding_giver_starves_no_sibling, .timeout = 120)
+{
+    cph_attachments_t *flood = list_new(), *list = shared_list();
+    char *args[] = {"flood", NULL};
+    pid_t flooder;
+    int err;
+
+    cr_assert_eq(cph_attachments_expect(flood, "k"), 0);
+    flooder = spawn_helper("x_rawgive", args, flood);
+    err = cph_checkin_wait(flooder, LIVENESS_MS);
+    cr_assert_eq(err, 0, "%s", strerror(err));
+    for (int i = 0; i < 10; i++) {
+        const char *failed = spawn_expecting_shared(list);
+        cr_assert_null(failed, "sibling %d: %s", i, failed);
+    }
+    kill(flooder, SIGKILL);
+    wait_exit(flooder);
+    cph_attachments_destroy(flood);
+    cph_attachments_destroy(list);
 }

@@ -119,11 +119,12 @@
  * instead of finding cph's channel. What is left: file actions that
  * name M itself as a source find the channel there, and file actions
  * that close M (or a range containing it), or dup2 onto it, make the
- * child's check-in fail, and so does macOS's POSIX_SPAWN_CLOEXEC_DEFAULT with the
- * caller's own file actions (cph cannot add addinherit_np to them).
- * Everything a spawn creates is made under cph's lock and closed by its
- * atfork handler, so a process that another thread fork()s meanwhile
- * keeps none of it.
+ * child's check-in fail, and so does macOS's POSIX_SPAWN_CLOEXEC_DEFAULT
+ * with the caller's own file actions (cph cannot add addinherit_np to
+ * them).
+ * Everything a spawn creates, and every connection the pid-bound server
+ * accepts, is made under cph's lock and closed by its atfork handler,
+ * so a process that another thread fork()s meanwhile keeps none of it.
  *
  * posix_spawn's twin. With no attachments, cph_spawn is posix_spawn.
  * Otherwise it takes the same arguments, modifies none of the objects
@@ -176,7 +177,9 @@
  *     kernel duplicates the fd, the child keeps its own). The parent's
  *     core accepts a key it expected, once: a give under any other key,
  *     or a second give under the same key, is refused and its fd closed.
- *     A child cannot make its parent hold more fds than the list expected.
+ *     A child cannot make its parent hold more fds than the list expected,
+ *     nor keep libcph's thread from its siblings: a channel is read at
+ *     most 32 messages at a time.
  *  4. Given fds wait in the parent until taken. The channel ends when
  *     the child closes it or exits (read to the end first); keys not
  *     given then answer ECONNABORTED at once. A process the child forked

@@ -28,6 +28,7 @@ struct giver {
     uint64_t id;
     int fd, pidfd;
     bool checked_in; /* the ack came */
+    bool gone;       /* the child exited: ends once its queue is read */
     bool dead;       /* ended; freed by the next sweep */
     struct giver *next;
 };
@@ -43,6 +44,7 @@ static void close_pidfd(struct giver *g)
         return;
     cph__loop_watch(EPOLL_CTL_DEL, g->pidfd, 0, 0);
     close(g->pidfd);
+    g->pidfd = -1;
 }
 
 int cph__give_watch(uint64_t id, int pidfd, int fd)
@@ -127,11 +129,18 @@ static bool take_message(struct giver *g, size_t n, struct cph__batch *b)
     return true;
 }
 
-/* Reads every queued message; false once the channel is over (the child
- * hung up, or broke the protocol). */
-static bool read_all(struct giver *g)
+/* Messages read per wake-up, at most: a child flooding its channel
+ * (with keys its parent refuses, say) leaves the thread to its siblings
+ * in between; the channel's EPOLLIN brings the thread back. */
+#define READS_PER_WAKE 32
+
+enum reading { READ_OVER, READ_EMPTY, READ_MORE };
+
+/* Reads what is queued, up to READS_PER_WAKE messages; READ_OVER once the
+ * channel is over (the child hung up, or broke the protocol). */
+static enum reading read_some(struct giver *g)
 {
-    for (;;) {
+    for (int i = 0; i < READS_PER_WAKE; i++) {
         struct cph__batch b;
         int flags;
         ssize_t n =
@@ -141,15 +150,16 @@ static bool read_all(struct giver *g)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
-            return errno == EAGAIN;
+            return errno == EAGAIN ? READ_EMPTY : READ_OVER;
         ok = !(flags & (MSG_TRUNC | MSG_CTRUNC));
         if (n == 0 && b.n == 0)
-            return false;
+            return READ_OVER;
         ok = ok ? take_message(g, (size_t)n, &b) : g->checked_in;
         cph__batch_close(&b);
         if (!ok)
-            return false;
+            return READ_OVER;
     }
+    return READ_MORE;
 }
 
 /* Nothing more can come: a child that never acknowledged is given up,
@@ -175,10 +185,16 @@ static void end(struct giver *g)
 void cph__give_event(void *giver, enum cph__tag tag)
 {
     struct giver *g = giver;
+    enum reading r;
 
     if (g->dead)
         return;
-    if (!read_all(g) || tag == CPH__TAG_GONE)
+    if (tag == CPH__TAG_GONE) {
+        close_pidfd(g);
+        g->gone = true;
+    }
+    r = read_some(g);
+    if (r == READ_OVER || (g->gone && r == READ_EMPTY))
         end(g);
 }
 

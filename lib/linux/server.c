@@ -7,9 +7,11 @@
  * goes to the record, whose child's close is collected with the direct
  * delivery's hangups (handed.c).
  *
- * Connections belong to the thread alone; cph's lock is taken only to
- * look records up, hand them over and finish them, never across socket
- * I/O that can wait (the one send made under it, a checked-in child's
+ * Connections belong to the thread alone; cph's lock is taken to look
+ * records up, hand them over and finish them, and around each fd a
+ * connection gets or loses and the list it is in, so that a process
+ * another thread forks finds every connection fd in the list (and
+ * closes it, cph__server_forget); never across socket I/O that can wait (the one send made under it, a checked-in child's
  * last message, does not block), so a flood of connections slows this
  * thread but never cph_spawn or cph_checkin_wait. A claimed (DELIVERING)
  * record is finished by this thread only, so its handles are read here
@@ -97,8 +99,10 @@ static void conn_close(struct conn *c)
     if (c->dead)
         return;
     conn_unwatch(c);
+    cph__lock();
     close(c->fd);
     c->dead = true;
+    cph__unlock();
     if (!c->record)
         srv.waiting_conns--;
     listener_rest(false);
@@ -135,39 +139,59 @@ static bool collected(void)
     return n > 0;
 }
 
-/* Accepts up to max connections; false once the backlog is empty. */
-static bool accept_some(size_t max)
+/* One connection from the backlog, in the list before anyone can fork:
+ * 0, or accept4's errno (ECONNABORTED as well when it was dropped,
+ * ENOMEM when nothing could be accepted). */
+static int accept_one(struct conn **out)
 {
-    for (size_t i = 0; i < max; i++) {
-        struct ucred cred;
-        socklen_t len = sizeof cred;
-        struct conn *c;
-        int fd;
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    struct conn *c = calloc(1, sizeof *c);
+    int err = 0;
 
-        if (srv.waiting_conns >= CONNS_MAX)
-            evict_oldest();
-        fd = accept4(srv.listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            if ((errno == EMFILE || errno == ENFILE) && collected())
-                continue;
-            if (errno != EAGAIN)
-                listener_rest(true); /* out of fds or memory */
-            return false;
-        }
-        c = calloc(1, sizeof *c);
-        if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
-            free(c);
-            close(fd);
-            continue;
-        }
-        c->fd = fd;
+    if (!c)
+        return ENOMEM;
+    cph__lock();
+    c->fd = accept4(srv.listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (c->fd < 0)
+        err = errno;
+    else if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+        err = ECONNABORTED;
+    if (!err) {
         c->peer = cred.pid;
         c->deadline = cph__now_ms() + CPH_CHILD_TIMEOUT_MS;
         c->next = srv.conns;
         srv.conns = c;
         srv.waiting_conns++;
+    } else if (c->fd >= 0) {
+        close(c->fd);
+    }
+    cph__unlock();
+    if (err)
+        free(c);
+    *out = err ? NULL : c;
+    return err;
+}
+
+/* Accepts up to max connections; false once the backlog is empty. */
+static bool accept_some(size_t max)
+{
+    for (size_t i = 0; i < max; i++) {
+        struct conn *c;
+        int err;
+
+        if (srv.waiting_conns >= CONNS_MAX)
+            evict_oldest();
+        err = accept_one(&c);
+        if (err) {
+            if (err == EINTR || err == ECONNABORTED)
+                continue;
+            if ((err == EMFILE || err == ENFILE) && collected())
+                continue;
+            if (err != EAGAIN)
+                listener_rest(true); /* out of fds or memory */
+            return false;
+        }
         /* Served or closed at once if its request or its close is
          * there already: a flood of connects that close never fills
          * CONNS_MAX, whose evictions each scan every connection. Watched
@@ -398,10 +422,12 @@ int cph__server_tick(void)
         listener_rest(false);
     if (srv.listen_resting)
         next = srv.rest_until;
-    for (struct conn **p = &srv.conns; *p;) {
-        struct conn *c = *p;
+    for (struct conn *c = srv.conns; c; c = c->next)
         if (!c->dead && !c->record && c->deadline <= now)
             conn_close(c);
+    cph__lock();
+    for (struct conn **p = &srv.conns; *p;) {
+        struct conn *c = *p;
         if (c->dead) {
             *p = c->next;
             free(c);
@@ -411,6 +437,7 @@ int cph__server_tick(void)
             next = c->deadline;
         p = &c->next;
     }
+    cph__unlock();
     return next < 0 ? -1 : cph__ms_left(next) + 1;
 }
 

@@ -14,9 +14,14 @@
  *
  * Reports on stdout "sent N" (messages the channel took). Exit status 0,
  * or 100+ for misuse.
+ *
+ * x_rawgive flood: gives under "zz", which the parent did not expect,
+ * each with 253 fds (cheap to send, dear to receive), as fast as the
+ * channel takes them, until the parent is gone.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,12 +81,19 @@ static void build(const char *key, size_t count, size_t nfds, const char *text)
         memcpy(fds + i * sizeof fd, &fd, sizeof fd);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     int fd = channel(), sent = 0;
 
     if (cph_child_status() != 0 || fd < 0)
         return 100;
+    if (argc == 2 && strcmp(argv[1], "flood") == 0) {
+        build("zz", 1, CPH__FDS_PER_MESSAGE, "unexpected");
+        while (sendmsg(fd, &m.msg, MSG_NOSIGNAL) >= 0 ||
+               errno == ETOOMANYREFS || errno == EINTR)
+            ;
+        return 0;
+    }
     build("k", 1, 200, "flood");
     sent += sendmsg(fd, &m.msg, MSG_NOSIGNAL) >= 0;
     build("zz", 1, 1, "unexpected");
