@@ -34,12 +34,16 @@ int cph__direct_prepare(struct cph__record *r,
 int cph__direct_publish(struct cph__record *r);
 
 /* Under the lock: finishes the children whose channel hung up without
- * waking anyone (the transport notices hang-ups lazily unless a thread
- * waits for an outcome; Linux, both deliveries), and says how many; one
- * more (or one less) thread waiting in cph_checkin_wait, which makes it
- * notice them at once. */
+ * waking anyone (the transport notices hang-ups only when asked; Linux,
+ * both deliveries), and says how many; one more (or one less) thread
+ * waiting in cph_checkin_wait for an outcome libcph's thread decides,
+ * which makes the thread notice them at once. */
 size_t cph__handed_collect(void);
 void cph__handed_attend(bool more);
+/* Without the lock: waits at most ms (negative: no limit) until a child
+ * may have hung up, for a waiter that collects itself (a direct child
+ * without keys expected back: no thread decides its outcome). */
+int cph__handed_wait(int ms);
 
 /* Under the lock: a spawn failed. libcph's thread, started for it, ends
  * if no child needs it yet (Linux, both deliveries). */

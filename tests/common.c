@@ -188,10 +188,17 @@ void start_server(void)
 
     list = list_new();
     cr_assert_eq(cph_attachments_add_fd(list, "a", 0), 0);
-    cr_assert_eq(cph_spawn(&pid, helper_path("h_child"), NULL, NULL, argv,
-                           environ, list), 0);
-    cr_assert_eq(cph_checkin_wait(pid, 10000), 0);
-    wait_exit(pid);
+    /* Without keys expected back, then with (which needs the thread). */
+    for (int i = 0; i < 2; i++) {
+        if (i == 1)
+            cr_assert_eq(cph_attachments_expect(list, "never"), 0);
+        cr_assert_eq(cph_spawn(&pid, helper_path("h_child"), NULL, NULL,
+                               argv, environ, list), 0);
+        cr_assert_eq(cph_checkin_wait(pid, 10000), 0);
+        wait_exit(pid);
+    }
+    /* Its give channel is closed once that is known. */
+    cr_assert_eq(cph_take_fd(pid, "never", 10000, &(int){-1}), ECONNABORTED);
     cph_attachments_destroy(list);
 }
 

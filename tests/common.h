@@ -46,8 +46,9 @@ char *slurp(const char *path);
 int run_helper(const char *name, const char *mode, const char *extra,
                const cph_attachments_t *list, char **report);
 
-/* Starts libcph's server (its socket and epoll fds stay for the life of
- * the process), so that counting fds around a test sees only the test. */
+/* Starts libcph's server, thread and quiet set (their fds stay for the
+ * life of the process), so that counting fds around a test sees only the
+ * test. */
 void start_server(void);
 
 /* The bound for anything that should happen soon: a liveness check, not a

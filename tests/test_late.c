@@ -186,22 +186,42 @@ static rlim_t address_space(void)
     return kb * 1024;
 }
 
-/* Point 13: libcph's thread cannot start (RLIMIT_AS leaves no room for
- * its stack): the spawn fails, with no child and no fd left behind; with
- * room again the next spawn works. Left out of sanitizer builds, whose
- * shadow memory RLIMIT_AS cannot bound. */
-Test(late, thread_cannot_start)
+/* Leaves 4 MiB of address space: no room for a thread's stack. Returns
+ * the limit to restore. */
+static struct rlimit tight_address_space(void)
 {
-    cph_attachments_t *list = shared_list();
     struct rlimit old, tight;
-    int before = count_fds(), err;
-    pid_t pid = -1;
-    const char *failed;
 
     cr_assert_eq(getrlimit(RLIMIT_AS, &old), 0);
     tight = old;
     tight.rlim_cur = address_space() + (4 << 20);
     cr_assert_eq(setrlimit(RLIMIT_AS, &tight), 0);
+    return old;
+}
+
+/* Point 13: libcph's thread cannot start (RLIMIT_AS leaves no room for
+ * its stack): a spawn that needs it (pid-bound, or keys expected back)
+ * fails, with no child and no fd left behind; with room again the next
+ * spawn works. A direct spawn without expected keys needs no thread
+ * (point 8). Left out of sanitizer builds, whose shadow memory RLIMIT_AS
+ * cannot bound. */
+Test(late, thread_cannot_start)
+{
+    cph_attachments_t *list = shared_list();
+    struct rlimit old;
+    int before = count_fds(), err;
+    pid_t pid = -1;
+    const char *failed;
+
+    if (!pid_bound()) {
+        old = tight_address_space();
+        failed = spawn_expecting_shared(list);
+        cr_assert_eq(setrlimit(RLIMIT_AS, &old), 0);
+        cr_assert_null(failed, "no thread needed: %s", failed);
+        cr_assert_eq(cph_attachments_expect(list, "back"), 0);
+        before = count_fds();
+    }
+    old = tight_address_space();
     err = cph_spawn(&pid, helper_path("h_report"), NULL, NULL,
                     (char *[]){"h_report", "expect", "m", "shared", NULL},
                     environ, list);
@@ -215,6 +235,39 @@ Test(late, thread_cannot_start)
     cph_attachments_destroy(list);
 }
 #endif
+
+/* The threads of this process. */
+static int threads(void)
+{
+    char *status = slurp("/proc/self/status"), *at;
+    int n;
+
+    cr_assert_not_null(status);
+    at = strstr(status, "Threads:");
+    cr_assert_not_null(at);
+    n = atoi(at + strlen("Threads:"));
+    free(status);
+    return n;
+}
+
+/* Point 8: the direct delivery without keys expected back never makes
+ * its caller multithreaded (unshare(CLONE_NEWUSER) and friends keep
+ * working): outcomes are collected by whoever asks, a waiter polling
+ * itself. */
+Test(late, direct_needs_no_thread)
+{
+    cph_attachments_t *list = shared_list();
+    int before = threads();
+
+    if (pid_bound())
+        return; /* its server is the thread */
+    for (int i = 0; i < 3; i++) {
+        const char *failed = spawn_expecting_shared(list);
+        cr_assert_null(failed, "%s", failed);
+    }
+    cr_assert_eq(threads(), before);
+    cph_attachments_destroy(list);
+}
 
 /* Point 9: a child whose fd limit cuts its handles (h_exec sets it, then
  * execs h_late), at each limit around what it needs. */

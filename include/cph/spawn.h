@@ -140,9 +140,8 @@
  * the first child that exists. It differs
  * where the channel costs something: it needs free fds in the parent
  * (direct 3, pid-bound 4, and on the first pid-bound spawn one more for
- * the server; libcph's thread takes one more, and
- * two more, its quiet set and timer, once a child has been sent its
- * handles),
+ * the server; libcph's thread takes one more where it runs, and the
+ * quiet set one more once a child has been sent its handles),
  * where posix_spawn needs none: without them it fails with EMFILE. glibc's
  * and musl's own posix_spawn tests pass through it but for that one
  * (glibc's tst-spawn3, which fills the fd table first).
@@ -150,7 +149,11 @@
  * Every public function is thread-safe. A process that forks after using
  * cph gets a clean state in the forked child (handlers registered with
  * pthread_atfork close every fd cph held there) and may use cph again.
- * libcph starts one thread of its own, with all signals blocked.
+ * libcph starts one thread of its own, with all signals blocked, only
+ * where one is needed: for the pid-bound server, and for lists that
+ * expect keys back (it reads the gives). The direct delivery of a list
+ * that expects nothing never makes its caller multithreaded: its
+ * outcomes are collected by whoever asks.
  */
 /*
  * GIVING BACK (child to parent; Linux, both deliveries, and macOS)
@@ -340,7 +343,8 @@ CPH_PUBLIC int cph_take_fd(pid_t pid, const char *key, int timeout_ms,
  * above.
  *
  * cph_spawn returns as soon as posix_spawn has; the outcome is watched by
- * libcph's own thread. Use cph_checkin_wait() to learn how it ended.
+ * libcph's own thread (pid-bound, keys expected back) or collected when
+ * asked (direct). Use cph_checkin_wait() to learn how it ended.
  * A pending child costs the parent: direct, one fd (its copy of the
  * child's end), the record (about 100 bytes), and the attached fds in
  * flight, which Linux counts per user against RLIMIT_NOFILE; pid-bound,
@@ -348,9 +352,8 @@ CPH_PUBLIC int cph_take_fd(pid_t pid, const char *key, int timeout_ms,
  * has been served, then one fd (the connection) and the record.
  * On Linux a child that took its handles keeps its one fd and record
  * until the parent collects them, many at a time and without waking
- * anyone: at the next cph_checkin_wait, when 64 of them wait, at a spawn
- * that runs short of fds, or on libcph's timer (100 ms after the first,
- * up to 3.2 s while none hangs up).
+ * anyone: at the next cph_checkin_wait, when 64 of them wait (at the next
+ * spawn), or at a spawn that runs short of fds.
  *
  * Returns 0 or an errno value, like posix_spawn:
  *   EINVAL  attrp has POSIX_SPAWN_SETEXEC (macOS), or attachments are
@@ -410,9 +413,10 @@ CPH_PUBLIC int cph_spawnp(pid_t *pid, const char *file,
  *                 outcomes are kept, whether or not anybody waits for
  *                 them; a newer child spawned by cph with the same pid
  *                 replaces an older one's outcome.
- * The outcome stays readable; calling again returns it again. libcph's
- * thread records the outcome of a child that exits a moment after the
- * exit: right after waitpid, a timeout of 0 may still say ETIMEDOUT.
+ * The outcome stays readable; calling again returns it again. The
+ * outcome of a child that exits is recorded a moment after the exit
+ * (direct: by the caller itself, which collects what is ready first):
+ * right after waitpid, a timeout of 0 may still say ETIMEDOUT.
  * Only the threads waiting for pid are woken. Not a cancellation point:
  * a pending cancellation is acted on at the caller's next one.
  */

@@ -27,6 +27,9 @@ struct waiter {
     struct waiter *next;
 };
 static struct waiter *waiters;
+/* A waiter polls the transport itself (Linux: cph__handed_wait); the
+ * others wait for it to collect. */
+static bool leading;
 
 static struct cph__record *live;
 static uint64_t last_id;
@@ -121,6 +124,7 @@ static void atfork_child(void)
         cph__record_free(r);
     }
     waiters = NULL;
+    leading = false;
     cph__given_forget();
     outcomes_next = outcomes_used = 0;
     server_started = false;
@@ -378,6 +382,62 @@ static void waiter_remove(struct waiter *w)
     }
 }
 
+#if CPH__HAS_DIRECT
+/* Whether no thread decides r's outcome: a direct child without keys
+ * expected back, whose channel alone says, in the quiet set. */
+static bool collects_itself(const struct cph__record *r)
+{
+    return r->delivery == CPH_DELIVERY_DIRECT && r->nexpects == 0;
+}
+
+/* One round of polling the quiet set for every waiter (w leads it), then
+ * every other waiter looks again, and one of them leads the next. */
+static void lead(struct waiter *w, int ms)
+{
+    leading = true;
+    pthread_mutex_unlock(&lock);
+    cph__handed_wait(ms);
+    pthread_mutex_lock(&lock);
+    leading = false;
+    cph__handed_collect();
+    for (struct waiter *o = waiters; o; o = o->next)
+        if (o != w)
+            pthread_cond_signal(&o->done);
+}
+#endif
+
+/* Waits until pid's record is finished or the deadline passes. */
+static void wait_for(struct waiter *w, int64_t deadline)
+{
+    struct cph__record *r;
+#if CPH__HAS_DIRECT
+    bool attending = false;
+#endif
+
+    while ((r = find_pid(w->pid)) && cph__ms_left(deadline) != 0) {
+#if CPH__HAS_DIRECT
+        if (collects_itself(r)) {
+            if (!leading)
+                lead(w, cph__ms_left(deadline));
+            else
+                cph__cond_wait(&w->done, cph__ms_left(deadline));
+            continue;
+        }
+        if (!attending) {
+            attending = true;
+            cph__handed_attend(true);
+            cph__handed_collect(); /* what hung up before the thread looked */
+            continue;
+        }
+#endif
+        cph__cond_wait(&w->done, cph__ms_left(deadline));
+    }
+#if CPH__HAS_DIRECT
+    if (attending)
+        cph__handed_attend(false);
+#endif
+}
+
 /* Not a cancellation point (see spawn.h): it holds cph's lock while it
  * waits, and a cancelled waiter would leave it held. */
 int cph_checkin_wait(pid_t pid, int timeout_ms)
@@ -397,15 +457,7 @@ int cph_checkin_wait(pid_t pid, int timeout_ms)
         cph__cond_init(&w.done);
         w.next = waiters;
         waiters = &w;
-#if CPH__HAS_DIRECT
-        cph__handed_attend(true);
-        cph__handed_collect(); /* what hung up before the thread looked */
-#endif
-        while (find_pid(pid) && cph__ms_left(deadline) != 0)
-            cph__cond_wait(&w.done, cph__ms_left(deadline));
-#if CPH__HAS_DIRECT
-        cph__handed_attend(false);
-#endif
+        wait_for(&w, deadline);
         waiter_remove(&w);
         pthread_cond_destroy(&w.done);
     }

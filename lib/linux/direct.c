@@ -104,9 +104,10 @@ int cph__direct_prepare(struct cph__record *r,
 {
     int pair[2], err;
 
-    /* Before the child exists, so that a thread that cannot start fails
-     * the spawn rather than every outcome. */
-    err = cph__loop_start();
+    /* Only gives need the thread: started before the child exists, so
+     * that a thread that cannot start fails the spawn rather than every
+     * outcome. */
+    err = list->nexpects > 0 ? cph__loop_start() : 0;
     if (!err)
         err = make_pair(pair);
     if (err)
@@ -142,10 +143,7 @@ static int keep_sender(struct cph__record *r)
     close(r->end_fd);
     r->end_fd = r->spawn_fds[0];
     r->spawn_fds[0] = -1;
-    return cph__loop_watch(EPOLL_CTL_ADD, r->end_fd, EPOLLRDHUP,
-                           cph__tagged(r->id, CPH__TAG_SENDER))
-               ? EIO
-               : 0;
+    return cph__handed_watch(r, CPH__TAG_SENDER);
 }
 
 /* With expected keys: the parent keeps its sending end as the give
@@ -168,8 +166,8 @@ static int publish_giving(struct cph__record *r)
  * it. EPIPE: the child already shut its end down, giving up. */
 static int send_trailer(struct cph__record *r, int pidfd)
 {
-    int err = cph__loop_watch(EPOLL_CTL_ADD, pidfd, EPOLLIN | EPOLLONESHOT,
-                              cph__tagged(r->id, CPH__TAG_DIED));
+    int err = cph__loop_quiet_watch(pidfd, EPOLLIN | EPOLLONESHOT,
+                                    cph__tagged(r->id, CPH__TAG_DIED), false);
 
     if (!err) {
         cph__message_build(&message, NULL, 0, 0, false, &pidfd, 1);
@@ -185,6 +183,7 @@ int cph__direct_publish(struct cph__record *r)
 
     if (r->nexpects > 0)
         return publish_giving(r);
+    cph__handed_room();
     /* A child reaped already (SIGCHLD ignored, or a handler that
      * reaps) has no pid left: the channel alone says what it did. */
     pidfd = cph__pidfd_open(r->pid);
@@ -193,6 +192,6 @@ int cph__direct_publish(struct cph__record *r)
         return ECONNABORTED;
     if (err)
         return keep_sender(r);
-    return cph__handed_watch(r);
+    return cph__handed_watch(r, CPH__TAG_END);
 }
 

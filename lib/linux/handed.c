@@ -6,11 +6,10 @@
  * handles were taken; a reset (the child left messages unread) or
  * anything the child wrote says they were not.
  *
- * The thread does not watch those fds: a wake-up per child would cost
- * more than the rest of the handover. They wait in the quiet set
- * (loop.h), collected many at a time: by cph_checkin_wait, by a spawn
- * that runs short of fds, by the next child to join a full set, and by
- * the thread when the set's timer expires.
+ * No thread watches those fds: a wake-up per child would cost more than
+ * the rest of the handover. They wait in the quiet set (loop.h),
+ * collected many at a time: by cph_checkin_wait, by a spawn that runs
+ * short of fds, and by the next child to join a full set.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,13 +22,8 @@
 #include "loop.h"
 #include "protocol.h"
 
-/* The period of the quiet set's timer: the minimum when the set gets its
- * first fd, doubling while nothing hangs up. */
-#define COLLECT_MS_MIN 100
-#define COLLECT_MS_MAX 3200
 /* A child joining a set this full collects it first. */
 #define COLLECT_BATCH 64
-static int collect_ms = COLLECT_MS_MIN;
 
 static bool queued(int fd, unsigned long which)
 {
@@ -71,10 +65,10 @@ static bool settle(uint64_t id, enum cph__tag tag)
     return true;
 }
 
-void cph__handed_event(uint64_t id, enum cph__tag tag)
+void cph__handed_ready(void)
 {
     cph__lock();
-    settle(id, tag);
+    cph__handed_collect();
     cph__unlock();
 }
 
@@ -87,7 +81,8 @@ size_t cph__handed_collect(void)
     do {
         n = cph__loop_quiet_ready(data, 32);
         for (int i = 0; i < n; i++)
-            done += settle(data[i] >> 4, CPH__TAG_END);
+            done += settle(data[i] >> 4,
+                           (enum cph__tag)(data[i] & CPH__TAG_MASK));
     } while (n == 32);
     return done;
 }
@@ -97,34 +92,21 @@ void cph__handed_attend(bool more)
     cph__loop_attend(more);
 }
 
-/* The quiet set's timer expired, or it hung up while a thread waits:
- * the thread collects it, and looks again later, less often while nothing
- * hangs up (a long-lived child that never reads, say). */
-void cph__handed_quiet_event(void)
+int cph__handed_wait(int ms)
 {
-    cph__lock();
-    if (cph__handed_collect() > 0)
-        collect_ms = COLLECT_MS_MIN;
-    else if (collect_ms < COLLECT_MS_MAX)
-        collect_ms *= 2;
-    cph__loop_quiet_timer(cph__loop_quiet_count() > 0 ? collect_ms : 0);
-    cph__unlock();
+    return cph__loop_quiet_wait(ms);
 }
 
-int cph__handed_watch(struct cph__record *r)
+void cph__handed_room(void)
 {
-    uint64_t data = cph__tagged(r->id, CPH__TAG_END);
-    bool first;
-
     if (cph__loop_quiet_count() >= COLLECT_BATCH)
         cph__handed_collect();
-    first = cph__loop_quiet_count() == 0;
-    if (cph__loop_quiet_add(r->end_fd, data) == 0) {
-        if (first)
-            cph__loop_quiet_timer(collect_ms = COLLECT_MS_MIN);
-        return 0;
-    }
-    /* No room in the quiet set: the thread watches it instead. */
-    return cph__loop_watch(EPOLL_CTL_ADD, r->end_fd, EPOLLRDHUP, data) ? EIO
-                                                                       : 0;
+}
+
+int cph__handed_watch(struct cph__record *r, enum cph__tag tag)
+{
+    return cph__loop_quiet_watch(r->end_fd, EPOLLRDHUP,
+                                 cph__tagged(r->id, tag), true)
+               ? EIO
+               : 0;
 }

@@ -2,8 +2,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sys/epoll.h>
+#include <poll.h>
 #include <sys/syscall.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "../transport.h"
@@ -19,11 +19,12 @@ static int epoll_fd = -1;
  * started it failed (cph__loop_idle) before one did. */
 static bool thread_started, thread_wanted;
 static pthread_cond_t thread_wake;
-/* The quiet set (loop.h): its epoll fd, its timer (in the thread's set),
- * how many fds it watches, and how many threads wait in
- * cph_checkin_wait. */
-static int quiet_fd = -1, quiet_timer = -1;
+/* The quiet set (loop.h): its epoll fd, how many channels it watches,
+ * and how many threads wait in cph_checkin_wait on the thread. */
+static int quiet_fd = -1;
 static size_t quiet_count, attending;
+
+static void quiet_join(bool join);
 
 static void *run(void *arg)
 {
@@ -48,17 +49,12 @@ static void *run(void *arg)
             void *ptr = (void *)(uintptr_t)(data & ~(uint64_t)CPH__TAG_MASK);
 
             switch (tag) {
-            case CPH__TAG_END:
-            case CPH__TAG_DIED:
-            case CPH__TAG_SENDER:
-                cph__handed_event(data >> 4, tag);
-                break;
             case CPH__TAG_GIVE:
             case CPH__TAG_GONE:
                 cph__give_event(ptr, tag);
                 break;
             case CPH__TAG_QUIET:
-                cph__handed_quiet_event();
+                cph__handed_ready();
                 break;
             case CPH__TAG_CONN:
                 cph__server_event((uint64_t)(uintptr_t)ptr, tag);
@@ -105,6 +101,8 @@ static int loop_open(void)
     epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     if (epoll_fd < 0)
         return errno;
+    if (attending > 0)
+        quiet_join(true);
     pthread_cond_signal(&thread_wake);
     return 0;
 }
@@ -125,56 +123,42 @@ static void quiet_join(bool join)
     struct epoll_event ev = {.events = EPOLLIN,
                              .data.u64 = cph__tagged(0, CPH__TAG_QUIET)};
 
-    epoll_ctl(epoll_fd, join ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, quiet_fd, &ev);
+    if (quiet_fd >= 0 && epoll_fd >= 0)
+        epoll_ctl(epoll_fd, join ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, quiet_fd,
+                  &ev);
 }
 
 static int quiet_open(void)
 {
-    struct epoll_event ev = {.events = EPOLLIN,
-                             .data.u64 = cph__tagged(0, CPH__TAG_QUIET)};
-    int err = loop_open();
-
-    if (err || quiet_fd >= 0)
-        return err;
-    quiet_timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-    if (quiet_timer < 0)
-        return errno;
+    if (quiet_fd >= 0)
+        return 0;
     quiet_fd = epoll_create1(EPOLL_CLOEXEC);
-    if (quiet_fd < 0 ||
-        epoll_ctl(epoll_fd, EPOLL_CTL_ADD, quiet_timer, &ev) < 0) {
-        err = errno;
-        if (quiet_fd >= 0)
-            close(quiet_fd);
-        close(quiet_timer);
-        quiet_fd = quiet_timer = -1;
-        return err;
-    }
+    if (quiet_fd < 0)
+        return errno;
     if (attending > 0)
         quiet_join(true);
     return 0;
 }
 
-int cph__loop_quiet_add(int fd, uint64_t data)
+int cph__loop_quiet_watch(int fd, uint32_t events, uint64_t data,
+                          bool channel)
 {
-    struct epoll_event ev = {.events = EPOLLRDHUP, .data.u64 = data};
+    struct epoll_event ev = {.events = events, .data.u64 = data};
     int err = quiet_open();
 
     if (err)
         return err;
     if (epoll_ctl(quiet_fd, EPOLL_CTL_ADD, fd, &ev) < 0)
         return errno;
-    quiet_count++;
+    quiet_count += channel;
     return 0;
 }
 
-void cph__loop_quiet_timer(int ms)
+int cph__loop_quiet_wait(int ms)
 {
-    struct itimerspec it = {
-        .it_value = {ms / 1000, (long)(ms % 1000) * 1000000}};
+    struct pollfd pfd = {.fd = quiet_fd, .events = POLLIN};
 
-    /* Setting it also clears an expiry not yet read (timerfd_setup). */
-    if (quiet_timer >= 0)
-        timerfd_settime(quiet_timer, 0, &it, NULL);
+    return poll(&pfd, 1, ms);
 }
 
 int cph__loop_quiet_ready(uint64_t *data, int max)
@@ -198,8 +182,7 @@ size_t cph__loop_quiet_count(void)
 void cph__loop_attend(bool more)
 {
     if (more ? attending++ == 0 : --attending == 0)
-        if (quiet_fd >= 0)
-            quiet_join(more);
+        quiet_join(more);
 }
 
 /* An fd is in one set at most. */
@@ -215,11 +198,9 @@ void cph__loop_forget(void)
 {
     if (epoll_fd >= 0)
         close(epoll_fd);
-    if (quiet_fd >= 0) {
+    if (quiet_fd >= 0)
         close(quiet_fd);
-        close(quiet_timer);
-    }
-    epoll_fd = quiet_fd = quiet_timer = -1;
+    epoll_fd = quiet_fd = -1;
     quiet_count = attending = 0;
     thread_started = thread_wanted = false;
 }

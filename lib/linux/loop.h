@@ -23,8 +23,8 @@ enum cph__tag {
     CPH__TAG_SENDER,   /* direct without a pidfd: the sending end */
     CPH__TAG_GIVE,     /* a give channel (pointer) */
     CPH__TAG_GONE,     /* a give channel's child's pidfd (pointer) */
-    CPH__TAG_QUIET,    /* the quiet set's timer, and the set itself while
-                          a thread waits */
+    CPH__TAG_QUIET,    /* the quiet set, in the thread's while a thread
+                          waits on it */
 };
 
 #define CPH__TAG_MASK 15
@@ -46,34 +46,45 @@ int cph__loop_start(void);
 int cph__loop_watch(int op, int fd, uint32_t events, uint64_t data);
 
 /*
- * The quiet set: the hang-ups of handed-over channels (handed.c), which
- * would cost a wake-up of the thread per child if the thread watched
- * them. The set joins the thread's own while a thread waits in
- * cph_checkin_wait, so that the outcome reaches it at once. Under the
- * lock, all of them.
+ * The quiet set: what the direct delivery watches (each child's hangup,
+ * its pidfd in flight, or its parent's sending end) and pid-bound
+ * channels whose handles are all out (handed.c). No thread watches it:
+ * it is collected by whoever asks (cph_checkin_wait, which polls it
+ * itself; a spawn, when 64 channels wait or fds run short). It joins the
+ * thread's set only while a thread waits in cph_checkin_wait for an
+ * outcome the thread decides (pid-bound, or keys expected back). Under
+ * the lock, all of them but cph__loop_quiet_wait.
  */
-int cph__loop_quiet_add(int fd, uint64_t data);
-/* Up to max hang-ups (their data), without waiting. */
+/* Watches fd for events; channel: it counts as a child's channel. */
+int cph__loop_quiet_watch(int fd, uint32_t events, uint64_t data,
+                          bool channel);
+/* Up to max events (their data), without waiting. */
 int cph__loop_quiet_ready(uint64_t *data, int max);
-/* How many fds the quiet set watches. */
+/* Without the lock: waits at most ms (negative: no limit) until the set
+ * has something ready; poll's result. */
+int cph__loop_quiet_wait(int ms);
+/* How many channels the quiet set watches. */
 size_t cph__loop_quiet_count(void);
-/* Sets the quiet set's timer to expire in ms (0: never). */
-void cph__loop_quiet_timer(int ms);
-/* One more (or one less) thread waiting for an outcome. */
+/* One more (or one less) thread waiting for an outcome on the thread. */
 void cph__loop_attend(bool more);
 /* Removes fd from whichever set watches it. */
 void cph__loop_unwatch(int fd);
 
-/* Under the lock: every handle of r is out and r->end_fd is its channel;
- * watches it for the child's hangup (handed.c). EIO: it cannot. */
+/* Under the lock: every handle of r is out (or, tag SENDER, kept by the
+ * parent's sending end) and r->end_fd is its channel; watches it for the
+ * child's hangup in the quiet set (handed.c). EIO: it cannot. */
 struct cph__record;
-int cph__handed_watch(struct cph__record *r);
+int cph__handed_watch(struct cph__record *r, enum cph__tag tag);
+/* Under the lock, before a record being published has anything in the
+ * quiet set (collecting it would finish the record under its
+ * publisher): collects the set if 64 channels wait in it. */
+void cph__handed_room(void);
 
 /* Event handlers, called by the thread without the lock. */
 void cph__server_event(uint64_t data, enum cph__tag tag);
-void cph__handed_event(uint64_t id, enum cph__tag tag);
+/* The quiet set is ready while a thread waits on it. */
+void cph__handed_ready(void);
 void cph__give_event(void *giver, enum cph__tag tag);
-void cph__handed_quiet_event(void);
 
 /* Under the lock: watches fd, the parent's end of child id's give
  * channel, and pidfd, the child's (-1: none; the channel's hangup tells

@@ -278,7 +278,8 @@ static int conn_hand_over(struct conn *c)
         r->end_fd = c->fd;
         r->state = CPH__HANDED;
         shutdown(r->end_fd, SHUT_WR);
-        if (cph__handed_watch(r) != 0)
+        cph__handed_room();
+        if (cph__handed_watch(r, CPH__TAG_END) != 0)
             cph__registry_finish(r, EIO);
     }
     cph__unlock();
