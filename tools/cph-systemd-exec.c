@@ -1,9 +1,11 @@
 /*
- * cph-systemd-exec PROGRAM [ARG]...: what cph-run --systemd launches.
- * Takes every fd its cph parent handed it, places them at 3, 4, ... in the
- * parent's order, sets LISTEN_FDS, LISTEN_PID (its own pid, which PROGRAM
- * keeps across the exec) and LISTEN_FDNAMES (the keys), and execs PROGRAM:
- * a program that follows sd_listen_fds(3) needs nothing of cph.
+ * cph-systemd-exec [--no-pid] [--fdnames=NAMES] -- PROGRAM [ARG]...: what
+ * cph-run --systemd launches. Takes every fd its cph parent handed it,
+ * places them at 3, 4, ... in the parent's order, sets LISTEN_FDS,
+ * LISTEN_PID (its own pid, which PROGRAM keeps across the exec; not with
+ * --no-pid) and LISTEN_FDNAMES (the keys, the first of them replaced by
+ * NAMES), and execs PROGRAM: a program that follows sd_listen_fds(3)
+ * needs nothing of cph.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -73,7 +75,28 @@ static int place_fds(char *names, size_t count)
     return 0;
 }
 
-static int set_listen_env(size_t count, const char *names)
+/* names with its first fields replaced by those of given. */
+static char *rename_fds(const char *names, const char *given)
+{
+    size_t n_given = 1;
+    const char *rest = names;
+    char *out;
+
+    for (const char *c = given; *c; c++)
+        n_given += *c == ':';
+    for (size_t i = 0; rest && i < n_given; i++) {
+        rest = strchr(rest, ':');
+        rest = rest ? rest + 1 : NULL;
+    }
+    out = malloc(strlen(given) + (rest ? strlen(rest) + 2 : 1));
+    if (out && rest)
+        sprintf(out, "%s:%s", given, rest);
+    else if (out)
+        strcpy(out, given);
+    return out;
+}
+
+static int set_listen_env(size_t count, const char *names, int with_pid)
 {
     char number[32];
 
@@ -81,40 +104,59 @@ static int set_listen_env(size_t count, const char *names)
     if (setenv("LISTEN_FDS", number, 1) < 0)
         return -1;
     snprintf(number, sizeof number, "%ld", (long)getpid());
-    if (setenv("LISTEN_PID", number, 1) < 0)
+    if (with_pid ? setenv("LISTEN_PID", number, 1) < 0
+                 : unsetenv("LISTEN_PID") < 0)
         return -1;
     return setenv("LISTEN_FDNAMES", names, 1);
 }
 
 int main(int argc, char **argv)
 {
-    int status = cph_child_status();
+    int status = cph_child_status(), with_pid = 1, at = 1;
     size_t count = cph_child_count();
+    const char *fdnames = NULL;
     char *names;
     int err;
 
-    if (argc < 2) {
-        fputs("usage: cph-systemd-exec PROGRAM [ARG]...  "
-              "(run by cph-run --systemd)\n", stderr);
+    for (; at < argc && strcmp(argv[at], "--") != 0; at++) {
+        if (strcmp(argv[at], "--no-pid") == 0)
+            with_pid = 0;
+        else if (strncmp(argv[at], "--fdnames=", 10) == 0)
+            fdnames = argv[at] + 10;
+        else
+            break;
+    }
+    if (at + 1 >= argc || strcmp(argv[at], "--") != 0) {
+        fputs("usage: cph-systemd-exec [--no-pid] [--fdnames=NAMES] -- "
+              "PROGRAM [ARG]...  (run by cph-run --systemd)\n", stderr);
         return 2;
     }
+    argv += at + 1;
     if (status == ENOENT) {
-        fputs("cph-systemd-exec: not launched by cph\n", stderr);
+        fputs("cph-systemd-exec: not launched by cph (no CPH_HANDSHAKE in "
+              "the environment)\n", stderr);
         return 126;
     }
     if (status != 0)
-        return fail(126, "no handles", status);
+        return fail(126, "no handles: the check-in failed", status);
     names = join_keys(count);
     if (!names)
         return fail(126, "keys", ENOMEM);
     err = place_fds(names, count);
     if (err)
         return err;
-    if (set_listen_env(count, names) < 0)
+    if (fdnames) {
+        char *renamed = rename_fds(names, fdnames);
+
+        free(names);
+        if (!(names = renamed))
+            return fail(126, "names", ENOMEM);
+    }
+    if (set_listen_env(count, names, with_pid) < 0)
         return fail(126, "environment", errno);
     free(names);
-    execvp(argv[1], argv + 1);
+    execvp(argv[0], argv);
     err = errno;
-    fail(err == ENOENT ? 127 : 126, argv[1], err);
+    fail(err == ENOENT ? 127 : 126, argv[0], err);
     return err == ENOENT ? 127 : 126;
 }
