@@ -205,7 +205,7 @@ static int parse_arg(int argc, char **argv, int *i, struct options *o)
         return -1;
     }
     if (strcmp(arg, "--version") == 0) {
-        puts("cph-run " CPH_VERSION);
+        puts("cph-run " CPH_VERSION_STRING);
         return -1;
     }
     if (!d)
