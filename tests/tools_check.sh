@@ -144,4 +144,19 @@ out=$(run --systemd --no-pid --fdname 'www:config file' --listen web=127.0.0.1:0
     sh -c 'echo "$LISTEN_FDS ${LISTEN_PID-none} $LISTEN_FDNAMES"') ||
     fail "--no-pid --fdname exited $?"
 [ "$out" = "3 none www:config file:more" ] || fail "--no-pid --fdname: $out"
+# A child that loads libcph_child late (Python's ctypes) checks in then;
+# os.environ, copied at Python's start, keeps CPH_HANDSHAKE until popped
+# (cph_child_status(3)).
+out=$(run --quiet --file a=/etc/hostname -- /usr/bin/python3 -c '
+import ctypes, os, subprocess, sys
+lib = ctypes.CDLL(sys.argv[1])
+print(lib.cph_child_status(), lib.cph_child_count(), "CPH_HANDSHAKE" in os.environ)
+os.environ.pop("CPH_HANDSHAKE", None)
+print(subprocess.run(["env"], capture_output=True, text=True).stdout.count("CPH_HANDSHAKE"))
+' "$tools/../lib/libcph_child.so") || fail "late load exited $?"
+[ "$out" = "0 1 True
+0" ] || fail "late load: $out"
+# Errors that name their cause.
+CPH_HANDSHAKE=x expect 1 "$tools/cph-show"
+grep -q "CPH_HANDSHAKE is stale or malformed" "$tmp/err" || fail "$(cat "$tmp/err")"
 echo "tools: demo, listen forms, statuses, signals, warnings, --systemd as documented"

@@ -32,6 +32,25 @@ static char **collect_keys(size_t count)
     return keys;
 }
 
+/* What a user can do about a failed check-in. */
+static const char *failure(int status)
+{
+    switch (status) {
+    case EINVAL:
+        return "CPH_HANDSHAKE is stale or malformed";
+    case EBADF:
+        return "the fd CPH_HANDSHAKE names is not the channel: closed by the "
+               "launcher's file actions, or a stale variable";
+    case ECONNREFUSED:
+        return "the parent is gone, or a wrapper forked cph-show instead of "
+               "executing it (pid-bound delivery)";
+    case ECONNRESET:
+        return "already taken by another process, or the parent died";
+    default:
+        return strerror(status);
+    }
+}
+
 static const char usage[] =
     "usage: cph-show\n"
     "\n"
@@ -64,8 +83,8 @@ int main(int argc, char **argv)
         return 1;
     }
     if (status != 0) {
-        fprintf(stderr, "cph-show: no handles: the check-in failed: %s\n",
-                strerror(status));
+        fprintf(stderr, "cph-show: no handles: the check-in failed: %s "
+                "(CPH_DEBUG=1 traces it)\n", failure(status));
         return 1;
     }
     if (count == 0) {
