@@ -45,14 +45,18 @@ def read(path):
         return ""
 
 
+def state(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
 def alive(pid):
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     # A zombie is dead too (its parent may be gone: then init reaps it).
-    with open("/proc/%d/stat" % pid) as f:
-        return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    return state(pid) != "Z"
 
 
 def path(name):
@@ -122,13 +126,19 @@ def every_signal_forwarded():
             signal.SIGVTALRM, signal.SIGPROF, signal.SIGXCPU,
             signal.SIGXFSZ, signal.SIGPWR, signal.SIGIO, signal.SIGSEGV,
             signal.SIGBUS, signal.SIGSYS, signal.SIGTRAP, signal.SIGABRT,
-            signal.SIGWINCH, signal.SIGURG, signal.SIGRTMIN + 2,
+            signal.SIGWINCH, signal.SIGURG, signal.SIGCONT, signal.SIGTSTP,
+            signal.SIGRTMIN + 2,
             signal.SIGRTMAX]
     for sig in sigs:
         got, ready = path("got%d" % sig), path("ready%d" % sig)
         p = subprocess.Popen([RUN, sys.executable, "-c", RECORDER, got, ready])
         wait_for(lambda: read(ready) != "", "the child's start")
         p.send_signal(sig)
+        if sig == signal.SIGTSTP:
+            # Forwarded, then cph-run stops itself, as a job does.
+            wait_for(lambda: read(got) != "", "SIGTSTP forwarded")
+            wait_for(lambda: state(p.pid) == "T", "cph-run stopped")
+            p.send_signal(signal.SIGCONT)
         code = p.wait(BOUND)
         if read(got) != str(int(sig)) or code != 3:
             fail("signal %d: cph-run exited %d, the child got '%s'"
@@ -263,6 +273,15 @@ def accept_and_inetd():
     p.send_signal(signal.SIGTERM)
     if p.wait(BOUND) != 128 + signal.SIGTERM:
         fail("--accept stopped by SIGTERM")
+    r = subprocess.run([RUN, "--inetd", "--listen", "s=127.0.0.1:0", "--",
+                        sys.executable, "-c",
+                        "import socket, sys\n"
+                        "s = socket.socket(fileno=0)\n"
+                        "print(s.getsockopt(socket.SOL_SOCKET,"
+                        " socket.SO_ACCEPTCONN), file=sys.stderr)\n"],
+                       capture_output=True, text=True, timeout=BOUND)
+    if r.returncode != 0 or r.stderr != "1\n":
+        fail("--inetd: the listener is not on stdin: %s" % r.stderr)
     sock = path("accept2.sock")
     p = subprocess.Popen([RUN, "--accept", "--systemd", "--listen",
                           "conn=unix:" + sock, "--", sys.executable, "-c",
@@ -277,7 +296,7 @@ def accept_and_inetd():
     p.wait(BOUND)
     if got != "conn 0":
         fail("--accept --systemd: the child got '%s'" % got)
-    print("run: --accept, with --inetd and with --systemd, one child per connection")
+    print("run: --inetd, --accept with --inetd and with --systemd")
 
 
 def inherited_listen_fds():

@@ -110,6 +110,9 @@ static int set_flags(int fd, int fd_flags, int fl_flags)
 /*
  * Catches every signal but SIGKILL and SIGSTOP (and those cph-run was
  * started ignoring, which its children keep ignoring), SIGCHLD included.
+ * SIGTTIN and SIGTTOU keep stopping cph-run: the terminal sends them to
+ * the whole group, and a caught one would make a background write retry
+ * without end.
  */
 static int catch_signals(void)
 {
@@ -123,8 +126,8 @@ static int catch_signals(void)
     for (int sig = 1; sig < NSIG; sig++) {
         struct sigaction was;
 
-        if (sig == SIGKILL || sig == SIGSTOP ||
-            sigaction(sig, NULL, &was) < 0 ||
+        if (sig == SIGKILL || sig == SIGSTOP || sig == SIGTTIN ||
+            sig == SIGTTOU || sigaction(sig, NULL, &was) < 0 ||
             (was.sa_handler == SIG_IGN && sig != SIGCHLD))
             continue;
         sigaction(sig, &sa, NULL);
@@ -607,9 +610,11 @@ static bool stops(int sig)
            (sig == SIGHUP && !keeps_children());
 }
 
+/* SIGTSTP stops cph-run too, once forwarded, so that the shell sees
+ * its job stop. */
 static void stop_for_job_control(const struct sig_record *r)
 {
-    if (r->sig == SIGTSTP || r->sig == SIGTTIN || r->sig == SIGTTOU)
+    if (r->sig == SIGTSTP)
         raise(SIGSTOP);
 }
 
