@@ -144,6 +144,29 @@ out=$(run --systemd --no-pid --fdname 'www:config file' --listen web=127.0.0.1:0
     sh -c 'echo "$LISTEN_FDS ${LISTEN_PID-none} $LISTEN_FDNAMES"') ||
     fail "--no-pid --fdname exited $?"
 [ "$out" = "3 none www:config file:more" ] || fail "--no-pid --fdname: $out"
+# --at, --env-fd, --stdin: handles where a program without libcph_child
+# reads them, nothing else inherited; alone or beside --systemd's 3...
+out=$(run --file a=/etc/hostname --listen s=127.0.0.1:0 --file b=/etc/os-release \
+    --at 7=a --env-fd SOCK_FD=s --stdin b -- sh -c '
+    readlink /proc/$$/fd/7; readlink /proc/$$/fd/0; [ -S /proc/$$/fd/$SOCK_FD ] && echo socket
+    ls -l /proc/$$/fd | grep -c -e socket -e /etc/hostname -e os-release') ||
+    fail "--at --env-fd --stdin exited $?"
+[ "$out" = "/etc/hostname
+/usr/lib/os-release
+socket
+3" ] || fail "--at --env-fd --stdin: $out"
+out=$(run --systemd --file a=/etc/hostname --file b=/etc/os-release --at 9=a -- \
+    sh -c 'echo $LISTEN_FDS $LISTEN_FDNAMES; readlink /proc/$$/fd/3 /proc/$$/fd/9') ||
+    fail "--systemd --at exited $?"
+[ "$out" = "1 b
+/usr/lib/os-release
+/etc/hostname" ] || fail "--systemd --at: $out"
+expect 125 run --file a=/etc/hostname --file b=/etc/hostname --at 9=a -- true
+grep -q "handle 'b' is placed nowhere" "$tmp/err" || fail "$(cat "$tmp/err")"
+expect 125 run --systemd --file a=/etc/hostname --file b=/etc/hostname --at 3=a -- true
+expect 125 run --file a=/etc/hostname --at 5=a --at 5=a -- true
+expect 125 run --file a=/etc/hostname --at 5=zz --systemd -- true
+
 # A child that loads libcph_child late (Python's ctypes) checks in then;
 # os.environ, copied at Python's start, keeps CPH_HANDSHAKE until popped
 # (cph_child_status(3)).

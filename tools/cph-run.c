@@ -46,6 +46,10 @@ static const char usage[] =
     "                          LISTEN_FDNAMES (PROGRAM needs no libcph_child)\n"
     "  --fdname NAME[:NAME]... with --systemd: LISTEN_FDNAMES, in order\n"
     "  --no-pid                with --systemd: no LISTEN_PID\n"
+    "  --at N=KEY              KEY's handle at fd N (PROGRAM needs no libcph_child)\n"
+    "  --env-fd VAR=KEY        KEY's handle at some fd, its number in VAR\n"
+    "  --stdin KEY             KEY's handle on stdin (as --at 0=KEY)\n"
+    "                          (without --systemd, every handle must be placed)\n"
     "  --accept                one child per connection on the listening socket\n"
     "  --inetd                 the socket (with --accept, the connection) on\n"
     "                          PROGRAM's stdin and stdout\n"
@@ -80,7 +84,7 @@ int fail(int code, const char *fmt, ...)
     return code;
 }
 
-enum kind { HANDLE, NUMBER, STRING, FLAG };
+enum kind { HANDLE, NUMBER, STRING, FLAG, PLACE };
 
 static const struct option_def {
     const char *name;
@@ -96,6 +100,9 @@ static const struct option_def {
     {"--backlog", NULL, NUMBER, 0},
     {"--workers", NULL, NUMBER, 0},
     {"--warn-after", NULL, NUMBER, 0},
+    {"--at", NULL, PLACE, 0},
+    {"--env-fd", NULL, PLACE, 0},
+    {"--stdin", NULL, PLACE, 0},
     {"--fdname", NULL, STRING, 0},
     {"--setenv", "-E", STRING, 0},
     {"--expect", NULL, STRING, 0},
@@ -164,6 +171,39 @@ static int parse_string(struct options *o, const char *name, char *value)
     return 0;
 }
 
+/* --at N=KEY, --env-fd VAR=KEY, --stdin KEY. */
+static int parse_place(struct options *o, const char *name, char *value)
+{
+    struct place_option *p = &o->places[o->place_count];
+    char *eq = strchr(value, '=');
+    const char *var = NULL;
+
+    p->at = 0;
+    if (strcmp(name, "--stdin") == 0) {
+        p->key = value;
+    } else if (!eq || eq == value || !eq[1]) {
+        return fail(EXIT_CPH_RUN, "%s needs %s=KEY, not '%s'", name,
+                    name[2] == 'a' ? "N" : "VAR", value);
+    } else {
+        *eq = '\0';
+        p->key = eq + 1;
+        if (name[2] == 'e')
+            var = value;
+        else if (parse_number(name, value, 0, &p->at) != 0)
+            return EXIT_CPH_RUN;
+    }
+    p->at = var ? -1 : p->at;
+    p->arg = malloc(strlen(p->key) + (var ? strlen(var) : 12) + 16);
+    if (!p->arg)
+        return fail(EXIT_CPH_RUN, "%s", strerror(ENOMEM));
+    if (var)
+        sprintf(p->arg, "--env-fd=%s=%s", var, p->key);
+    else
+        sprintf(p->arg, "--at=%d=%s", p->at, p->key);
+    o->place_count++;
+    return 0;
+}
+
 static int parse_value(struct options *o, const struct option_def *d,
                        char *value)
 {
@@ -179,6 +219,8 @@ static int parse_value(struct options *o, const struct option_def *d,
         return parse_number(d->name, value, 1, &o->warn_after_ms);
     case STRING:
         return parse_string(o, d->name, value);
+    case PLACE:
+        return parse_place(o, d->name, value);
     default:
         break;
     }
@@ -257,7 +299,8 @@ static int parse(int argc, char **argv, struct options *o)
     o->handles = calloc((size_t)argc, sizeof *o->handles);
     o->setenv = calloc((size_t)argc, sizeof *o->setenv);
     o->expect = calloc((size_t)argc, sizeof *o->expect);
-    if (!o->handles || !o->setenv || !o->expect)
+    o->places = calloc((size_t)argc, sizeof *o->places);
+    if (!o->handles || !o->setenv || !o->expect || !o->places)
         return fail(EXIT_CPH_RUN, "%s", strerror(ENOMEM));
     for (int i = 1; i < argc; i++) {
         int err;
@@ -355,11 +398,62 @@ static int open_handle(const struct handle_option *opt,
     return 0;
 }
 
-/* What --accept, --inetd and --fdname need of the handles. */
+static const struct place_option *place_of(const struct options *o,
+                                          const char *key)
+{
+    for (size_t i = 0; i < o->place_count; i++)
+        if (strcmp(o->places[i].key, key) == 0)
+            return &o->places[i];
+    return NULL;
+}
+
+/*
+ * --at, --env-fd and --stdin: each names a handle; without --systemd every
+ * handle is placed (the adapter takes them all: one placed nowhere would
+ * be lost); no two land on one number, nor on --systemd's 3.. or --inetd's
+ * stdin and stdout.
+ */
+static int check_places(const struct options *o, const struct handle *h,
+                        size_t count)
+{
+    size_t rest = 0;
+
+    for (size_t i = 0; i < count; i++)
+        if (!place_of(o, h[i].key) && !o->systemd)
+            return fail(EXIT_CPH_RUN, "handle '%s' is placed nowhere: add "
+                        "--at, --env-fd or --stdin for it, or --systemd",
+                        h[i].key);
+        else if (!place_of(o, h[i].key))
+            rest++;
+    for (size_t i = 0; i < o->place_count; i++) {
+        const struct place_option *p = &o->places[i];
+        size_t k = 0;
+
+        while (k < count && strcmp(h[k].key, p->key) != 0)
+            k++;
+        if (k == count)
+            return fail(EXIT_CPH_RUN, "%s: no handle '%s'", p->arg, p->key);
+        if (p->at >= 3 && (size_t)p->at < 3 + rest && o->systemd)
+            return fail(EXIT_CPH_RUN, "%s: fd %d is --systemd's", p->arg,
+                        p->at);
+        if (o->inetd && (p->at == 0 || p->at == 1))
+            return fail(EXIT_CPH_RUN, "%s: --inetd's stdin and stdout",
+                        p->arg);
+        for (size_t j = 0; j < i; j++)
+            if (p->at >= 0 && o->places[j].at == p->at)
+                return fail(EXIT_CPH_RUN, "%s and %s: one fd %d", p->arg,
+                            o->places[j].arg, p->at);
+    }
+    return 0;
+}
+
+/* What --accept, --inetd, --fdname and the placements need of the
+ * handles. */
 static int check_handles(const struct options *o, const struct handle *h,
                          size_t count)
 {
     size_t listeners = 0, names = 1;
+    int code;
 
     for (size_t i = 0; i < count; i++)
         listeners += h[i].listener;
@@ -372,6 +466,8 @@ static int check_handles(const struct options *o, const struct handle *h,
     if (o->fdnames && names > count)
         return fail(EXIT_CPH_RUN, "--fdname: %zu names for %zu handles",
                     names, count);
+    if (o->place_count > 0 && (code = check_places(o, h, count)) != 0)
+        return code;
     if ((o->pid_bound || o->warn_after_ms) && count + o->expect_count == 0)
         return fail(EXIT_CPH_RUN, "%s without a handle configures nothing",
                     o->pid_bound ? "--pid-bound" : "--warn-after");
@@ -430,5 +526,8 @@ int main(int argc, char **argv)
     free(o.handles);
     free(o.setenv);
     free(o.expect);
+    for (size_t i = 0; i < o.place_count; i++)
+        free(o.places[i].arg);
+    free(o.places);
     return code < 0 ? 0 : code;
 }

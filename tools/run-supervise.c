@@ -235,7 +235,7 @@ static void start_thread(void *(*fn)(void *), pid_t pid)
 }
 
 /*
- * argv for the adapter: cph-systemd-exec [--no-pid] [--fdnames=NAMES] --
+ * argv for the adapter: cph-systemd-exec [OPTION]... --
  * PROGRAM [ARG]..., the adapter beside cph-run when run by a path (a
  * build tree, a relocated install), else the one in libexecdir.
  */
@@ -247,7 +247,7 @@ static char **adapter_argv(const char *self, char **program)
 
     while (program[n])
         n++;
-    argv = calloc(n + 5, sizeof *argv);
+    argv = calloc(n + run.o->place_count + 6, sizeof *argv);
     path = malloc(dir + sizeof ADAPTER + sizeof installed_adapter);
     if (!argv || !path) {
         free(argv);
@@ -259,8 +259,12 @@ static char **adapter_argv(const char *self, char **program)
     if (!slash || access(path, X_OK) != 0)
         strcpy(path, installed_adapter);
     argv[0] = path;
+    if (run.o->systemd)
+        argv[at++] = "--systemd";
     if (run.o->no_pid)
         argv[at++] = "--no-pid";
+    for (size_t i = 0; i < run.o->place_count; i++)
+        argv[at++] = run.o->places[i].arg;
     if (run.o->fdnames) {
         argv[at] = malloc(strlen(run.o->fdnames) + sizeof "--fdnames=");
         if (!argv[at])
@@ -279,8 +283,9 @@ static char **adapter_argv(const char *self, char **program)
 static int exec_failed(int err)
 {
     if (run.adapter) {
-        fail(0, "cannot run the --systemd adapter %s: %s (is cph installed "
-             "whole? cph-run looks beside itself, then in %s)",
+        fail(0, "cannot run the adapter %s (for --systemd, --at, --env-fd, "
+             "--stdin): %s (is cph installed whole? cph-run looks beside "
+             "itself, then in %s)",
              run.child_argv[0], strerror(err), CPH_LIBEXECDIR);
         return EXIT_CPH_RUN;
     }
@@ -691,7 +696,7 @@ int supervise(char **argv, const struct options *o, struct handle *handles,
     run.count = count;
     run.program = argv[o->program];
     run.child_argv = argv + o->program;
-    run.adapter = o->systemd && count > 0;
+    run.adapter = (o->systemd || o->place_count > 0) && count > 0;
     if (run.adapter && !(run.child_argv = adapter_argv(argv[0],
                                                         argv + o->program)))
         return fail(EXIT_CPH_RUN, "%s", strerror(ENOMEM));

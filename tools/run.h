@@ -31,6 +31,14 @@ struct handle {
     bool listener;      /* a listening stream or seqpacket socket */
 };
 
+/* An --at, --env-fd or --stdin: KEY's fd at a number, or in a variable;
+ * arg is the adapter's option saying so. */
+struct place_option {
+    const char *key;
+    int at;             /* -1 for --env-fd */
+    char *arg;
+};
+
 struct options {
     struct handle_option *handles;
     size_t count;
@@ -43,6 +51,8 @@ struct options {
     size_t setenv_count;
     char **expect;      /* --expect keys */
     size_t expect_count;
+    struct place_option *places;
+    size_t place_count;
     int program;        /* index of PROGRAM in argv */
 };
 
