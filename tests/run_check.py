@@ -328,7 +328,16 @@ def expect_prints_given():
                        capture_output=True, text=True, timeout=BOUND)
     if r.returncode != 0 or r.stdout != "handler  unix seqpacket socket (unnamed)\n":
         fail("--expect: %d '%s' %s" % (r.returncode, r.stdout, r.stderr))
-    print("run: --expect prints what the child gave back")
+    # A child that gives and exits at once: cph-run still prints it.
+    give = os.path.join(TOOLS, "..", "tests", "helpers", "h_give")
+    for _ in range(5):
+        r = subprocess.run([RUN, "--expect", "k", give, "k=hello"],
+                           capture_output=True, text=True, timeout=BOUND)
+        if r.returncode != 0 or "k 0\n" not in r.stdout or \
+                '(5 bytes)  "hello"' not in r.stdout:
+            fail("--expect, child gone: %d '%s' %s"
+                 % (r.returncode, r.stdout, r.stderr))
+    print("run: --expect prints what the child gave back, even as it exits")
 
 
 def missing_adapter():

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #ifdef __linux__
 #include <sys/prctl.h>
@@ -37,6 +38,9 @@
 /* How long the outcome of a child that has exited may take to be known:
  * libcph's thread learns of the exit on its own. */
 #define OUTCOME_WAIT_MS 1000
+/* Between two rounds of replacements, so that a PROGRAM that cannot start
+ * does not spin a CPU. */
+#define RESPAWN_GAP_MS 100
 
 #define ADAPTER "cph-systemd-exec"
 static const char installed_adapter[] = CPH_LIBEXECDIR "/" ADAPTER;
@@ -62,6 +66,7 @@ static struct {
     bool *old;              /* replaced after a SIGHUP: not counted */
     size_t live, cap;
     pid_t first;            /* the first child, watched for the warnings */
+    long long last_spawn;   /* ms, monotonic */
     int last_code;          /* of the last child reaped, -1 before */
     int stop;               /* the signal that asked cph-run to stop */
 } run = {.last_code = -1};
@@ -195,6 +200,31 @@ static void *watch_checkin(void *arg)
     return NULL;
 }
 
+/* --expect threads still taking: cph-run waits for them before it exits,
+ * since a child may give and exit at once. */
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t done;
+    int running;
+} takers = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+
+static void taker_count(int delta)
+{
+    pthread_mutex_lock(&takers.lock);
+    takers.running += delta;
+    if (takers.running == 0)
+        pthread_cond_broadcast(&takers.done);
+    pthread_mutex_unlock(&takers.lock);
+}
+
+static void wait_takers(void)
+{
+    pthread_mutex_lock(&takers.lock);
+    while (takers.running > 0)
+        pthread_cond_wait(&takers.done, &takers.lock);
+    pthread_mutex_unlock(&takers.lock);
+}
+
 /* --expect: what the child gives back, printed on stdout. */
 static void *take_given(void *arg)
 {
@@ -218,20 +248,33 @@ static void *take_given(void *arg)
         funlockfile(stdout);
         close(fd);
     }
+    taker_count(-1);
     return NULL;
 }
 
-/* Runs fn(pid) on a detached thread that no signal interrupts. */
-static void start_thread(void *(*fn)(void *), pid_t pid)
+/* Runs fn(pid) on a detached thread that no signal interrupts: 0 or an
+ * errno. */
+static int start_thread(void *(*fn)(void *), pid_t pid)
 {
     sigset_t all, old;
     pthread_t thread;
+    int err;
 
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
-    if (pthread_create(&thread, NULL, fn, (void *)(intptr_t)pid) == 0)
+    err = pthread_create(&thread, NULL, fn, (void *)(intptr_t)pid);
+    if (!err)
         pthread_detach(thread);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return err;
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /*
@@ -316,6 +359,8 @@ int exec_helper(char **argv)
     return 127;
 }
 
+#define SPAWN_HINT " (through cph-run's exec helper, /proc/self/exe: is /proc mounted?)"
+
 /* argv for the helper, around child_argv; errfd is its ERRFD. */
 static char **helper_argv(int errfd)
 {
@@ -365,6 +410,8 @@ static int spawn_program(pid_t *pid, const posix_spawn_file_actions_t *fa,
     return n == sizeof exec_err ? -exec_failed(exec_err) : 0;
 }
 #else
+#define SPAWN_HINT ""
+
 /* No PR_SET_PDEATHSIG: PROGRAM is spawned as it is. */
 int exec_helper(char **argv)
 {
@@ -434,19 +481,23 @@ static int spawn_child(cph_attachments_t *list, int stdio_fd)
     if (err < 0)
         return -err;
     if (err)
-        return fail(EXIT_CPH_RUN, "cannot spawn %s: %s", run.child_argv[0],
-                    strerror(err));
+        return fail(EXIT_CPH_RUN, "cannot spawn %s: %s%s", run.child_argv[0],
+                    strerror(err), err == ENOENT ? SPAWN_HINT : "");
     if (remember(pid) != 0) {
         kill(pid, SIGKILL);
         return fail(EXIT_CPH_RUN, "%s", strerror(ENOMEM));
     }
+    run.last_spawn = now_ms();
     if (!run.first) {
         run.first = pid;
         if (list && !run.o->quiet && run.o->warn_after_ms > 0)
             start_thread(watch_checkin, pid);
     }
-    if (run.o->expect_count > 0)
-        start_thread(take_given, pid);
+    if (run.o->expect_count > 0) {
+        taker_count(1);
+        if (start_thread(take_given, pid) != 0)
+            taker_count(-1);
+    }
     return 0;
 }
 
@@ -583,13 +634,17 @@ static size_t counted(void)
     return n;
 }
 
+static size_t wanted(void)
+{
+    return run.o->workers > 0 ? (size_t)run.o->workers : 1;
+}
+
 /* Tops the children up to their number: 0, or an exit code. */
 static int top_up(cph_attachments_t *list)
 {
-    size_t want = run.o->workers > 0 ? (size_t)run.o->workers : 1;
     int code = 0;
 
-    while (!code && counted() < want)
+    while (!code && counted() < wanted())
         code = spawn_child(list, run.o->inetd ? listener()->fd : -1);
     return code;
 }
@@ -660,14 +715,20 @@ static int loop(cph_attachments_t *list)
     while (!code) {
         struct pollfd pfd[2] = {{.fd = sig_pipe[0], .events = POLLIN},
                                 {.fd = h ? h->fd : -1, .events = POLLIN}};
+        long long gap = run.last_spawn + RESPAWN_GAP_MS - now_ms();
+        int timeout = -1;
 
         reap();
-        if (keeps_children() && !run.stop)
-            code = top_up(list);
+        if (keeps_children() && !run.stop && counted() < wanted()) {
+            if (run.first && gap > 0)
+                timeout = (int)gap;
+            else
+                code = top_up(list);
+        }
         if (code || done())
             break;
         pfd[1].fd = h && !run.stop ? h->fd : -1;
-        if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+        if (poll(pfd, 2, timeout) < 0 && errno != EINTR)
             return fail(EXIT_CPH_RUN, "poll: %s", strerror(errno));
         drain_signals(list);
         if (pfd[1].revents & POLLIN)
@@ -712,6 +773,7 @@ int supervise(char **argv, const struct options *o, struct handle *handles,
         code = spawn_child(list, o->inetd ? listener()->fd : -1);
     if (!code)
         code = loop(list);
+    wait_takers();
     cph_attachments_destroy(list);
     return code;
 }
