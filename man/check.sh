@@ -5,7 +5,7 @@
 set -u
 src=$1
 status=0
-for page in "$src"/man/man1/*.1 "$src"/man/man3/*.3; do
+for page in "$src"/man/man1/*.1 "$src"/man/man3/*.3 "$src"/man/man7/*.7; do
     out=$(mandoc -T lint -W warning "$page" 2>&1) || { echo "$out"; status=1; }
 done
 names=$(sed -n '/^\.SH NAME/{n;s/ \\-.*//;s/,//g;p;}' "$src"/man/man3/*.3)

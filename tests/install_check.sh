@@ -40,8 +40,18 @@ for child in child child-static; do
         exit 1
     fi
 done
+# The same programs through CMake's find_package(cph), from the staged
+# tree as it is (the package finds its prefix from its own place).
+command -v cmake >/dev/null || { echo "cmake missing (.ci/setup installs it)" >&2; exit 1; }
+cmake -S "$src/tests/outside" -B "$dest/cmake-build" -DCMAKE_C_COMPILER="${cc%% *}" \
+    -DCMAKE_C_FLAGS="${cc#"${cc%% *}"} $flags" -DCMAKE_PREFIX_PATH="$(pc --variable=prefix cph)" \
+    >"$dest/cmake.log" 2>&1 && cmake --build "$dest/cmake-build" >>"$dest/cmake.log" 2>&1 ||
+    { cat "$dest/cmake.log" >&2; echo "find_package(cph) failed" >&2; exit 1; }
+out=$(LD_LIBRARY_PATH=$libdir "$dest/cmake-build/parent" "$dest/cmake-build/child" "$dest/file.txt")
+[ "$out" = "child read: first line" ] || { echo "CMake-built programs: $out" >&2; exit 1; }
 for f in "$libdir/libcph.a" "$libdir/libcph_child.a" "$bindir/cph-run" \
-    "$bindir/cph-show" "$includedir/cph/spawn.h" "$includedir/cph/child.h"; do
+    "$bindir/cph-show" "$includedir/cph/spawn.h" "$includedir/cph/child.h" \
+    "$includedir/cph/version.h" "$libdir/cmake/cph/cphConfig.cmake"; do
     [ -e "$f" ] || { echo "not installed: $f" >&2; exit 1; }
 done
 mandir=$(dirname "$(find "$dest" -name cph-run.1)")/..
@@ -49,5 +59,7 @@ for fn in $(sed -n 's/^CPH_PUBLIC [^(]*[ *]\(cph_[a-z_]*\)(.*/\1/p' \
     "$src"/include/cph/*.h); do
     [ -e "$mandir/man3/$fn.3" ] || { echo "no man page installed: $fn(3)" >&2; exit 1; }
 done
-[ -e "$mandir/man1/cph-show.1" ] || { echo "no man page installed: cph-show(1)" >&2; exit 1; }
+for page in man1/cph-show.1 man1/cph-run.1 man7/cph.7; do
+    [ -e "$mandir/$page" ] || { echo "no man page installed: $page" >&2; exit 1; }
+done
 echo "installed tree: headers, libraries, pkg-config files, tools and man pages work"

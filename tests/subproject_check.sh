@@ -40,4 +40,22 @@ out=$(cd / && env -u LD_LIBRARY_PATH PATH="$tmp/prefix/bin:$PATH" cph-run \
 pcdir=$(dirname "$(find "$tmp/prefix" -name cph.pc)")
 echo "subproject: .pc files in ${pcdir#"$tmp/prefix/"}"
 [ -f "$pcdir/cph_child.pc" ] || fail "no cph_child.pc beside cph.pc"
-echo "subproject: configured without Criterion, built as a subproject, installed tools run"
+# The examples are built with the tests off too.
+[ -x "$tmp/build/subprojects/cph/examples/crashpad-handler/crashpad-handler" ] ||
+    fail "crashpad-handler example not built with the tests off"
+
+# -Dcph:libraries_only=true: the libraries, headers, .pc and CMake files,
+# nothing of cph's tools or manual in the parent project's prefix.
+meson configure "$tmp/build" -Dcph:libraries_only=true >/dev/null
+meson install -C "$tmp/build" --destdir "$tmp/libsonly" --quiet >/dev/null ||
+    fail "install with libraries_only"
+lib=$(find "$tmp/libsonly" -name cph.pc)
+[ -n "$lib" ] || fail "libraries_only: no cph.pc"
+for f in include/cph/spawn.h include/cph/version.h; do
+    [ -n "$(find "$tmp/libsonly" -path "*/$f")" ] || fail "libraries_only: no $f"
+done
+[ -n "$(find "$tmp/libsonly" -name cphConfig.cmake)" ] || fail "libraries_only: no cphConfig.cmake"
+[ -n "$(find "$tmp/libsonly" -name 'libcph_child.so*')" ] || fail "libraries_only: no libcph_child"
+extra=$(find "$tmp/libsonly" -name 'cph-*' -o -name '*.[137]')
+[ -z "$extra" ] || fail "libraries_only installed: $extra"
+echo "subproject: configured without Criterion, built as a subproject, installed tools run, libraries_only installs libraries and headers alone"

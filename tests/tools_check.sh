@@ -48,12 +48,17 @@ echo "$out" | grep -q "^path  fd [0-9]*  unix stream socket listening $tmp/sock$
 echo "$out" | grep -q "^abstract  fd [0-9]*  unix stream socket listening @cph-tools-$$$" ||
     fail "no @NAME line"
 [ -e "$tmp/sock" ] && fail "unix:PATH not removed at exit"
-out=$(run --datagram --listen udp=127.0.0.1:0 --listen "u=@cph-tools-d$$" \
-    -- "$tools/cph-show") || fail "--datagram exited $?"
+out=$(run --datagram udp=127.0.0.1:0 --datagram "u=@cph-tools-d$$" \
+    --listen tcp=127.0.0.1:0 --seqpacket "sp=unix:$tmp/sp" -- "$tools/cph-show") ||
+    fail "--datagram exited $?"
 echo "$out" | grep -q "^udp  fd [0-9]*  udp socket 127.0.0.1:[0-9]*$" ||
     fail "--datagram: no udp line: $out"
 echo "$out" | grep -q "^u  fd [0-9]*  unix dgram socket @cph-tools-d$$$" ||
     fail "--datagram: no unix dgram line: $out"
+echo "$out" | grep -q "^tcp  fd [0-9]*  tcp socket listening 127.0.0.1:[0-9]*$" ||
+    fail "--datagram turned --listen into a datagram socket: $out"
+echo "$out" | grep -q "^sp  fd [0-9]*  unix seqpacket socket listening $tmp/sp$" ||
+    fail "--seqpacket: $out"
 
 # Help, version, statuses.
 run -h | grep -q "^usage: cph-run" || fail "-h: no usage on stdout"
@@ -62,18 +67,36 @@ run --version | grep -q "^cph-run [0-9]" || fail "no --version"
 "$tools/cph-show" --help | grep -q "^usage: cph-show" || fail "cph-show --help"
 expect 7 run -- sh -c 'exit 7'
 expect 143 run -- sh -c 'kill -TERM $$'
-expect 2 run --fd 'bad key=1' -- true
-expect 2 run --bogus
-expect 2 run --listen web=host:port -- true
-expect 2 run --backlog 0 -- true
-expect 2 run --datagram=yes -- true
-expect 2 run --file
-expect 1 run --file a=/nonexistent/cph -- true
+# cph-run's own failures are 125, usage errors included (as env's).
+expect 125 run --fd 'bad key=1' -- true
+expect 125 run --bogus
+expect 125 run --listen web=host:port -- true
+expect 125 run --backlog 0 -- true
+expect 125 run --datagram=yes -- true
+expect 125 run --seqpacket a=127.0.0.1:0 -- true
+expect 125 run --file
+expect 125 run --file a=/nonexistent/cph -- true
 : >"$tmp/taken"
-expect 1 run --listen "a=unix:$tmp/taken" -- true
-grep -q "Address already in use" "$tmp/err" || fail "in use: $(cat "$tmp/err")"
+expect 125 run --listen "a=unix:$tmp/taken" -- true
+grep -q "$tmp/taken exists and is not a socket" "$tmp/err" || fail "not a socket: $(cat "$tmp/err")"
 [ -e "$tmp/taken" ] || fail "removed a file cph-run did not create"
+# Options that configure nothing are errors.
+for opts in "--backlog 4 --file a=/etc/hostname" "--no-pid --file a=/etc/hostname" \
+    "--fdname x --file a=/etc/hostname" "--systemd --fdname x:y --file a=/etc/hostname" \
+    "--pid-bound" "--warn-after 10" "--quiet --warn-after 10 --file a=/etc/hostname" \
+    "--accept --file a=/etc/hostname" "--accept --restart --listen a=127.0.0.1:0" \
+    "--inetd --listen a=127.0.0.1:0 --listen b=127.0.0.1:0" "-E NOVALUE"; do
+    # shellcheck disable=SC2086
+    expect 125 run $opts -- true
+done
 expect 127 run -- no-such-program-cph
+expect 127 run no-such-program-cph
+expect 126 run /
+# PROGRAM without --, options in every spelling, the environment.
+[ "$(run -E A=1 --setenv=B=2 sh -c 'echo $A$B')" = 12 ] || fail "-E, --setenv"
+[ "$(run --file a=/etc/hostname --quiet true 2>&1)" = "" ] || fail "--quiet warned"
+run --pid-bound --file a=/etc/hostname "$tools/cph-show" | grep -q "^a  fd" ||
+    fail "--pid-bound"
 expect 1 "$tools/cph-show"
 grep -q "not launched by cph" "$tmp/err" || fail "cph-show outside cph"
 expect 2 "$tools/cph-show" --bogus
@@ -82,10 +105,10 @@ expect 2 "$tools/cph-show" --bogus
 msg=$(run --file a=/etc/hostname -- true 2>&1)
 echo "$msg" | grep -q "exited without taking its handles" || fail "no warning: $msg"
 # ... and while it still runs: the child waits for the warning to appear.
-run --file a=/etc/hostname -- sh -c "
+run --warn-after 100 --file a=/etc/hostname -- sh -c "
     n=0; while [ ! -s '$tmp/warned' ] && [ \$n -lt 300 ]; do sleep 0.1; n=\$((n+1)); done
     [ -s '$tmp/warned' ]" 2>"$tmp/warned" || fail "no warning while running"
-grep -q "has not taken its handles" "$tmp/warned" || fail "$(cat "$tmp/warned")"
+grep -q "has not taken its handles after 100 ms" "$tmp/warned" || fail "$(cat "$tmp/warned")"
 [ "$(wc -l <"$tmp/warned")" -eq 1 ] || fail "warned more than once: $(cat "$tmp/warned")"
 
 # Signals reach the child: SIGTERM kills it (not only cph-run), SIGUSR1
@@ -116,4 +139,47 @@ print(s.type == socket.SOCK_STREAM, s.getsockname()[0], os.readlink("/proc/self/
 [ "$out" = "web:cfg [3, 4]
 True 127.0.0.1 /etc/hostname" ] || fail "--systemd: $out"
 expect 127 run --systemd --file a=/etc/hostname -- no-such-program-cph
+out=$(run --systemd --no-pid --fdname 'www:config file' --listen web=127.0.0.1:0 \
+    --file cfg=/etc/hostname --file more=/etc/hostname -- \
+    sh -c 'echo "$LISTEN_FDS ${LISTEN_PID-none} $LISTEN_FDNAMES"') ||
+    fail "--no-pid --fdname exited $?"
+[ "$out" = "3 none www:config file:more" ] || fail "--no-pid --fdname: $out"
+# --at, --env-fd, --stdin: handles where a program without libcph_child
+# reads them, nothing else inherited; alone or beside --systemd's 3...
+out=$(run --file a=/etc/hostname --listen s=127.0.0.1:0 --file b=/etc/os-release \
+    --at 7=a --env-fd SOCK_FD=s --stdin b -- sh -c '
+    readlink /proc/$$/fd/7; readlink /proc/$$/fd/0; [ -S /proc/$$/fd/$SOCK_FD ] && echo socket
+    ls -l /proc/$$/fd | grep -c -e socket -e /etc/hostname -e os-release') ||
+    fail "--at --env-fd --stdin exited $?"
+[ "$out" = "/etc/hostname
+/usr/lib/os-release
+socket
+3" ] || fail "--at --env-fd --stdin: $out"
+out=$(run --systemd --file a=/etc/hostname --file b=/etc/os-release --at 9=a -- \
+    sh -c 'echo $LISTEN_FDS $LISTEN_FDNAMES; readlink /proc/$$/fd/3 /proc/$$/fd/9') ||
+    fail "--systemd --at exited $?"
+[ "$out" = "1 b
+/usr/lib/os-release
+/etc/hostname" ] || fail "--systemd --at: $out"
+expect 125 run --file a=/etc/hostname --file b=/etc/hostname --at 9=a -- true
+grep -q "handle 'b' is placed nowhere" "$tmp/err" || fail "$(cat "$tmp/err")"
+expect 125 run --systemd --file a=/etc/hostname --file b=/etc/hostname --at 3=a -- true
+expect 125 run --file a=/etc/hostname --at 5=a --at 5=a -- true
+expect 125 run --file a=/etc/hostname --at 5=zz --systemd -- true
+
+# A child that loads libcph_child late (Python's ctypes) checks in then;
+# os.environ, copied at Python's start, keeps CPH_HANDSHAKE until popped
+# (cph_child_status(3)).
+out=$(run --quiet --file a=/etc/hostname -- /usr/bin/python3 -c '
+import ctypes, os, subprocess, sys
+lib = ctypes.CDLL(sys.argv[1])
+print(lib.cph_child_status(), lib.cph_child_count(), "CPH_HANDSHAKE" in os.environ)
+os.environ.pop("CPH_HANDSHAKE", None)
+print(subprocess.run(["env"], capture_output=True, text=True).stdout.count("CPH_HANDSHAKE"))
+' "$tools/../lib/libcph_child.so") || fail "late load exited $?"
+[ "$out" = "0 1 True
+0" ] || fail "late load: $out"
+# Errors that name their cause.
+CPH_HANDSHAKE=x expect 1 "$tools/cph-show"
+grep -q "CPH_HANDSHAKE is stale or malformed" "$tmp/err" || fail "$(cat "$tmp/err")"
 echo "tools: demo, listen forms, statuses, signals, warnings, --systemd as documented"

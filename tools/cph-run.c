@@ -1,631 +1,533 @@
 /*
- * cph-run: launch a program with attachments, forward signals to it, exit
- * with its status.
+ * cph-run: launch a program with named handles, supervise it (signals,
+ * restarts, workers, one child per connection), exit with its status.
+ * This file reads the options and opens the handles; run-listen.c makes
+ * the sockets, run-supervise.c runs the children.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
-#include <stdatomic.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cph/spawn.h>
+#include "run.h"
 
-/* How long the outcome of a child that has exited may take to be known:
- * libcph's thread learns of the exit on its own. */
-#define OUTCOME_WAIT_MS 1000
-/* A child that has not taken its handles by then probably never will. */
 #define WARN_AFTER_MS 3000
-
-#define EXIT_RUNTIME 1
-#define EXIT_USAGE 2
-
-#define ADAPTER "cph-systemd-exec"
-static const char installed_adapter[] = CPH_LIBEXECDIR "/" ADAPTER;
+#define FIRST_LISTEN_FD 3
 
 extern char **environ;
 
 static const char usage[] =
-    "usage: cph-run [OPTION]... -- PROGRAM [ARG]...\n"
+    "usage: cph-run [OPTION]... [--] PROGRAM [ARG]...\n"
     "\n"
     "Runs PROGRAM (searched in PATH) with named handles, which it takes by\n"
     "key if it is linked with libcph_child:\n"
-    "  --fd KEY=N            cph-run's open fd N\n"
-    "  --file KEY=PATH       PATH, opened read-only\n"
-    "  --listen KEY=ADDRESS  a socket listening on ADDRESS:\n"
-    "                          PORT         [::]:PORT, IPv6 and IPv4\n"
-    "                          HOST:PORT    e.g. 127.0.0.1:8080 (port 0 picks one)\n"
-    "                          [V6]:PORT    e.g. [::1]:8080\n"
-    "                          unix:PATH    a Unix socket at PATH (removed at exit)\n"
-    "                          @NAME        an abstract Unix socket (Linux)\n"
-    "  --datagram            --listen makes UDP / datagram sockets\n"
-    "  --backlog N           listen backlog (default SOMAXCONN)\n"
-    "  --systemd             hand the handles as systemd socket activation does:\n"
-    "                        fds 3.. in the order given, LISTEN_FDS, LISTEN_PID,\n"
-    "                        LISTEN_FDNAMES (PROGRAM needs no libcph_child)\n"
-    "  -h, --help            this text\n"
-    "  --version             cph-run's version\n"
+    "  --fd KEY=N              cph-run's open fd N\n"
+    "  --file KEY=PATH         PATH, opened read-only\n"
+    "  --listen KEY=ADDRESS    a stream socket listening on ADDRESS:\n"
+    "                            PORT         [::]:PORT, IPv6 and IPv4\n"
+    "                            HOST:PORT    e.g. 127.0.0.1:8080 (port 0 picks one)\n"
+    "                            [V6]:PORT    e.g. [::1]:8080\n"
+    "                            unix:PATH    a Unix socket at PATH (a stale one\n"
+    "                                         is replaced; removed at exit)\n"
+    "                            @NAME        an abstract Unix socket (Linux)\n"
+    "  --datagram KEY=ADDRESS  a UDP or Unix datagram socket bound to ADDRESS\n"
+    "  --seqpacket KEY=ADDRESS a listening Unix seqpacket socket (unix:, @)\n"
+    "  --backlog N             listen backlog (default SOMAXCONN)\n"
+    "Fds cph-run inherits by socket activation (LISTEN_FDS) are handed on\n"
+    "under their LISTEN_FDNAMES names.\n"
+    "\n"
+    "  --systemd               hand the handles as systemd socket activation\n"
+    "                          does: fds 3.. in order, LISTEN_FDS, LISTEN_PID,\n"
+    "                          LISTEN_FDNAMES (PROGRAM needs no libcph_child)\n"
+    "  --fdname NAME[:NAME]... with --systemd: LISTEN_FDNAMES, in order\n"
+    "  --no-pid                with --systemd: no LISTEN_PID\n"
+    "  --at N=KEY              KEY's handle at fd N (PROGRAM needs no libcph_child)\n"
+    "  --env-fd VAR=KEY        KEY's handle at some fd, its number in VAR\n"
+    "  --stdin KEY             KEY's handle on stdin (as --at 0=KEY)\n"
+    "                          (without --systemd, every handle must be placed)\n"
+    "  --accept                one child per connection on the listening socket\n"
+    "  --inetd                 the socket (with --accept, the connection) on\n"
+    "                          PROGRAM's stdin and stdout\n"
+    "  --restart               a new PROGRAM when it exits, or on SIGHUP; the\n"
+    "                          sockets stay open in between\n"
+    "  --workers N             N PROGRAMs at once, each replaced when it exits\n"
+    "  --pid-bound             the pid-bound delivery (only PROGRAM's process)\n"
+    "  --expect KEY            print on stdout what PROGRAM gives back as KEY\n"
+    "  -E, --setenv VAR=VALUE  set VAR in PROGRAM's environment\n"
+    "  --warn-after MS         warn when PROGRAM has not taken its handles\n"
+    "                          after MS milliseconds (default 3000)\n"
+    "  -q, --quiet             no warnings\n"
+    "  -h, --help              this text\n"
+    "  --version               cph-run's version\n"
     "A KEY is 1 to 64 of [A-Za-z0-9._-]. --opt=VALUE works too.\n"
     "\n"
-    "Forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH\n"
-    "to PROGRAM. Exits with PROGRAM's status, or 128+N if signal N killed it;\n"
-    "1 on a runtime failure (a file not found, an address in use), 2 on a\n"
-    "usage error, 127 if PROGRAM is not found, 126 if it cannot be run.\n";
+    "Forwards every signal it gets to PROGRAM, but those the terminal sent\n"
+    "to both; PROGRAM is killed if cph-run dies (Linux). Exits with\n"
+    "PROGRAM's status, or 128+N if signal N killed it; 125 when cph-run\n"
+    "itself fails (a usage error, a file not found, an address in use), 126\n"
+    "when PROGRAM cannot be run, 127 when it is not found.\n";
 
-static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT,
-                                SIGUSR1, SIGUSR2, SIGWINCH};
-
-/* One --fd, --file or --listen, in the order given. */
-struct handle_option {
-    const char *name;
-    char *key;
-    char *value;
-};
-
-struct options {
-    struct handle_option *handles;
-    size_t count;
-    int datagram;
-    int backlog;
-    int systemd;
-    int program;        /* index of PROGRAM in argv */
-};
-
-/* Unix socket paths cph-run bound, removed at exit. */
-static const char *bound_paths[64];
-static size_t bound_count;
-
-static volatile sig_atomic_t child_pid;
-static atomic_int warned;
-
-static void vsay(const char *fmt, va_list ap)
+int fail(int code, const char *fmt, ...)
 {
+    va_list ap;
+
     fputs("cph-run: ", stderr);
+    va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
+    va_end(ap);
     fputc('\n', stderr);
-}
-
-/* Reports an error; returns code. */
-static int fail(int code, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsay(fmt, ap);
-    va_end(ap);
     return code;
 }
 
-/* The warning about handles never taken, said at most once. */
-static void warn_once(const char *fmt, ...)
-{
-    va_list ap;
+enum kind { HANDLE, NUMBER, STRING, FLAG, PLACE };
 
-    if (atomic_exchange(&warned, 1))
-        return;
-    va_start(ap, fmt);
-    vsay(fmt, ap);
-    va_end(ap);
+static const struct option_def {
+    const char *name;
+    const char *alias;
+    enum kind kind;
+    int type;           /* HANDLE: the socket type, 0 for --fd, --file */
+} known[] = {
+    {"--fd", NULL, HANDLE, 0},
+    {"--file", NULL, HANDLE, 0},
+    {"--listen", NULL, HANDLE, SOCK_STREAM},
+    {"--datagram", NULL, HANDLE, SOCK_DGRAM},
+    {"--seqpacket", NULL, HANDLE, SOCK_SEQPACKET},
+    {"--backlog", NULL, NUMBER, 0},
+    {"--workers", NULL, NUMBER, 0},
+    {"--warn-after", NULL, NUMBER, 0},
+    {"--at", NULL, PLACE, 0},
+    {"--env-fd", NULL, PLACE, 0},
+    {"--stdin", NULL, PLACE, 0},
+    {"--fdname", NULL, STRING, 0},
+    {"--setenv", "-E", STRING, 0},
+    {"--expect", NULL, STRING, 0},
+    {"--systemd", NULL, FLAG, 0},
+    {"--no-pid", NULL, FLAG, 0},
+    {"--accept", NULL, FLAG, 0},
+    {"--inetd", NULL, FLAG, 0},
+    {"--restart", NULL, FLAG, 0},
+    {"--pid-bound", NULL, FLAG, 0},
+    {"--quiet", "-q", FLAG, 0},
+};
+
+/* The option arg names (as NAME or NAME=VALUE), or NULL. */
+static const struct option_def *find_option(const char *arg)
+{
+    size_t len = strcspn(arg, "=");
+
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+        if ((strncmp(known[i].name, arg, len) == 0 &&
+             known[i].name[len] == '\0') ||
+            (known[i].alias && strcmp(known[i].alias, arg) == 0))
+            return &known[i];
+    return NULL;
 }
 
-static int add(cph_attachments_t *list, const char *key, int fd,
-               const struct handle_option *opt)
-{
-    int err = cph_attachments_add_fd(list, key, fd);
-
-    if (err == EINVAL)
-        return fail(EXIT_USAGE,
-                    "bad key '%s': a key is 1 to 64 of [A-Za-z0-9._-]", key);
-    if (err == EEXIST)
-        return fail(EXIT_USAGE, "key '%s' given twice", key);
-    /* Only --fd can hand us a closed fd. */
-    if (err == EBADF)
-        return fail(EXIT_RUNTIME, "%s %s=%s: fd %d is not open", opt->name,
-                    key, opt->value, fd);
-    if (err)
-        return fail(EXIT_RUNTIME, "%s: %s", key, strerror(err));
-    return 0;
-}
-
-static int attach_fd(cph_attachments_t *list, const struct handle_option *opt)
-{
-    char *end;
-    long n = strtol(opt->value, &end, 10);
-
-    if (*opt->value < '0' || *opt->value > '9' || *end != '\0' || n > INT_MAX)
-        return fail(EXIT_USAGE, "--fd %s=%s: not an fd number", opt->key,
-                    opt->value);
-    return add(list, opt->key, (int)n, opt);
-}
-
-static int attach_file(cph_attachments_t *list,
-                       const struct handle_option *opt)
-{
-    int fd = open(opt->value, O_RDONLY | O_CLOEXEC);
-    int err;
-
-    if (fd < 0)
-        return fail(EXIT_RUNTIME, "--file %s=%s: %s", opt->key, opt->value,
-                    strerror(errno));
-    err = add(list, opt->key, fd, opt);
-    close(fd);
-    return err;
-}
-
-/* A socket bound to addr, listening if it is a stream; -1 and errno. */
-static int open_socket(const struct sockaddr *addr, socklen_t len, int type,
-                       int backlog)
-{
-    /* No SOCK_CLOEXEC (macOS lacks it): the list takes a close-on-exec
-     * duplicate and this fd is closed before anything is spawned. */
-    int fd = socket(addr->sa_family, type, 0);
-    int on = 1, off = 0;
-
-    if (fd < 0)
-        return -1;
-    if ((addr->sa_family != AF_UNIX &&
-         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0) ||
-        (addr->sa_family == AF_INET6 &&
-         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) < 0) ||
-        bind(fd, addr, len) < 0 ||
-        (type == SOCK_STREAM && listen(fd, backlog) < 0)) {
-        int err = errno;
-        close(fd);
-        errno = err;
-        return -1;
-    }
-    return fd;
-}
-
-static int valid_port(const char *port)
-{
-    return *port && strspn(port, "0123456789") == strlen(port) &&
-           strlen(port) <= 5 && strtoul(port, NULL, 10) <= 65535;
-}
-
-/* Splits HOST:PORT or [HOST]:PORT, in place; 0 or -1. */
-static int split_host_port(char *s, char **host, char **port)
-{
-    char *colon = strrchr(s, ':');
-    size_t len;
-
-    if (!colon || colon == s || !valid_port(colon + 1))
-        return -1;
-    *colon = '\0';
-    *port = colon + 1;
-    *host = s;
-    len = strlen(s);
-    if (s[0] != '[')
-        return strchr(s, ':') ? -1 : 0;
-    if (len < 3 || s[len - 1] != ']')
-        return -1;
-    s[len - 1] = '\0';
-    *host = s + 1;
-    return 0;
-}
-
-/* Binds the first address getaddrinfo gives: 0, or an EAI_ code (with
- * errno for EAI_SYSTEM). */
-static int bind_first(const char *host, const char *port, int family,
-                      const struct options *o, int *fd)
-{
-    struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV,
-                             .ai_family = family};
-    struct addrinfo *ai;
-    int err, saved;
-
-    hints.ai_socktype = o->datagram ? SOCK_DGRAM : SOCK_STREAM;
-    err = getaddrinfo(host, port, &hints, &ai);
-    if (err)
-        return err;
-    *fd = open_socket(ai->ai_addr, ai->ai_addrlen, hints.ai_socktype,
-                      o->backlog);
-    saved = errno;
-    freeaddrinfo(ai);
-    errno = saved;
-    return *fd < 0 ? EAI_SYSTEM : 0;
-}
-
-/* An IP socket for PORT ([::]:PORT, dual-stack) or HOST:PORT. */
-static int open_ip(const struct handle_option *opt, const struct options *o,
-                   int *fd)
-{
-    char *copy = strdup(opt->value), *host, *port;
-    int err, code = 0;
-
-    if (!copy)
-        return fail(EXIT_RUNTIME, "%s", strerror(ENOMEM));
-    if (valid_port(copy)) {
-        err = bind_first(NULL, copy, AF_INET6, o, fd);
-        /* No IPv6 here: all of IPv4 then. */
-        if (err == EAI_FAMILY || (err == EAI_SYSTEM && errno == EAFNOSUPPORT))
-            err = bind_first(NULL, copy, AF_INET, o, fd);
-    } else if (split_host_port(copy, &host, &port) == 0) {
-        err = bind_first(host, port, AF_UNSPEC, o, fd);
-    } else {
-        code = fail(EXIT_USAGE, "--listen %s=%s: expected PORT, HOST:PORT, "
-                    "[V6]:PORT, unix:PATH or @NAME (PORT 0 to 65535)",
-                    opt->key, opt->value);
-        err = 0;
-    }
-    if (err)
-        code = fail(EXIT_RUNTIME, "--listen %s=%s: %s", opt->key, opt->value,
-                    err == EAI_SYSTEM ? strerror(errno) : gai_strerror(err));
-    free(copy);
-    return code;
-}
-
-/* A Unix socket at unix:PATH, or at @NAME in the abstract namespace. */
-static int open_unix(const struct handle_option *opt, const struct options *o,
-                     int *fd)
-{
-    struct sockaddr_un un = {.sun_family = AF_UNIX};
-    int abstract = opt->value[0] == '@';
-    const char *path = opt->value + (abstract ? 1 : strlen("unix:"));
-    size_t len = strlen(path);
-
-#ifndef __linux__
-    if (abstract)
-        return fail(EXIT_USAGE, "--listen %s=%s: abstract sockets are "
-                    "Linux-only", opt->key, opt->value);
-#endif
-    if (len == 0 || len + abstract >= sizeof un.sun_path)
-        return fail(EXIT_USAGE, "--listen %s=%s: a Unix socket name is 1 to "
-                    "%zu bytes", opt->key, opt->value,
-                    sizeof un.sun_path - 1 - abstract);
-    if (!abstract && bound_count == sizeof bound_paths / sizeof *bound_paths)
-        return fail(EXIT_USAGE, "too many unix: sockets");
-    memcpy(un.sun_path + abstract, path, len);
-    *fd = open_socket((struct sockaddr *)&un,
-                      (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
-                                  abstract + len + !abstract),
-                      o->datagram ? SOCK_DGRAM : SOCK_STREAM, o->backlog);
-    if (*fd < 0)
-        return fail(EXIT_RUNTIME, "--listen %s=%s: %s", opt->key, opt->value,
-                    strerror(errno));
-    if (!abstract)
-        bound_paths[bound_count++] = path;
-    return 0;
-}
-
-static int attach_listener(cph_attachments_t *list,
-                           const struct handle_option *opt,
-                           const struct options *o)
-{
-    int fd = -1, err;
-
-    if (strncmp(opt->value, "unix:", 5) == 0 || opt->value[0] == '@')
-        err = open_unix(opt, o, &fd);
-    else
-        err = open_ip(opt, o, &fd);
-    if (err)
-        return err;
-    err = add(list, opt->key, fd, opt);
-    close(fd);
-    return err;
-}
-
-static int attach_all(cph_attachments_t *list, const struct options *o)
-{
-    for (size_t i = 0; i < o->count; i++) {
-        const struct handle_option *opt = &o->handles[i];
-        int err;
-
-        if (strcmp(opt->name, "--fd") == 0)
-            err = attach_fd(list, opt);
-        else if (strcmp(opt->name, "--file") == 0)
-            err = attach_file(list, opt);
-        else
-            err = attach_listener(list, opt, o);
-        if (err)
-            return err;
-    }
-    return 0;
-}
-
-static int parse_backlog(const char *value, int *backlog)
+static int parse_number(const char *name, const char *value, int min,
+                        int *out)
 {
     char *end;
     long n = strtol(value, &end, 10);
 
-    if (*value < '0' || *value > '9' || *end != '\0' || n < 1 || n > INT_MAX)
-        return fail(EXIT_USAGE, "--backlog %s: not a positive number", value);
-    *backlog = (int)n;
+    if (*value < '0' || *value > '9' || *end != '\0' || n < min ||
+        n > INT_MAX)
+        return fail(EXIT_CPH_RUN, "%s %s: not a number (%d or more)", name,
+                    value, min);
+    *out = (int)n;
     return 0;
 }
 
-static const struct {
-    const char *name;
-    int takes_value;
-} known_options[] = {
-    {"--fd", 1}, {"--file", 1}, {"--listen", 1}, {"--backlog", 1},
-    {"--datagram", 0}, {"--systemd", 0},
-};
-
-/* The option arg names (as NAME or NAME=VALUE), or -1. */
-static int find_option(const char *arg)
+static void set_flag(struct options *o, const char *name)
 {
-    size_t len = strcspn(arg, "=");
+    bool *flags[] = {&o->systemd, &o->no_pid, &o->accept, &o->inetd,
+                     &o->restart, &o->pid_bound, &o->quiet};
+    const char *names[] = {"--systemd", "--no-pid", "--accept", "--inetd",
+                           "--restart", "--pid-bound", "--quiet"};
 
-    for (size_t i = 0; i < sizeof known_options / sizeof *known_options; i++)
-        if (strncmp(known_options[i].name, arg, len) == 0 &&
-            known_options[i].name[len] == '\0')
-            return (int)i;
-    return -1;
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (strcmp(name, names[i]) == 0)
+            *flags[i] = true;
 }
 
-/* --backlog, or a handle option's KEY=VALUE. */
-static int parse_value(struct options *o, const char *name, char *value)
+static int parse_string(struct options *o, const char *name, char *value)
+{
+    if (strcmp(name, "--fdname") == 0) {
+        o->fdnames = value;
+    } else if (strcmp(name, "--expect") == 0) {
+        o->expect[o->expect_count++] = value;
+    } else {
+        char *eq = strchr(value, '=');
+
+        if (!eq || eq == value)
+            return fail(EXIT_CPH_RUN, "-E %s: VAR=VALUE expected (cph-run "
+                        "passes on its whole environment already)", value);
+        o->setenv[o->setenv_count++] = value;
+    }
+    return 0;
+}
+
+/* --at N=KEY, --env-fd VAR=KEY, --stdin KEY. */
+static int parse_place(struct options *o, const char *name, char *value)
+{
+    struct place_option *p = &o->places[o->place_count];
+    char *eq = strchr(value, '=');
+    const char *var = NULL;
+
+    p->at = 0;
+    if (strcmp(name, "--stdin") == 0) {
+        p->key = value;
+    } else if (!eq || eq == value || !eq[1]) {
+        return fail(EXIT_CPH_RUN, "%s needs %s=KEY, not '%s'", name,
+                    name[2] == 'a' ? "N" : "VAR", value);
+    } else {
+        *eq = '\0';
+        p->key = eq + 1;
+        if (name[2] == 'e')
+            var = value;
+        else if (parse_number(name, value, 0, &p->at) != 0)
+            return EXIT_CPH_RUN;
+    }
+    p->at = var ? -1 : p->at;
+    p->arg = malloc(strlen(p->key) + (var ? strlen(var) : 12) + 16);
+    if (!p->arg)
+        return fail(EXIT_CPH_RUN, "%s", strerror(ENOMEM));
+    if (var)
+        sprintf(p->arg, "--env-fd=%s=%s", var, p->key);
+    else
+        sprintf(p->arg, "--at=%d=%s", p->at, p->key);
+    o->place_count++;
+    return 0;
+}
+
+static int parse_value(struct options *o, const struct option_def *d,
+                       char *value)
 {
     struct handle_option *opt;
     char *eq;
 
-    if (strcmp(name, "--backlog") == 0)
-        return parse_backlog(value, &o->backlog);
+    switch (d->kind) {
+    case NUMBER:
+        if (strcmp(d->name, "--backlog") == 0)
+            return parse_number(d->name, value, 1, &o->backlog);
+        if (strcmp(d->name, "--workers") == 0)
+            return parse_number(d->name, value, 1, &o->workers);
+        return parse_number(d->name, value, 1, &o->warn_after_ms);
+    case STRING:
+        return parse_string(o, d->name, value);
+    case PLACE:
+        return parse_place(o, d->name, value);
+    default:
+        break;
+    }
     eq = strchr(value, '=');
     if (!eq || eq == value)
-        return fail(EXIT_USAGE, "%s needs KEY=VALUE, not '%s'", name, value);
+        return fail(EXIT_CPH_RUN, "%s needs KEY=VALUE, not '%s'", d->name,
+                    value);
     opt = &o->handles[o->count++];
-    opt->name = name;
+    opt->name = d->name;
     opt->key = value;
     *eq = '\0';
     opt->value = eq + 1;
+    opt->type = d->type;
+    return 0;
+}
+
+static int parse_arg(int argc, char **argv, int *i, struct options *o)
+{
+    char *arg = argv[*i], *eq = strchr(arg, '=');
+    const struct option_def *d = find_option(arg);
+
+    if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+        fputs(usage, stdout);
+        return -1;
+    }
+    if (strcmp(arg, "--version") == 0) {
+        puts("cph-run " CPH_VERSION_STRING);
+        return -1;
+    }
+    if (!d)
+        return fail(EXIT_CPH_RUN, "unknown option '%s' (see --help)", arg);
+    if (d->kind == FLAG) {
+        if (eq)
+            return fail(EXIT_CPH_RUN, "%s takes no value", d->name);
+        set_flag(o, d->name);
+        return 0;
+    }
+    if (d->alias && strcmp(arg, d->alias) == 0)
+        eq = NULL;
+    if (!eq && *i + 1 == argc)
+        return fail(EXIT_CPH_RUN, "%s needs a value (see --help)", d->name);
+    return parse_value(o, d, eq ? eq + 1 : argv[++*i]);
+}
+
+/* An option that would configure nothing is a mistake: said, not
+ * ignored. 0 or an exit code. */
+static int check_combination(const struct options *o)
+{
+    size_t streams = 0;
+
+    for (size_t i = 0; i < o->count; i++)
+        streams += o->handles[i].type == SOCK_STREAM ||
+                   o->handles[i].type == SOCK_SEQPACKET;
+    if (o->backlog && streams == 0)
+        return fail(EXIT_CPH_RUN, "--backlog without --listen or --seqpacket "
+                    "configures nothing");
+    if ((o->no_pid || o->fdnames) && !o->systemd)
+        return fail(EXIT_CPH_RUN, "%s only applies with --systemd",
+                    o->no_pid ? "--no-pid" : "--fdname");
+    if (o->accept && (o->restart || o->workers))
+        return fail(EXIT_CPH_RUN, "--accept starts a child per connection: "
+                    "not with --restart or --workers");
+    if (o->quiet && o->warn_after_ms)
+        return fail(EXIT_CPH_RUN, "--warn-after with --quiet configures "
+                    "nothing");
     return 0;
 }
 
 /*
  * Fills o from argv. Returns 0, -1 after --help or --version (done), or
- * an exit code for a usage error (already reported).
+ * an exit code for a usage error (already reported). PROGRAM is after
+ * "--", or the first argument that is not an option.
  */
 static int parse(int argc, char **argv, struct options *o)
 {
     o->handles = calloc((size_t)argc, sizeof *o->handles);
-    if (!o->handles)
-        return fail(EXIT_RUNTIME, "%s", strerror(ENOMEM));
+    o->setenv = calloc((size_t)argc, sizeof *o->setenv);
+    o->expect = calloc((size_t)argc, sizeof *o->expect);
+    o->places = calloc((size_t)argc, sizeof *o->places);
+    if (!o->handles || !o->setenv || !o->expect || !o->places)
+        return fail(EXIT_CPH_RUN, "%s", strerror(ENOMEM));
     for (int i = 1; i < argc; i++) {
-        char *arg = argv[i], *eq = strchr(arg, '=');
-        int k = find_option(arg), err;
-        const char *name;
+        int err;
 
-        if (strcmp(arg, "--") == 0) {
-            if (i + 1 == argc)
-                return fail(EXIT_USAGE, "no PROGRAM after -- (see --help)");
-            o->program = i + 1;
-            return 0;
+        if (strcmp(argv[i], "--") == 0 || argv[i][0] != '-') {
+            i += argv[i][0] == '-';
+            if (i == argc)
+                return fail(EXIT_CPH_RUN, "no PROGRAM after -- (see --help)");
+            o->program = i;
+            return check_combination(o);
         }
-        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
-            fputs(usage, stdout);
-            return -1;
-        }
-        if (strcmp(arg, "--version") == 0) {
-            puts("cph-run " CPH_VERSION);
-            return -1;
-        }
-        if (arg[0] != '-')
-            return fail(EXIT_USAGE, "missing -- before '%s' (see --help)",
-                        arg);
-        if (k < 0)
-            return fail(EXIT_USAGE, "unknown option '%s' (see --help)", arg);
-        name = known_options[k].name;
-        if (!known_options[k].takes_value) {
-            if (eq)
-                return fail(EXIT_USAGE, "%s takes no value", name);
-            if (strcmp(name, "--datagram") == 0)
-                o->datagram = 1;
-            else
-                o->systemd = 1;
-            continue;
-        }
-        if (!eq && i + 1 == argc)
-            return fail(EXIT_USAGE, "%s needs a value (see --help)", name);
-        err = parse_value(o, name, eq ? eq + 1 : argv[++i]);
+        err = parse_arg(argc, argv, &i, o);
         if (err)
             return err;
     }
-    return fail(EXIT_USAGE, "missing '-- PROGRAM' (see --help)");
+    return fail(EXIT_CPH_RUN, "missing PROGRAM (see --help)");
 }
 
-static void forward(int sig)
+static bool is_listener(int fd)
 {
-    int saved = errno;
+    int on = 0;
+    socklen_t len = sizeof on;
 
-    kill((pid_t)child_pid, sig);
-    errno = saved;
-}
-
-/* Holds the forwarded signals back until there is a child to forward them
- * to; *old gets the mask to restore (and to spawn the child with). */
-static void block_forwarded(sigset_t *old)
-{
-    sigset_t set;
-
-    sigemptyset(&set);
-    for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++)
-        sigaddset(&set, forwarded[i]);
-    pthread_sigmask(SIG_BLOCK, &set, old);
-}
-
-/* Signals cph-run was started ignoring stay ignored, as in the child.
- * No SA_RESTART: waitpid returns EINTR, which wait_child retries. A
- * runtime that runs handlers only between calls (ThreadSanitizer's)
- * would otherwise forward nothing until the child has exited. */
-static void start_forwarding(pid_t pid, const sigset_t *old)
-{
-    struct sigaction sa = {.sa_handler = forward};
-    struct sigaction was;
-
-    sigemptyset(&sa.sa_mask);
-    child_pid = pid;
-    for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++)
-        if (sigaction(forwarded[i], NULL, &was) == 0 &&
-            was.sa_handler != SIG_IGN)
-            sigaction(forwarded[i], &sa, NULL);
-    pthread_sigmask(SIG_SETMASK, old, NULL);
-}
-
-static struct {
-    pid_t pid;
-    const char *program;
-} watched;
-
-static void *watch_checkin(void *arg)
-{
-    (void)arg;
-    if (cph_checkin_wait(watched.pid, WARN_AFTER_MS) == ETIMEDOUT)
-        warn_once("%s has not taken its handles after %d s (is it linked "
-                  "with libcph_child? if it follows sd_listen_fds, use "
-                  "--systemd)", watched.program, WARN_AFTER_MS / 1000);
-    return NULL;
-}
-
-/* Warns while the child runs, not only at its exit: a server may never
- * exit. Called with the forwarded signals blocked, which the thread keeps. */
-static void start_watch(pid_t pid, const char *program)
-{
-    pthread_t thread;
-
-    watched.pid = pid;
-    watched.program = program;
-    if (pthread_create(&thread, NULL, watch_checkin, NULL) == 0)
-        pthread_detach(thread);
+    return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 && on;
 }
 
 /*
- * argv for cph-systemd-exec PROGRAM [ARG]...: the adapter beside cph-run
- * when run by a path (a build tree, a relocated install), else the one in
- * libexecdir.
+ * Fds cph-run was handed by socket activation (LISTEN_PID its pid),
+ * appended to handles under their names: systemd names the nameless
+ * "unknown". Their variables leave the environment PROGRAM gets. 0 or an
+ * exit code.
  */
-static char **adapter_argv(const char *self, char **program)
+static int inherit_listen_fds(struct handle *handles, size_t *count,
+                              char **names)
 {
-    const char *slash = strrchr(self, '/');
-    size_t dir = slash ? (size_t)(slash - self) + 1 : 0, n = 0;
-    char **argv, *path;
+    const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+    char *save = NULL, *name;
+    int n;
 
-    while (program[n])
-        n++;
-    argv = calloc(n + 2, sizeof *argv);
-    path = malloc(dir + sizeof ADAPTER + sizeof installed_adapter);
-    if (!argv || !path) {
-        free(argv);
-        free(path);
-        return NULL;
+    *names = NULL;
+    if (!pid || !fds || atol(pid) != (long)getpid())
+        return 0;
+    if (parse_number("LISTEN_FDS", fds, 0, &n) != 0)
+        return EXIT_CPH_RUN;
+    if (getenv("LISTEN_FDNAMES") && !(*names = strdup(getenv("LISTEN_FDNAMES"))))
+        return fail(EXIT_CPH_RUN, "%s", strerror(ENOMEM));
+    name = *names ? strtok_r(*names, ":", &save) : NULL;
+    for (int i = 0; i < n; i++) {
+        struct handle *h = &handles[(*count)++];
+
+        h->key = name ? name : "unknown";
+        h->fd = FIRST_LISTEN_FD + i;
+        h->listener = is_listener(h->fd);
+        if (fcntl(h->fd, F_SETFD, FD_CLOEXEC) < 0)
+            return fail(EXIT_CPH_RUN, "LISTEN_FDS: fd %d is not open",
+                        h->fd);
+        name = name ? strtok_r(NULL, ":", &save) : NULL;
     }
-    memcpy(path, self, dir);
-    memcpy(path + dir, ADAPTER, sizeof ADAPTER);
-    if (!slash || access(path, X_OK) != 0)
-        strcpy(path, installed_adapter);
-    argv[0] = path;
-    memcpy(argv + 1, program, (n + 1) * sizeof *argv);
-    return argv;
-}
-
-static int wait_child(pid_t pid, int *status)
-{
-    while (waitpid(pid, status, 0) < 0)
-        if (errno != EINTR)
-            return fail(EXIT_RUNTIME, "waitpid: %s", strerror(errno));
+    unsetenv("LISTEN_PID");
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
     return 0;
 }
 
-/*
- * Spawns PROGRAM (through the adapter for --systemd) with the signal mask
- * mask, and destroys list. 0, or an exit code (already reported).
- */
-static int spawn_child(char **argv, const struct options *o,
-                       cph_attachments_t *list, const sigset_t *mask,
-                       pid_t *pid)
+static int open_handle(const struct handle_option *opt,
+                       const struct options *o, struct handle *h)
 {
-    char **program = argv + o->program, **child_argv = program;
-    posix_spawnattr_t attr;
-    int err;
+    char *end;
+    long n;
 
-    /* With no handles, there is nothing to place: PROGRAM runs as is. */
-    if (o->systemd && o->count > 0 &&
-        !(child_argv = adapter_argv(argv[0], program))) {
-        cph_attachments_destroy(list);
-        return fail(EXIT_RUNTIME, "%s", strerror(ENOMEM));
+    h->key = opt->key;
+    if (opt->type) {
+        int code = open_listener(opt, o, &h->fd);
+
+        h->listener = opt->type != SOCK_DGRAM;
+        return code ? code : (fcntl(h->fd, F_SETFD, FD_CLOEXEC), 0);
     }
-    err = posix_spawnattr_init(&attr);
-    if (!err) {
-        err = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-        if (!err)
-            err = posix_spawnattr_setsigmask(&attr, mask);
-        if (!err)
-            err = (child_argv != program ? cph_spawn : cph_spawnp)(
-                pid, child_argv[0], NULL, &attr, child_argv, environ, list);
-        posix_spawnattr_destroy(&attr);
+    if (strcmp(opt->name, "--file") == 0) {
+        h->fd = open(opt->value, O_RDONLY | O_CLOEXEC);
+        return h->fd < 0 ? fail(EXIT_CPH_RUN, "--file %s=%s: %s", opt->key,
+                                opt->value, strerror(errno))
+                         : 0;
     }
-    cph_attachments_destroy(list);
-    if (err)
-        fail(0, "%s: %s", child_argv[0], strerror(err));
-    if (child_argv != program) {
-        free(child_argv[0]);
-        free(child_argv);
-    }
-    return err == ENOENT ? 127 : err ? 126 : 0;
+    n = strtol(opt->value, &end, 10);
+    if (*opt->value < '0' || *opt->value > '9' || *end != '\0' || n > INT_MAX)
+        return fail(EXIT_CPH_RUN, "--fd %s=%s: not an fd number", opt->key,
+                    opt->value);
+    h->fd = (int)n;
+    if (fcntl(h->fd, F_GETFD) < 0)
+        return fail(EXIT_CPH_RUN, "--fd %s=%s: fd %d is not open", opt->key,
+                    opt->value, h->fd);
+    /* The child gets it by key only; stdio stays as it is. */
+    if (h->fd > 2)
+        fcntl(h->fd, F_SETFD, FD_CLOEXEC);
+    return 0;
 }
 
-/* Runs PROGRAM with list, which it destroys once spawned; the exit code. */
-static int run(char **argv, const struct options *o, cph_attachments_t *list)
+static const struct place_option *place_of(const struct options *o,
+                                          const char *key)
 {
-    const char *program = argv[o->program];
-    sigset_t old;
-    pid_t pid;
-    int code, status;
+    for (size_t i = 0; i < o->place_count; i++)
+        if (strcmp(o->places[i].key, key) == 0)
+            return &o->places[i];
+    return NULL;
+}
 
-    block_forwarded(&old);
-    code = spawn_child(argv, o, list, &old, &pid);
-    if (code)
+/*
+ * --at, --env-fd and --stdin: each names a handle; without --systemd every
+ * handle is placed (the adapter takes them all: one placed nowhere would
+ * be lost); no two land on one number, nor on --systemd's 3.. or --inetd's
+ * stdin and stdout.
+ */
+static int check_places(const struct options *o, const struct handle *h,
+                        size_t count)
+{
+    size_t rest = 0;
+
+    for (size_t i = 0; i < count; i++)
+        if (!place_of(o, h[i].key) && !o->systemd)
+            return fail(EXIT_CPH_RUN, "handle '%s' is placed nowhere: add "
+                        "--at, --env-fd or --stdin for it, or --systemd",
+                        h[i].key);
+        else if (!place_of(o, h[i].key))
+            rest++;
+    for (size_t i = 0; i < o->place_count; i++) {
+        const struct place_option *p = &o->places[i];
+        size_t k = 0;
+
+        while (k < count && strcmp(h[k].key, p->key) != 0)
+            k++;
+        if (k == count)
+            return fail(EXIT_CPH_RUN, "%s: no handle '%s'", p->arg, p->key);
+        if (p->at >= 3 && (size_t)p->at < 3 + rest && o->systemd)
+            return fail(EXIT_CPH_RUN, "%s: fd %d is --systemd's", p->arg,
+                        p->at);
+        if (o->inetd && (p->at == 0 || p->at == 1))
+            return fail(EXIT_CPH_RUN, "%s: --inetd's stdin and stdout",
+                        p->arg);
+        for (size_t j = 0; j < i; j++)
+            if (p->at >= 0 && o->places[j].at == p->at)
+                return fail(EXIT_CPH_RUN, "%s and %s: one fd %d", p->arg,
+                            o->places[j].arg, p->at);
+    }
+    return 0;
+}
+
+/* What --accept, --inetd, --fdname and the placements need of the
+ * handles. */
+static int check_handles(const struct options *o, const struct handle *h,
+                         size_t count)
+{
+    size_t listeners = 0, names = 1;
+    int code;
+
+    for (size_t i = 0; i < count; i++)
+        listeners += h[i].listener;
+    if ((o->accept || o->inetd) && listeners != 1)
+        return fail(EXIT_CPH_RUN, "%s needs exactly one listening socket "
+                    "(--listen, --seqpacket or inherited), not %zu",
+                    o->accept ? "--accept" : "--inetd", listeners);
+    for (const char *c = o->fdnames; c && *c; c++)
+        names += *c == ':';
+    if (o->fdnames && names > count)
+        return fail(EXIT_CPH_RUN, "--fdname: %zu names for %zu handles",
+                    names, count);
+    if (o->place_count > 0 && (code = check_places(o, h, count)) != 0)
         return code;
-    if (o->count > 0)
-        start_watch(pid, program);
-    start_forwarding(pid, &old);
-    code = wait_child(pid, &status);
-    /* The pid may be reused from now on: forward nothing more. */
-    block_forwarded(&old);
-    if (code)
-        return code;
-    if (WIFSIGNALED(status))
-        return 128 + WTERMSIG(status);
-    if (o->count > 0 &&
-        cph_checkin_wait(pid, OUTCOME_WAIT_MS) == ECONNABORTED)
-        warn_once("%s exited without taking its handles (is it linked with "
-                  "libcph_child?)", program);
-    return WEXITSTATUS(status);
+    if ((o->pid_bound || o->warn_after_ms) && count + o->expect_count == 0)
+        return fail(EXIT_CPH_RUN, "%s without a handle configures nothing",
+                    o->pid_bound ? "--pid-bound" : "--warn-after");
+    return 0;
+}
+
+static int set_environment(const struct options *o)
+{
+    for (size_t i = 0; i < o->setenv_count; i++) {
+        char *eq = strchr(o->setenv[i], '=');
+        int err;
+
+        *eq = '\0';
+        err = setenv(o->setenv[i], eq + 1, 1);
+        *eq = '=';
+        if (err < 0)
+            return fail(EXIT_CPH_RUN, "-E %s: %s", o->setenv[i],
+                        strerror(errno));
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
-    struct options o = {.backlog = SOMAXCONN};
-    cph_attachments_t *list = NULL;
-    int code = parse(argc, argv, &o), err;
+    struct options o = {0};
+    struct handle *handles = NULL;
+    char *inherited_names = NULL;
+    size_t count = 0;
+    int code, max_inherited = 0;
+    const char *fds = getenv("LISTEN_FDS");
 
-    if (code != 0) {
-        free(o.handles);
-        return code < 0 ? 0 : code;
-    }
-    err = cph_attachments_init(&list);
-    if (err)
-        code = fail(EXIT_RUNTIME, "%s", strerror(err));
+    if (argc > 4 && strcmp(argv[1], EXEC_HELPER) == 0)
+        return exec_helper(argv);
+    code = parse(argc, argv, &o);
+    if (fds)
+        max_inherited = atoi(fds) > 0 && atoi(fds) < 65536 ? atoi(fds) : 0;
+    if (!code && !(handles = calloc(o.count + (size_t)max_inherited + 1,
+                                    sizeof *handles)))
+        code = fail(EXIT_CPH_RUN, "%s", strerror(ENOMEM));
     if (!code)
-        code = attach_all(list, &o);
-    if (code)
-        cph_attachments_destroy(list);
-    else
-        code = run(argv, &o, list);
-    for (size_t i = 0; i < bound_count; i++)
-        unlink(bound_paths[i]);
+        code = inherit_listen_fds(handles, &count, &inherited_names);
+    for (size_t i = 0; !code && i < o.count; i++)
+        code = open_handle(&o.handles[i], &o, &handles[count++]);
+    if (!code)
+        code = check_handles(&o, handles, count);
+    if (!code)
+        code = set_environment(&o);
+    if (!code) {
+        if (!o.quiet && !o.warn_after_ms)
+            o.warn_after_ms = WARN_AFTER_MS;
+        code = supervise(argv, &o, handles, count, environ);
+    }
+    remove_bound_paths();
+    free(inherited_names);
+    free(handles);
     free(o.handles);
-    return code;
+    free(o.setenv);
+    free(o.expect);
+    for (size_t i = 0; i < o.place_count; i++)
+        free(o.places[i].arg);
+    free(o.places);
+    return code < 0 ? 0 : code;
 }

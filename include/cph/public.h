@@ -3,6 +3,8 @@
 #ifndef CPH_PUBLIC_H
 #define CPH_PUBLIC_H
 
+#include <cph/version.h>
+
 #if defined(__GNUC__) || defined(__clang__)
 #define CPH_PUBLIC __attribute__((visibility("default")))
 #else

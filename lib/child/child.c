@@ -17,6 +17,7 @@
 #include <cph/spawn.h>
 
 #include "../transport.h"
+#include "trace.h"
 #ifdef __APPLE__
 #include "../darwin/ports.h"
 #endif
@@ -258,11 +259,13 @@ static int check_in(const char *value)
 __attribute__((constructor)) static void cph_child_init(void)
 {
     const char *value = getenv(CPH__ENV_NAME);
-    char copy[CPH__ENV_ENTRY_MAX];
+    char copy[CPH__ENV_ENTRY_MAX] = "";
     int saved = errno;
 
-    if (!value)
+    if (!value) {
+        cph__child_trace(NULL, ENOENT);
         return;
+    }
     if (strlen(value) >= sizeof copy) {
         got.status = EINVAL;
     } else {
@@ -273,6 +276,7 @@ __attribute__((constructor)) static void cph_child_init(void)
     unsetenv(CPH__ENV_NAME);
     if (got.status == -1)
         got.status = check_in(copy);
+    cph__child_trace(copy[0] ? copy : "(too long)", got.status);
     errno = saved;
 }
 
