@@ -1,5 +1,9 @@
-/* Apple's <sys/socket.h> is glibc's plus SO_NOSIGPIPE (xnu bsd/sys/socket.h), which
- * machsim_setsockopt handles (tests/machsim/lib/socket.c); every other option reaches Linux. */
+/*
+ * machsim: glibc's <sys/socket.h> plus what Apple's adds that cph uses:
+ * SO_NOSIGPIPE (xnu-11417 bsd/sys/socket.h). setsockopt is renamed onto
+ * libmachsim's, which handles SO_NOSIGPIPE and forwards the rest.
+ */
+/* #include_next is a GCC extension: pedantic accepts it in a system header. */
 #pragma GCC system_header
 #include_next <sys/socket.h>
 
@@ -8,13 +12,17 @@
 
 #define SO_NOSIGPIPE 0x1022
 
+#define setsockopt machsim_setsockopt
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-int machsim_setsockopt(int fd, int level, int name, const void *value, socklen_t len);
+
+int setsockopt(int fd, int level, int optname, const void *optval,
+               socklen_t optlen);
+
 #ifdef __cplusplus
 }
 #endif
-#define setsockopt machsim_setsockopt
 
 #endif
