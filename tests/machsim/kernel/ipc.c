@@ -128,6 +128,7 @@ void pset_evfd_update(struct pset *s)
  * ipc_entry_alloc). A freed index comes back with the next generation. */
 #define GEN_FIRST 3
 #define GEN_STEP 4
+#define MAX_INDEX (1u << 16) /* stands for ipc_entry_table_count_max() */
 
 struct entry *entry_lookup(struct task *t, mach_port_name_t name)
 {
@@ -195,6 +196,7 @@ kern_return_t entry_alloc(struct task *t, mach_port_name_t *name, struct entry *
 	if (t->name_limit && space_used(t) >= t->name_limit) return KERN_NO_SPACE;
 	uint32_t i = 1;
 	while (i < t->ntab && t->tab[i].type) i++;
+	if (i > MAX_INDEX) return KERN_NO_SPACE;
 	kern_return_t kr = space_grow(t, i + 1);
 	if (kr) return kr;
 	*e = &t->tab[i];
@@ -207,7 +209,9 @@ kern_return_t entry_alloc(struct task *t, mach_port_name_t *name, struct entry *
 kern_return_t entry_alloc_name(struct task *t, mach_port_name_t name, struct entry **e)
 {
 	uint32_t i = MACH_PORT_INDEX(name);
-	if (i == 0) return KERN_INVALID_VALUE;
+	if (i > MAX_INDEX) return KERN_NO_SPACE;
+	if ((name & GEN_FIRST) != GEN_FIRST) return KERN_INVALID_VALUE; /* ipc_entry_name_mask */
+	if (i == 0) return KERN_FAILURE;
 	struct entry *old = entry_check(t, name);
 	if (old) {
 		*e = old;
