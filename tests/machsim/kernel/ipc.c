@@ -294,6 +294,11 @@ static void kmsg_kernel_send(struct port *so, mach_msg_id_t id, const void *body
  * MACH_NOTIFY_SEND_ONCE through itself. */
 void notify_send_once(struct port *so)
 {
+	if (!so->active || (so->kind != KO_NONE && so->kind != KO_TIMER)) {
+		so->sorights--; /* nobody to tell */
+		port_release(so);
+		return;
+	}
 	kmsg_kernel_send(so, MACH_NOTIFY_SEND_ONCE, NULL, 0);
 }
 

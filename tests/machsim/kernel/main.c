@@ -179,10 +179,11 @@ static void conn_read(int fd)
 	dispatch(fd, &q, buf + sizeof q, fds, nfds);
 }
 
-static void listen_socket(void)
+/* argv[1]: the abstract socket name the starter computed (lib/conn.c) */
+static void listen_socket(const char *name)
 {
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	int len = snprintf(a.sun_path + 1, sizeof a.sun_path - 1, MACHSIM_SOCKET, (unsigned)getuid());
+	int len = snprintf(a.sun_path + 1, sizeof a.sun_path - 1, "%s", name);
 	lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (lfd < 0) fatal("machsim-kernel: socket");
 	if (bind(lfd, (struct sockaddr *)&a, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
@@ -193,7 +194,7 @@ static void listen_socket(void)
 	if (listen(lfd, 128)) fatal("machsim-kernel: listen");
 }
 
-static void setup(void)
+static void setup(const char *name)
 {
 	struct rlimit rl;
 	signal(SIGPIPE, SIG_IGN);
@@ -205,15 +206,19 @@ static void setup(void)
 	conns = calloc((size_t)nslots, sizeof *conns);
 	pidfds = calloc((size_t)nslots, sizeof *pidfds);
 	if (!conns || !pidfds) fatal("machsim-kernel: calloc");
-	listen_socket();
+	listen_socket(name);
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	struct epoll_event ev = {.events = EPOLLIN, .data.fd = lfd};
 	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev)) fatal("machsim-kernel: epoll");
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
-	setup();
+	if (argc != 2) {
+		fprintf(stderr, "usage: machsim-kernel SOCKET-NAME\n");
+		return 2;
+	}
+	setup(argv[1]);
 	uint64_t idle_since = now_ms();
 	for (;;) {
 		uint64_t now = now_ms(), d = waiters_next_deadline();

@@ -5,7 +5,9 @@
 
 #include <stdint.h>
 
-#define MACHSIM_SOCKET "machsim-v1-%u" /* abstract, per uid */
+/* abstract, per uid and per kernel binary (a hash of its path): two builds never share a
+ * kernel of another version */
+#define MACHSIM_SOCKET "machsim-v1-%u-%08x"
 #define MACHSIM_MAX_DATAGRAM (192 * 1024)
 #define MACHSIM_MAX_FDS 250
 

@@ -45,6 +45,16 @@ static _Noreturn void lost(const char *what)
 	abort();
 }
 
+static char sock_name[64];
+
+/* FNV-1a of the kernel's path: each build talks to its own kernel */
+static void socket_name(void)
+{
+	uint32_t h = 2166136261u;
+	for (const char *p = MACHSIM_KERNEL_PATH; *p; p++) h = (h ^ (uint8_t)*p) * 16777619u;
+	snprintf(sock_name, sizeof sock_name, MACHSIM_SOCKET, (unsigned)getuid(), (unsigned)h);
+}
+
 static long raw_fork(void)
 {
 	return syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
@@ -62,7 +72,7 @@ static void start_kernel(void)
 			dup2(null, 0);
 			dup2(null, 1);
 			syscall(SYS_close_range, 3, ~0U, 0);
-			execl(MACHSIM_KERNEL_PATH, "machsim-kernel", (char *)NULL);
+			execl(MACHSIM_KERNEL_PATH, "machsim-kernel", sock_name, (char *)NULL);
 			_exit(127);
 		}
 		_exit(0);
@@ -74,7 +84,7 @@ static void start_kernel(void)
 static int try_connect(void)
 {
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	int len = snprintf(a.sun_path + 1, sizeof a.sun_path - 1, MACHSIM_SOCKET, (unsigned)getuid());
+	int len = snprintf(a.sun_path + 1, sizeof a.sun_path - 1, "%s", sock_name);
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0) lost("socket");
 	if (!connect(fd, (struct sockaddr *)&a,
@@ -229,6 +239,7 @@ static void atfork_child(void)
 
 __attribute__((constructor(101))) static void machsim_init(void)
 {
+	socket_name();
 	pthread_key_create(&thread_key, thread_gone);
 	hello(MS_HELLO_IMAGE, (uint64_t)getpid());
 	pthread_atfork(NULL, NULL, atfork_child);
