@@ -467,6 +467,25 @@ Test(spawn, start_suspended)
     posix_spawnattr_destroy(&a);
 }
 
+/* A START_SUSPENDED child holds nothing the exec would close: another spawn's
+ * report pipe (here: any close-on-exec fd) reads EOF once its other copies are
+ * closed, though the child is stopped. */
+Test(spawn, suspended_child_holds_no_cloexec_fd, .timeout = 30)
+{
+    posix_spawnattr_t a = attr_with(POSIX_SPAWN_START_SUSPENDED);
+    int p[2];
+    pid_t pid;
+    char c;
+
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+    cr_assert_eq(spawn_helper(&pid, NULL, &a, "exit", "0"), 0);
+    close(p[1]);
+    cr_assert_eq(read(p[0], &c, 1), 0);
+    kill(pid, SIGCONT);
+    waitpid(pid, NULL, 0);
+    posix_spawnattr_destroy(&a);
+}
+
 /* POSIX_SPAWN_SETEXEC: the caller itself becomes the new image (same pid); an
  * exec error is returned to it. */
 Test(spawn, setexec_replaces_caller)
@@ -529,12 +548,14 @@ Test(spawn, kqueue_not_in_child)
     posix_spawn_file_actions_destroy(&fa);
 }
 
-/* Libc posix_spawnp: each directory of PATH in turn; ENOENT when none has the
- * file. */
+/* Libc posix_spawnp: each directory of PATH in turn, past one where the file
+ * is not executable; ENOENT when none has the file, EACCES when the only one
+ * is not executable. */
 Test(spawn, spawnp_searches_path)
 {
-    char path[4096], *dir = strdup(SPAWN_HELPER),
-                     *argv[] = {"spawn_helper", "exit", "4", NULL};
+    char path[4096], denied[] = "/tmp/machsim-spawnp-XXXXXX";
+    char *dir = strdup(SPAWN_HELPER),
+         *argv[] = {"spawn_helper", "exit", "4", NULL};
     pid_t pid;
     int status;
 
@@ -548,6 +569,19 @@ Test(spawn, spawnp_searches_path)
     cr_assert_eq(
         posix_spawnp(&pid, "no-such-machsim", NULL, NULL, argv, environ),
         ENOENT);
+    cr_assert_not_null(mkdtemp(denied));
+    snprintf(path, sizeof path, "%s:%s", denied, dir);
+    setenv("PATH", path, 1);
+    snprintf(path, sizeof path, "%s/spawn_helper", denied);
+    close(open(path, O_WRONLY | O_CREAT, 0644));
+    cr_assert_eq(posix_spawnp(&pid, "spawn_helper", NULL, NULL, argv, environ),
+                 0, "found past the one that is not executable");
+    waitpid(pid, NULL, 0);
+    setenv("PATH", denied, 1);
+    cr_assert_eq(posix_spawnp(&pid, "spawn_helper", NULL, NULL, argv, environ),
+                 EACCES);
+    unlink(path);
+    rmdir(denied);
     free(dir);
 }
 
