@@ -9,7 +9,7 @@
 #include "core/cph_core.h"
 
 /* Which deliveries this OS carries (see cph_attachments_set_delivery). */
-#ifdef __linux__
+#if !CPH__MACH
 #define CPH__HAS_DIRECT 1
 #define CPH__DELIVERY_DEFAULT CPH_DELIVERY_DIRECT
 #else
@@ -127,7 +127,7 @@ int cph__pipe_check(int fd);
  * (cph__checkin_give_to names where cph__checkin_receive leaves it;
  * MACH_PORT_NULL when the parent expects nothing back).
  */
-#ifdef __APPLE__
+#if CPH__MACH
 typedef mach_port_t cph__channel_t;
 #define CPH__NO_CHANNEL MACH_PORT_NULL
 void cph__checkin_give_to(struct cph__checkin *c, mach_port_t *give);

@@ -204,10 +204,15 @@ void start_server(void)
 
 int suite_delivery(void)
 {
+#if defined(__APPLE__) || defined(CPH_SIMULATED_MACH)
+    /* The Mach transport has the pid-bound delivery only. */
+    return CPH_DELIVERY_PID_BOUND;
+#else
     const char *d = getenv("CPH_TEST_DELIVERY");
 
     return d && strcmp(d, "pid-bound") == 0 ? CPH_DELIVERY_PID_BOUND
                                             : CPH_DELIVERY_DIRECT;
+#endif
 }
 
 cph_attachments_t *list_for(int delivery)

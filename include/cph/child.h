@@ -60,7 +60,7 @@
 
 #include <cph/public.h>
 
-#ifdef __APPLE__
+#if defined(__APPLE__) || defined(CPH_SIMULATED_MACH)
 #include <mach/message.h>
 #include <mach/port.h>
 #endif
@@ -154,7 +154,7 @@ CPH_PUBLIC int cph_child_take_fd(const char *key);
  */
 CPH_PUBLIC int cph_child_give_fd(const char *key, int fd);
 
-#ifdef __APPLE__
+#if defined(__APPLE__) || defined(CPH_SIMULATED_MACH)
 /*
  * macOS: takes the send or send-once right received under key; the caller
  * owns it (one user reference). MACH_PORT_NULL when there is none (never

@@ -227,7 +227,7 @@
 
 #include <cph/public.h>
 
-#ifdef __APPLE__
+#if defined(__APPLE__) || defined(CPH_SIMULATED_MACH)
 #include <mach/message.h>
 #include <mach/port.h>
 #endif
@@ -422,7 +422,7 @@ CPH_PUBLIC int cph_spawnp(pid_t *pid, const char *file,
  */
 CPH_PUBLIC int cph_checkin_wait(pid_t pid, int timeout_ms);
 
-#ifdef __APPLE__
+#if defined(__APPLE__) || defined(CPH_SIMULATED_MACH)
 /*
  * macOS: adds a Mach port right under key. disposition says which right
  * the child receives and who owns what:

@@ -18,7 +18,7 @@
 
 #include "../transport.h"
 #include "trace.h"
-#ifdef __APPLE__
+#if CPH__MACH
 #include "../darwin/ports.h"
 #endif
 
@@ -104,7 +104,7 @@ static int check_in_pid_bound(const struct cph__env *e, int64_t deadline,
     if (!err)
         err = cph__checkin_send(e->service, token, parent, deadline, &c);
     close(e->fd);
-#ifdef __APPLE__
+#if CPH__MACH
     /* The give port comes with the reply. */
     if (!err)
         cph__checkin_give_to(c, channel);
@@ -154,7 +154,7 @@ static int split_expects(void)
     return index_keys(&give.index, give.keys, give.count);
 }
 
-#ifdef __APPLE__
+#if CPH__MACH
 /* A process forked from the child has a new IPC space, where the give
  * port's name means nothing, or later something else. */
 static void forget_channel(void)
@@ -364,7 +364,7 @@ int cph_child_give_fd(const char *key, int fd)
     return give_handle(&h);
 }
 
-#ifdef __APPLE__
+#if CPH__MACH
 mach_port_t cph_child_take_send_right(const char *key)
 {
     struct cph__handle h;

@@ -8,7 +8,7 @@
 
 #include "../transport.h"
 #include "attachments.h"
-#ifdef __APPLE__
+#if CPH__MACH
 #include "../darwin/ports.h"
 #endif
 
@@ -145,7 +145,7 @@ static int hold_one(struct cph__item *item, struct cph__handle *held)
         held->fd = cph__dup_from(item->h.fd, 3);
         return held->fd < 0 ? errno : 0;
     }
-#ifdef __APPLE__
+#if CPH__MACH
     return cph__port_hold(&item->h, &item->given, held);
 #else
     return EINVAL;

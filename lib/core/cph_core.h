@@ -15,7 +15,15 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#ifdef __APPLE__
+/* The Mach transport: on macOS, and on Linux against the Mach simulator
+ * (tests/machsim), which builds the same sources with CPH_SIMULATED_MACH. */
+#if defined(__APPLE__) || defined(CPH_SIMULATED_MACH)
+#define CPH__MACH 1
+#else
+#define CPH__MACH 0
+#endif
+
+#if CPH__MACH
 #include <mach/message.h>
 #include <mach/port.h>
 #endif
@@ -75,7 +83,7 @@ struct cph__handle {
     char key[CPH__KEY_MAX + 1];
     uint8_t kind;
     int fd;
-#ifdef __APPLE__
+#if CPH__MACH
     mach_port_t port;
     mach_msg_type_name_t disposition;
 #endif

@@ -262,7 +262,7 @@ int cph_take_fd(pid_t pid, const char *key, int timeout_ms, int *fd)
     return err;
 }
 
-#ifdef __APPLE__
+#if CPH__MACH
 int cph_take_port(pid_t pid, const char *key, int timeout_ms,
                   mach_port_t *port)
 {

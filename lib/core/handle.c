@@ -3,7 +3,7 @@
 #include <unistd.h>
 
 #include "cph_core.h"
-#ifdef __APPLE__
+#if CPH__MACH
 #include "../darwin/ports.h"
 #endif
 
@@ -19,7 +19,7 @@ void cph__handle_release(struct cph__handle *h)
         h->fd = -1;
         return;
     }
-#ifdef __APPLE__
+#if CPH__MACH
     cph__port_release(h->port, h->disposition);
     h->port = MACH_PORT_NULL;
 #endif

@@ -1,16 +1,17 @@
 #include <errno.h>
-#include <unistd.h>
-#if defined(__linux__)
-#include <sys/random.h>
-#elif defined(__APPLE__)
 #include <stdlib.h>
-#endif
+#include <unistd.h>
 
 #include "cph_core.h"
+#if !CPH__MACH
+#include <sys/random.h>
+#endif
 
 int cph__token_new(uint8_t token[CPH__TOKEN_SIZE])
 {
-#if defined(__APPLE__)
+#if CPH__MACH
+    /* glibc has had arc4random_buf since 2.36: the simulated build calls
+     * it too. */
     arc4random_buf(token, CPH__TOKEN_SIZE);
     return 0;
 #else
