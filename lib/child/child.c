@@ -152,26 +152,52 @@ static int split_expects(void)
     return index_keys(&give.index, give.keys, give.count);
 }
 
-#ifdef __APPLE__
-/* A process forked from the child has a new IPC space, where the give
- * port's name means nothing, or later something else. */
-static void forget_channel(void)
+/* A give holds give.lock for up to CPH_CHILD_TIMEOUT_MS: a fork() by
+ * another thread meanwhile waits for it, so that the forked process,
+ * where only the forking thread lives, does not start with the lock
+ * held for good. */
+static void give_prepare(void)
 {
-    give.channel = CPH__NO_CHANNEL;
+    pthread_mutex_lock(&give.lock);
 }
 
+static void give_parent(void)
+{
+    pthread_mutex_unlock(&give.lock);
+}
+
+static void give_child(void)
+{
+#ifdef __APPLE__
+    /* A new IPC space, where the give port's name means nothing, or
+     * later something else (xnu-11417 ipc_task_init passes on only the
+     * task's special ports). */
+    give.channel = CPH__NO_CHANNEL;
+#endif
+    pthread_mutex_unlock(&give.lock);
+}
+
+static int guard_forks(void)
+{
+    return pthread_atfork(give_prepare, give_parent, give_child) ? ENOMEM
+                                                                 : 0;
+}
+
+#ifdef __APPLE__
 static int open_give(cph__channel_t channel, bool direct, int64_t deadline)
 {
     (void)direct;
     (void)deadline;
     if (channel == CPH__NO_CHANNEL)
         return EPROTO;
-    if (pthread_atfork(NULL, NULL, forget_channel) != 0)
+    if (guard_forks() != 0)
         return ENOMEM;
     give.channel = channel;
     return 0;
 }
 
+/* One user reference of the send right the reply brought (ipc_right.c,
+ * ipc_right_dealloc). */
 static void close_channel(cph__channel_t channel, bool failed)
 {
     (void)failed;
@@ -186,6 +212,8 @@ static int open_give(cph__channel_t channel, bool direct, int64_t deadline)
 
     if (channel < 0 || fcntl(channel, F_SETFD, FD_CLOEXEC) < 0)
         return EMFILE;
+    if (guard_forks() != 0)
+        return ENOMEM;
     if (direct)
         err = cph__give_ack(channel, deadline);
     if (!err)
