@@ -58,8 +58,9 @@ void cph__loop_idle(void);
  * every copy of the child's end is closed. */
 int cph__pipe_create(int fds[2]);
 
-/* 0 if the transport can carry fd to a child; EINVAL if it cannot (or
- * another errno value if it could not tell). */
+/* 0 if the transport can carry fd to a child; EINVAL if it cannot,
+ * EBADF if fd is not open, ENOMEM if it could not tell for want of
+ * resources (the errno values cph_attachments_add_fd documents). */
 int cph__fd_sendable(int fd);
 
 /* Opens the server under the service name; on failure leaves nothing
@@ -73,7 +74,8 @@ int cph__server_open(const char *name);
 bool cph__server_unused(void);
 
 /* Starts watching a published record's pipe and exit; stops. Under the
- * lock. */
+ * lock. ESRCH: the child has exited already (the core gives it up as
+ * gone); another errno: the parent failed. */
 int cph__server_watch(struct cph__record *r);
 void cph__server_unwatch(struct cph__record *r);
 

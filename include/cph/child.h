@@ -8,8 +8,8 @@
  *   - reads CPH_HANDSHAKE and unsets it at once, whatever happens next, so
  *     that no grandchild sees it; without it there is nothing to do;
  *   - checks that the fd it names is the channel the parent made (its
- *     inode, and what the OS tells of its kind and maker) and is not
- *     0, 1 or 2; any other fd is left alone;
+ *     inode, and what the OS tells of its kind: on Linux also its maker)
+ *     and is not 0, 1 or 2; any other fd is left alone;
  *   - direct delivery (Linux): reads every handle queued in the inherited
  *     socket and closes it;
  *   - pid-bound delivery: checks that its parent (getppid()) is still the
@@ -91,11 +91,13 @@ extern "C" {
  *                 handles over (its outcome is EIO);
  *   EPERM         the service does not belong to this process's parent;
  *   ETIMEDOUT     no answer within CPH_CHILD_TIMEOUT_MS;
- *   ENOMEM, EMFILE, ENFILE  out of resources while receiving or after
- *                 (the parent then learns that the handles did not
- *                 arrive: its outcome is 0 only when this is 0). K
+ *   ENOMEM, EMFILE, ENFILE  out of resources while receiving or after.
+ *                 On Linux the parent then learns that the handles did
+ *                 not arrive (its outcome is 0 only when this is 0); K
  *                 handles need K free fds in the child, under either
- *                 delivery.
+ *                 delivery. On macOS its outcome is already 0 (the reply
+ *                 was queued), and ENOMEM also says that the reply's
+ *                 rights did not fit in this process's port name space.
  * On any error no handle is kept: whatever had arrived is closed.
  */
 CPH_PUBLIC int cph_child_status(void);
@@ -150,7 +152,8 @@ CPH_PUBLIC int cph_child_take_fd(const char *key);
  *              refuses it: a kqueue, a POSIX semaphore).
  * The give channel is close-on-exec; a process forked from the child
  * shares it, and gives from either count once per key (on macOS a
- * forked process cannot give: ENOENT).
+ * forked process cannot give: ENOENT). A fork() while another thread
+ * gives waits for that give to end.
  */
 CPH_PUBLIC int cph_child_give_fd(const char *key, int fd);
 
@@ -193,6 +196,16 @@ CPH_PUBLIC mach_port_t cph_child_take_receive_right(const char *key);
  *                                 kernel: should another thread have taken
  *                                 the name meanwhile, it is destroyed).
  *
+ * A MAKE_SEND or MAKE_SEND_ONCE give that times out made its right
+ * before it failed: the kernel hands it back and cph destroys it, which
+ * sends port the notification a destroyed right sends (MACH_NOTIFY_SEND_ONCE,
+ * or no-senders if the caller asked for it).
+ * A receive right the kernel will not move (an mk_timer's or another
+ * kernel object's, one guarded or made immovable with mach_port_construct)
+ * is refused with EINVAL; a reply port (MPO_REPLY_PORT) cannot be told
+ * apart and must not be given: xnu raises a guard exception in the
+ * caller.
+ *
  * Returns 0 (queued to the parent, or destroyed with the parent that died
  * at that moment), or:
  *   EINVAL     key is NULL or not 1 to 64 bytes of [A-Za-z0-9._-], the
@@ -204,6 +217,9 @@ CPH_PUBLIC mach_port_t cph_child_take_receive_right(const char *key);
  *   EEXIST     key was already given;
  *   EPIPE      the parent is gone;
  *   ETIMEDOUT  the parent's queue stayed full for CPH_CHILD_TIMEOUT_MS;
+ *   EINTR      a signal came while it waited for room, and the moved
+ *              right could not come back under its name (see above: it
+ *              is destroyed);
  *   ENOMEM     out of kernel buffers.
  */
 CPH_PUBLIC int cph_child_give_port(const char *key, mach_port_t port,

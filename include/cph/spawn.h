@@ -137,7 +137,9 @@
  * so that a thread that cannot start fails the spawn (EAGAIN, ENOMEM)
  * instead of every outcome, and ends again when the spawn fails before
  * any child needs it; its epoll set and the pid-bound server start with
- * the first child that exists. It differs
+ * the first child that exists (on macOS the pid-bound server, its
+ * service name, kqueue, two ports and thread, starts before the first
+ * pid-bound posix_spawn and stays even if that spawn fails). It differs
  * where the channel costs something: it needs free fds in the parent
  * (direct 3, pid-bound 4, and on the first pid-bound spawn one more for
  * the server; libcph's thread takes one more where it runs, and the
@@ -290,7 +292,10 @@ CPH_PUBLIC void cph_attachments_destroy(cph_attachments_t *list);
  *   EINVAL  also: the OS cannot hand fd over (macOS: fds that
  *           fileport_makeport refuses, such as kqueues and POSIX
  *           semaphores);
- *   EMFILE, ENFILE, ENOMEM  out of resources.
+ *   EMFILE, ENFILE, ENOMEM  out of resources (macOS: ENOMEM also when no
+ *           fileport could be made).
+ * macOS: an fd guarded against fileports (GUARD_FILEPORT) raises a guard
+ * exception in the caller instead; do not add one.
  * On error the list is unchanged.
  */
 CPH_PUBLIC int cph_attachments_add_fd(cph_attachments_t *list, const char *key, int fd);
@@ -446,8 +451,19 @@ CPH_PUBLIC int cph_checkin_wait(pid_t pid, int timeout_ms);
  *                                 that still holds it destroys it.
  *
  * Returns 0, or EINVAL (bad key, port MACH_PORT_NULL or dead, unknown
- * disposition, or the caller holds no such right), EEXIST (duplicate key),
- * ENOMEM. On error the list is unchanged and owns nothing new.
+ * disposition, the caller holds no such right, or MOVE_RECEIVE of a
+ * receive right xnu will not move or cph could not destroy: a kernel
+ * object's such as an mk_timer port, or one guarded or made immovable
+ * with mach_port_construct), EEXIST (duplicate key), ENOMEM. On error the
+ * list is unchanged and owns nothing new.
+ *
+ * Some rights pass this check and still cannot travel, because nothing
+ * tells them apart from here: xnu refuses them when the child checks in,
+ * with a guard exception in the parent's server thread (fatal for
+ * MOVE_RECEIVE), and that child's outcome is EIO. Do not attach a reply
+ * port (MPO_REPLY_PORT) or a thread's special reply port in any
+ * disposition, nor COPY_SEND or MOVE_SEND of an immovable send right (a
+ * task or thread control port where the system makes them immovable).
  */
 CPH_PUBLIC int cph_attachments_add_port(cph_attachments_t *list, const char *key,
                              mach_port_t port,

@@ -154,20 +154,44 @@ static int split_expects(void)
     return index_keys(&give.index, give.keys, give.count);
 }
 
-#if CPH__MACH
-/* A process forked from the child has a new IPC space, where the give
- * port's name means nothing, or later something else. */
-static void forget_channel(void)
+/* A give holds give.lock for up to CPH_CHILD_TIMEOUT_MS: a fork() by
+ * another thread meanwhile waits for it, so that the forked process,
+ * where only the forking thread lives, does not start with the lock
+ * held for good. */
+static void give_prepare(void)
 {
-    give.channel = CPH__NO_CHANNEL;
+    pthread_mutex_lock(&give.lock);
 }
 
+static void give_parent(void)
+{
+    pthread_mutex_unlock(&give.lock);
+}
+
+static void give_child(void)
+{
+#if CPH__MACH
+    /* A new IPC space, where the give port's name means nothing, or
+     * later something else (xnu-11417 ipc_task_init passes on only the
+     * task's special ports). */
+    give.channel = CPH__NO_CHANNEL;
+#endif
+    pthread_mutex_unlock(&give.lock);
+}
+
+static int guard_forks(void)
+{
+    return pthread_atfork(give_prepare, give_parent, give_child) ? ENOMEM
+                                                                 : 0;
+}
+
+#if CPH__MACH
 static int open_give(cph__channel_t channel, int64_t deadline)
 {
     (void)deadline;
     if (channel == CPH__NO_CHANNEL)
         return EPROTO;
-    if (pthread_atfork(NULL, NULL, forget_channel) != 0)
+    if (guard_forks() != 0)
         return ENOMEM;
     give.channel = channel;
     return 0;
@@ -188,6 +212,8 @@ static int open_give(cph__channel_t channel, int64_t deadline)
 
     if (channel < 0 || fcntl(channel, F_SETFD, FD_CLOEXEC) < 0)
         return EMFILE;
+    if (guard_forks() != 0)
+        return ENOMEM;
     err = cph__give_ack(channel, deadline);
     if (!err || err == EPIPE)
         give.channel = channel;

@@ -245,6 +245,13 @@ static void forget_outcome(pid_t pid)
             outcomes[i].pid = 0;
 }
 
+/* A child that exited before it could be watched went away, as one whose
+ * exit is seen later does; any other failure to watch is the parent's. */
+static int watch_outcome(int err)
+{
+    return !err ? 0 : err == ESRCH ? ECONNABORTED : EIO;
+}
+
 /* posix_spawn succeeded: from here the server owns r. If the transport
  * cannot serve the child, it is given up at once with the outcome the
  * transport names (it exists, so the spawn itself still succeeds). */
@@ -268,7 +275,7 @@ void cph__registry_publish(struct cph__record *r, pid_t pid)
         outcome = cph__direct_publish(r);
     else
 #endif
-        outcome = cph__server_watch(r) ? EIO : 0;
+        outcome = watch_outcome(cph__server_watch(r));
     cph__record_close_spawn_fds(r);
     pthread_cond_broadcast(&published);
     if (outcome)

@@ -8,11 +8,10 @@
  * dynamic name resolvable for a while, so a look-up that succeeds says
  * nothing about the parent.
  *
- * Nothing here has run (no macOS in CI); each call was checked against
- * xnu, Crashpad and Chromium sources.
+ * Nothing here has run on a Mac; each call was checked against xnu-11417,
+ * Crashpad and Chromium sources.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -28,6 +27,8 @@ struct cph__checkin {
     mach_port_t *give; /* where the give port's send right goes */
 };
 
+/* Destroys the port, and whatever is queued on it with its rights
+ * (xnu-11417 ipc_right.c, ipc_right_delta; ipc_port.c, ipc_port_destroy). */
 static void destroy_receive(mach_port_t port)
 {
     mach_port_mod_refs(mach_task_self(), port, MACH_PORT_RIGHT_RECEIVE, -1);
@@ -51,11 +52,14 @@ static kern_return_t new_reply_port(mach_port_t *port)
         KERN_SUCCESS)
         return KERN_SUCCESS;
 #endif
+    /* A plain receive right, under a new name (ipc/mach_port.c,
+     * mach_port_allocate). */
     return mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE,
                               port);
 }
 
-kern_return_t cph__checkin_request(mach_port_t server, mach_port_t reply,
+/* One attempt at the request; see cph__checkin_request. */
+static kern_return_t request_once(mach_port_t server, mach_port_t reply,
                                   const uint8_t *token, int64_t deadline_ms)
 {
     struct cph__checkin_request req;
@@ -71,12 +75,15 @@ kern_return_t cph__checkin_request(mach_port_t server, mach_port_t reply,
     req.ndr = NDR_record;
     memcpy(req.token.val, token, sizeof req.token.val);
     /* The server's queue may be full (of a burst of children, or of
-     * anyone's messages to the public name): give up at the deadline. */
-    kr = mach_msg(&req.head, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof req,
-                  0, MACH_PORT_NULL,
+     * anyone's messages to the public name): give up at the deadline.
+     * MACH_SEND_INTERRUPT: see cph__checkin_request. */
+    kr = mach_msg(&req.head,
+                  MACH_SEND_MSG | MACH_SEND_TIMEOUT | MACH_SEND_INTERRUPT,
+                  sizeof req, 0, MACH_PORT_NULL,
                   (mach_msg_timeout_t)cph__ms_left(deadline_ms),
                   MACH_PORT_NULL);
-    if ((kr & ~MACH_MSG_MASK) == MACH_SEND_TIMED_OUT) {
+    if ((kr & ~MACH_MSG_MASK) == MACH_SEND_TIMED_OUT ||
+        (kr & ~MACH_MSG_MASK) == MACH_SEND_INTERRUPTED) {
         /* The pseudo-receive (xnu-11417 ipc_kmsg_copyout_pseudo) gave
          * both rights back under names of ours, not swapped: a server
          * send right as the remote port, the send-once right as the
@@ -92,6 +99,24 @@ kern_return_t cph__checkin_request(mach_port_t server, mach_port_t reply,
     return kr;
 }
 
+/* A signal while the send waits for room makes it fail past the copyin,
+ * with the rights pseudo-received as on a timeout. libsyscall's mach_msg
+ * would retry it by itself (libsyscall/mach/mach_msg.c,
+ * mach_msg2_internal, unless MACH_SEND_INTERRUPT) with the header from
+ * its arguments, taking one more reference of the server's send right
+ * (and with a plain reply port, one more send-once right) each time; so
+ * cph cleans up and sends again itself. */
+kern_return_t cph__checkin_request(mach_port_t server, mach_port_t reply,
+                                  const uint8_t *token, int64_t deadline_ms)
+{
+    kern_return_t kr;
+
+    do
+        kr = request_once(server, reply, token, deadline_ms);
+    while ((kr & ~MACH_MSG_MASK) == MACH_SEND_INTERRUPTED);
+    return kr;
+}
+
 int cph__checkin_send(const char *service, const uint8_t *token,
                       pid_t parent, int64_t deadline_ms,
                       struct cph__checkin **out)
@@ -102,19 +127,25 @@ int cph__checkin_send(const char *service, const uint8_t *token,
 
     if (!c)
         return ENOMEM;
-    /* MACH_PORT_DEAD: the service died between registration and lookup
-     * (Crashpad treats it as a failure too). */
+    /* A send right to the service, or an error of launchd's (launchd-842
+     * job_mig_look_up2: BOOTSTRAP_UNKNOWN_SERVICE); MACH_PORT_DEAD: the
+     * service died between registration and lookup (a dead port copies
+     * out as MACH_PORT_DEAD, xnu-11417 ipc_kmsg.c,
+     * ipc_kmsg_copyout_port; Crashpad treats it as a failure too). */
     kr = bootstrap_look_up(bootstrap_port, service, &server);
     if (kr != KERN_SUCCESS || !MACH_PORT_VALID(server)) {
         free(c);
         return ECONNREFUSED;
     }
     if (new_reply_port(&reply) != KERN_SUCCESS) {
+        /* One user reference of the send right bootstrap_look_up gave. */
         mach_port_deallocate(mach_task_self(), server);
         free(c);
         return ENOMEM;
     }
     kr = cph__checkin_request(server, reply, token, deadline_ms);
+    /* The request took a copy (COPY_SEND): ours goes (ipc_right.c,
+     * ipc_right_dealloc, one user reference). */
     mach_port_deallocate(mach_task_self(), server);
     if (kr != KERN_SUCCESS) {
         destroy_receive(reply);
@@ -241,8 +272,8 @@ int cph__reply_parse(mach_msg_header_t *msg, pid_t parent,
     return parse_reply(msg, handles, count, give);
 }
 
-/* Turns each fileport into its fd (close-on-exec). After this, h[] owns
- * every right and fd of the reply. */
+/* Turns each fileport into its fd (close-on-exec, never 0-2). After
+ * this, h[] owns every right and fd of the reply. */
 static int open_fileports(struct cph__handle *h, size_t n)
 {
     int err = 0;
@@ -250,11 +281,11 @@ static int open_fileports(struct cph__handle *h, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (h[i].kind != CPH__KIND_FD)
             continue;
-        h[i].fd = fileport_makefd(h[i].port);
+        h[i].fd = cph__fileport_open(h[i].port);
         if (h[i].fd < 0 && !err)
             err = errno;
-        else if (h[i].fd >= 0)
-            fcntl(h[i].fd, F_SETFD, FD_CLOEXEC);
+        /* The fd holds the file; the fileport's send right goes (its
+         * last one destroys it: kern_descrip.c, fileport_notify). */
         mach_port_deallocate(mach_task_self(), h[i].port);
         h[i].port = MACH_PORT_NULL;
     }
@@ -304,12 +335,21 @@ int cph__checkin_receive(struct cph__checkin *c, int64_t deadline_ms,
         err = ETIMEDOUT;
     else if (kr == KERN_RESOURCE_SHORTAGE)
         err = ENOMEM;
+    else if ((kr & ~MACH_MSG_MASK) == MACH_RCV_BODY_ERROR)
+        /* The header and the descriptors that fit were copied out
+         * (xnu-11417 mach_msg.c, mach_msg_receive_results;
+         * ipc_kmsg.c, ipc_kmsg_copyout_descriptors carries on past a
+         * failed one, MACH_MSG_IPC_SPACE when the name space is full):
+         * ours to destroy. */
+        err = ENOMEM;
     else if (kr != MACH_MSG_SUCCESS)
         err = EPROTO;
     else
         err = cph__reply_parse(msg, c->parent, &h, &n, &give);
-    if (kr == MACH_MSG_SUCCESS && err)
-        mach_msg_destroy(msg);
+    if ((kr == MACH_MSG_SUCCESS ||
+         (kr & ~MACH_MSG_MASK) == MACH_RCV_BODY_ERROR) &&
+        err)
+        cph__message_destroy(msg);
     if (!err)
         err = open_fileports(h, n);
     if (err && h) {

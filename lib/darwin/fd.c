@@ -4,22 +4,22 @@
  * fg_sendable) refuses with EINVAL every fd that is not a vnode, socket,
  * pipe, POSIX shared memory or netpolicy fd, and any fd confined with
  * F_SETCONFINED: kqueues and POSIX semaphores, for one. The probe makes a
- * fileport and releases it.
+ * fileport and releases it (cph__fileport_make sorts its errno).
  *
  * An fd guarded against fileports (GUARD_FILEPORT) raises a guard
  * exception there instead, as it would in the reply.
  */
-#include <errno.h>
-
 #include "../transport.h"
-#include "sdk.h"
+#include "ports.h"
 
 int cph__fd_sendable(int fd)
 {
-    fileport_t port;
+    mach_port_t port;
+    int err = cph__fileport_make(fd, &port);
 
-    if (fileport_makeport(fd, &port) != 0)
-        return errno;
-    mach_port_deallocate(mach_task_self(), port);
-    return 0;
+    /* A fileport is a send right of our own (kern_descrip.c,
+     * fileport_makeport: ipc_port_make_send, copied out to us). */
+    if (!err)
+        mach_port_deallocate(mach_task_self(), port);
+    return err;
 }

@@ -5,7 +5,6 @@
  * give is worth.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stddef.h>
 #include <stdlib.h>
 
@@ -41,7 +40,9 @@ static kern_return_t prepare(mach_port_t port, mach_port_t port_set)
     kern_return_t kr;
 
     /* An honest child queues at most one message per expected key; the
-     * default limit (5) would make a burst of gives wait. */
+     * default limit (5) would make a burst of gives wait (xnu-11417
+     * mach_port.c, mach_port_set_attributes, MACH_PORT_LIMITS_INFO: at
+     * most MACH_PORT_QLIMIT_MAX). */
     kr = mach_port_set_attributes(mach_task_self(), port,
                                   MACH_PORT_LIMITS_INFO,
                                   (mach_port_info_t)&limits,
@@ -51,6 +52,8 @@ static kern_return_t prepare(mach_port_t port, mach_port_t port_set)
         kr = mach_port_request_notification(
             mach_task_self(), port, MACH_NOTIFY_NO_SENDERS, 1, port,
             MACH_MSG_TYPE_MAKE_SEND_ONCE, &previous);
+    /* The server's kqueue watches the set (server.c; xnu-11417
+     * mach_port.c, mach_port_insert_member). */
     if (kr == KERN_SUCCESS)
         kr = mach_port_insert_member(mach_task_self(), port, port_set);
     return kr;
@@ -63,6 +66,8 @@ int cph__giver_new(uint64_t id, const audit_token_t *audit,
 
     if (!g)
         return ENOMEM;
+    /* A new receive right under a name of its own (mach_port.c,
+     * mach_port_allocate; KERN_NO_SPACE when the space is full). */
     if (mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE,
                            &g->port) != KERN_SUCCESS) {
         free(g);
@@ -131,9 +136,7 @@ static int parse(mach_msg_header_t *msg, struct cph__handle *h)
     h->fd = -1;
     if (h->kind != CPH__KIND_FD)
         return 0;
-    h->fd = MACH_PORT_VALID(h->port) ? fileport_makefd(h->port) : -1;
-    if (h->fd >= 0)
-        fcntl(h->fd, F_SETFD, FD_CLOEXEC);
+    h->fd = MACH_PORT_VALID(h->port) ? cph__fileport_open(h->port) : -1;
     /* The fileport is spent either way: not for mach_msg_destroy. */
     cph__port_release(h->port, h->disposition);
     h->port = m->port.name = MACH_PORT_NULL;
@@ -157,11 +160,15 @@ bool cph__giver_message(mach_msg_header_t *msg)
     }
     if ((pid_t)from->val[5] != (*at)->pid ||
         from->val[7] != (*at)->pid_version || parse(msg, &h) != 0) {
-        mach_msg_destroy(msg);
+        cph__message_destroy(msg);
         return true;
     }
-    /* The core takes h: kept for taking, or released. */
+    /* The core takes h: kept for taking, or released. The rest of the
+     * message goes: a reply right the sender put in the header (a
+     * send-once right notifies its port). */
     cph__given_put((*at)->id, &h);
+    ((struct cph__give_message *)msg)->port.name = MACH_PORT_NULL;
+    cph__message_destroy(msg);
     return true;
 }
 
@@ -176,6 +183,13 @@ void cph__giver_exited(uint64_t id)
 bool cph__giver_exists(uint64_t id)
 {
     return find(id, MACH_PORT_NULL) != NULL;
+}
+
+mach_port_t cph__giver_port(uint64_t id)
+{
+    struct giver **at = find(id, MACH_PORT_NULL);
+
+    return at ? (*at)->port : MACH_PORT_NULL;
 }
 
 void cph__giver_forget(void)

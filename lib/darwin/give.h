@@ -6,8 +6,8 @@
  * and gives by sending it one message per handle: one port descriptor
  * with the disposition the child chose, then the key. Fds travel as
  * fileports. The right leaves the child's space when the message is
- * copied in (xnu-11417 ipc_kmsg_copyin_body) and lands in the parent's
- * under a name of its own (ipc_kmsg_copyout_body).
+ * copied in (xnu-11417 ipc_kmsg.c, ipc_kmsg_copyin_body) and lands in the
+ * parent's under a name of its own (ipc_kmsg_copyout_descriptors).
  *
  * Only the checked-in child holds a send right to its port: the server
  * made it for the reply to a check-in that proved the token and the pid,
@@ -15,9 +15,11 @@
  * passes on only the task's special ports). The child could still pass
  * the right on, so the parent takes a give only when the message came
  * from that very process: the audit trailer's pid and pid version (val[5]
- * and val[7], which xnu's set_security_token_task_internal fills from
- * p_pid and p_idversion) must be those of the check-in, which a new
- * process with a recycled pid does not have.
+ * and val[7], which xnu-11417 bsd/kern/kern_prot.c, proc_calc_audit_token
+ * fills from p_pid and p_idversion, and set_security_token hands to the
+ * task) must be those of the check-in, which a new process with a
+ * recycled pid does not have; nor has the same process after an exec
+ * (kern_exec.c, exec_handle_sugid calls proc_setpidversion).
  *
  * The channel ends with the child's exit (the check-in's EVFILT_PROC
  * watch stays for it; what the child sent before is in the queue ahead)
@@ -71,6 +73,8 @@ bool cph__giver_message(mach_msg_header_t *msg);
 void cph__giver_exited(uint64_t id);
 /* Whether record id's child has a give port (its exit is watched). */
 bool cph__giver_exists(uint64_t id);
+/* Record id's give port, or MACH_PORT_NULL. */
+mach_port_t cph__giver_port(uint64_t id);
 /* In a forked child: no port names to release. */
 void cph__giver_forget(void);
 

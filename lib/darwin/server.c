@@ -5,13 +5,13 @@
  * Crashpad does, for EVFILT_MACHPORT), each published child's pipe end
  * (EVFILT_WRITE with EV_CLEAR: an event carrying EV_EOF once every copy of
  * the child's end is closed) and its exit (EVFILT_PROC NOTE_EXIT). All
- * state is guarded by cph__lock(), held while handling events.
+ * state is guarded by cph__lock(), held while handling an event or one
+ * message, never while waiting or receiving.
  *
  * Nothing here has run: it is compiled and linked for macOS by CI, and
  * each call was checked against xnu, Crashpad and Chromium sources.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/event.h>
@@ -28,6 +28,16 @@ enum { TAG_PIPE = 1, TAG_EXIT = 2 };
 /* A request of the subsystem plus the largest trailer: anything larger is
  * not a check-in, and the kernel destroys it (no MACH_RCV_LARGE). */
 #define REQUEST_MAX 1024
+
+/* Messages taken in per EVFILT_MACHPORT wake-up (as the Linux server
+ * bounds its accepts): a flood to the public name then keeps neither
+ * this thread in one loop nor cph's lock from other threads. */
+#define RECEIVES_PER_WAKE 16
+
+union request {
+    mach_msg_header_t header;
+    uint8_t bytes[REQUEST_MAX + sizeof(mach_msg_max_trailer_t)];
+};
 
 static struct {
     mach_port_t port, port_set;
@@ -112,13 +122,42 @@ static int order_held(struct cph__record *r)
     return 0;
 }
 
-/* The rights that left, or that the kernel destroyed: not ours any more,
- * and their names can no longer be trusted. */
-static void forget_moved(struct cph__record *r)
+/* Whether h's moved right is still held under its name. */
+static bool still_held(const struct cph__handle *h)
 {
-    for (size_t i = 0; i < r->count; i++)
-        if (leaves_with_reply(&r->held[i]))
-            r->held[i].port = MACH_PORT_NULL;
+    mach_port_type_t type = 0;
+
+    if (mach_port_type(mach_task_self(), h->port, &type) != KERN_SUCCESS)
+        return false;
+    return type & (h->disposition == MACH_MSG_TYPE_MOVE_RECEIVE
+                       ? MACH_PORT_TYPE_RECEIVE
+                       : MACH_PORT_TYPE_SEND_ONCE);
+}
+
+/*
+ * The moved rights are not ours any more once the reply went out, or
+ * came back through the pseudo-receive (then under other names). After a
+ * body error only the descriptors before the failing one were taken
+ * (xnu-11417 ipc_kmsg.c, ipc_kmsg_copyin_body destroys [0, k)): the moved
+ * rights come last, so a failure among the copies left every one of them
+ * under its name, and those still there are released here (the spawn.h
+ * promise: a right its child never claims is destroyed). A moved right
+ * that was taken freed its name; a freed name comes back only with a new
+ * generation (ipc_entry.c, ipc_entry_claim), so this check, right after
+ * the send, would need that entry to go through every generation in
+ * between to mistake another right for ours.
+ */
+static void forget_moved(struct cph__record *r, bool body_error)
+{
+    for (size_t i = 0; i < r->count; i++) {
+        struct cph__handle *h = &r->held[i];
+
+        if (!leaves_with_reply(h))
+            continue;
+        if (body_error && still_held(h))
+            cph__port_release(h->port, h->disposition);
+        h->port = MACH_PORT_NULL;
+    }
 }
 
 static void fill_descriptors(mach_msg_port_descriptor_t *ports,
@@ -159,6 +198,7 @@ static kern_return_t send_message(struct reply_head *msg,
                                 MACH_SEND_MSG | MACH_SEND_TIMEOUT,
                                 msg->header.msgh_size, 0, MACH_PORT_NULL, 0,
                                 MACH_PORT_NULL);
+    bool body_error = false;
 
     switch (kr & ~MACH_MSG_MASK) {
     case MACH_MSG_SUCCESS:
@@ -191,14 +231,12 @@ static kern_return_t send_message(struct reply_head *msg,
         /* A body error (INVALID_RIGHT, INVALID_TYPE, NO_GRANT_DEST, ...):
          * ipc_kmsg_copyin_body destroyed the header's rights (our reply
          * right, which notifies the child) and the descriptors copied in
-         * before the failing one. Those are copies, except the moved
-         * rights, which come last: the moved rights after the failing
-         * one are leaked rather than released by a name that may since
-         * have come to name another right. */
+         * before the failing one; forget_moved sorts out the rest. */
+        body_error = true;
         break;
     }
     *reply_used = true;
-    forget_moved(r);
+    forget_moved(r, body_error);
     return kr;
 }
 
@@ -230,6 +268,8 @@ static kern_return_t send_reply(mach_port_t reply, struct cph__record *r,
     msg = calloc(1, size);
     if (!msg)
         goto out;
+    /* Each fd as a send right of ours to a new fileport (xnu-11417
+     * kern_descrip.c, sys_fileport_makeport); the reply copies it. */
     for (made = 0; made < r->count; made++)
         if (r->held[made].kind == CPH__KIND_FD &&
             fileport_makeport(r->held[made].fd, &fileports[made]) != 0)
@@ -254,6 +294,8 @@ static kern_return_t send_reply(mach_port_t reply, struct cph__record *r,
     msg->body.msgh_descriptor_count = (mach_msg_size_t)ndesc;
     kr = send_message(msg, r, reply_used);
 out:
+    /* The last send right to a fileport destroys it and drops its hold on
+     * the file (kern_descrip.c, fileport_notify, on no-senders). */
     for (i = 0; i < made; i++)
         if (MACH_PORT_VALID(fileports[i]))
             mach_port_deallocate(mach_task_self(), fileports[i]);
@@ -301,94 +343,148 @@ kern_return_t cph__server_check_in(mach_port_t server, mach_port_t reply,
     return request_consumed ? MIG_NO_REPLY : kr;
 }
 
-/* Takes in every queued message, on the service port and on every give
- * port (all in the port set). A request the demux does not know, one
- * MIG's checks refuse, or one cph__server_check_in refuses, is destroyed:
- * its rights are released, and the child learns of it through its
- * send-once right (MACH_NOTIFY_SEND_ONCE). Gives go to give.c. */
-static void receive_all(void)
+/* One message received on the service port or a give port, under the
+ * lock. A request the demux does not know, one MIG's checks refuse, or
+ * one cph__server_check_in refuses, is destroyed: its rights and memory
+ * are released, and the child learns of it through its send-once right
+ * (MACH_NOTIFY_SEND_ONCE). Gives go to give.c. */
+static void handle(mach_msg_header_t *request, kern_return_t kr)
 {
-    union {
-        mach_msg_header_t header;
-        uint8_t bytes[REQUEST_MAX + sizeof(mach_msg_max_trailer_t)];
-    } request;
     mig_reply_error_t out;
 
-    for (;;) {
+    /* The header's rights were copied out, and the body's as far as it
+     * went (xnu-11417 mach_msg.c, mach_msg_receive_results puts a body
+     * error to the user as copied out; ipc_kmsg.c,
+     * ipc_kmsg_copyout_descriptors carries on past a failed one): the
+     * message is ours to destroy. Any process of the user can send such
+     * a one to our name. */
+    if (kr != MACH_MSG_SUCCESS) {
+        cph__message_destroy(request);
+        return;
+    }
+    if (request->msgh_local_port != srv.port) {
+        if (!cph__giver_message(request))
+            cph__message_destroy(request);
+        return;
+    }
+    memset(&out, 0, sizeof out);
+    request_consumed = false;
+    cph_checkin_server(request, &out.Head);
+    if (!request_consumed)
+        cph__message_destroy(request);
+}
+
+/*
+ * Takes in at most max messages queued on port (the port set, or one of
+ * its ports: xnu-11417 ipc_mqueue.c, ipc_mqueue_receive_on_thread_and_unlock
+ * receives from a member port directly), without waiting, handling each
+ * under the lock and letting it go in between: a flood of messages holds
+ * cph's lock (and with it cph_spawn, cph_checkin_wait, the cph_take_*
+ * calls and fork) for one message at a time. With giver set, stops once
+ * that record's give port has ended (its name means nothing then).
+ */
+static void receive_some(mach_port_t port, size_t max, uint64_t giver)
+{
+    union request request;
+
+    for (size_t i = 0; i < max; i++) {
+        bool ended;
         kern_return_t kr = mach_msg(
             &request.header,
             MACH_RCV_MSG | MACH_RCV_TIMEOUT |
                 MACH_RCV_TRAILER_TYPE(MACH_MSG_TRAILER_FORMAT_0) |
                 MACH_RCV_TRAILER_ELEMENTS(MACH_RCV_TRAILER_AUDIT),
-            0, sizeof request, srv.port_set, 0, MACH_PORT_NULL);
-        /* Without MACH_RCV_LARGE the kernel destroyed it. */
+            0, sizeof request, port, 0, MACH_PORT_NULL);
+
+        /* Without MACH_RCV_LARGE the kernel dequeued it anyway
+         * (xnu-11417 ipc_mqueue.c, ipc_mqueue_select_on_thread_locked)
+         * and destroyed it. */
         if (kr == MACH_RCV_TOO_LARGE)
             continue;
-        /* The header's rights were copied out, and the body's as far as
-         * it went (ipc_kmsg_copyout): the message is ours to destroy.
-         * Any process of the user can send such a one to our name. */
-        if ((kr & ~MACH_MSG_MASK) == MACH_RCV_BODY_ERROR) {
-            mach_msg_destroy(&request.header);
-            continue;
-        }
-        if (kr != MACH_MSG_SUCCESS)
+        if (kr != MACH_MSG_SUCCESS &&
+            (kr & ~MACH_MSG_MASK) != MACH_RCV_BODY_ERROR)
             return;
-        if (request.header.msgh_local_port != srv.port) {
-            if (!cph__giver_message(&request.header))
-                mach_msg_destroy(&request.header);
-            continue;
-        }
-        memset(&out, 0, sizeof out);
-        request_consumed = false;
-        cph_checkin_server(&request.header, &out.Head);
-        if (!request_consumed)
-            mach_msg_destroy(&request.header);
+        cph__lock();
+        handle(&request.header, kr);
+        ended = giver && !cph__giver_exists(giver);
+        cph__unlock();
+        if (ended)
+            return;
     }
 }
 
+/* How many messages port holds now (ipc/mach_port.c,
+ * mach_port_get_status_helper: mps_msgcount). */
+static size_t queued(mach_port_t port)
+{
+    mach_port_status_t status;
+    mach_msg_type_number_t count = MACH_PORT_RECEIVE_STATUS_COUNT;
+
+    if (mach_port_get_attributes(mach_task_self(), port,
+                                 MACH_PORT_RECEIVE_STATUS,
+                                 (mach_port_info_t)&status,
+                                 &count) != KERN_SUCCESS)
+        return 0;
+    return status.mps_msgcount;
+}
+
 /* The exit of a child that checked in with expected keys outlives its
- * record: then only its give port is left to end. */
+ * record: then only its give port is left to end. A check-in, or gives,
+ * can be queued behind the EOF or the exit: what is queued by now is
+ * taken in first, and nothing sent after (a flood behind it). */
 static void record_event(uint64_t id, int tag)
 {
-    struct cph__record *r = cph__registry_find(id);
-    struct kevent ev;
+    struct cph__record *r;
+    mach_port_t give = MACH_PORT_NULL;
 
+    cph__lock();
+    r = cph__registry_find(id);
     if (r && tag == TAG_PIPE) {
-        EV_SET(&ev, r->pipe_fd, EVFILT_WRITE, EV_DELETE, 0, 0, NULL);
-        kevent(srv.kq, &ev, 1, NULL, 0, NULL);
+        /* The close takes the knote with it (xnu-11417 kern_event.c,
+         * knote_fdclose). */
         close(r->pipe_fd);
         r->pipe_fd = -1;
     }
-    /* A check-in, or gives, can be queued behind the EOF or the exit. */
-    receive_all();
+    if (tag == TAG_EXIT)
+        give = cph__giver_port(id);
+    cph__unlock();
+    receive_some(srv.port, queued(srv.port), 0);
+    /* Only the server thread ends give ports: give names one still. */
+    if (MACH_PORT_VALID(give))
+        receive_some(give, queued(give), id);
+    cph__lock();
     r = cph__registry_find(id);
     if (r)
         cph__registry_gone(r);
     if (tag == TAG_EXIT)
         cph__giver_exited(id);
+    cph__unlock();
 }
 
+/* kevent reports an EVFILT_MACHPORT knote again while a message is
+ * queued (xnu-11417 ipc_pset.c, filt_machportprocess leaves it active;
+ * no EV_CLEAR here), so a wake-up may leave messages for the next. */
 static void *serve(void *arg)
 {
     struct kevent ev[32];
 
     (void)arg;
     for (;;) {
+        /* Waits without the lock; -1 (EINTR) is a wake-up with nothing
+         * to do. */
         int n = kevent(srv.kq, NULL, 0, ev, 32, NULL);
 
-        cph__lock();
         for (int i = 0; i < n; i++) {
             uint64_t data = (uint64_t)(uintptr_t)ev[i].udata;
 
             if (ev[i].filter == EVFILT_MACHPORT)
-                receive_all();
+                receive_some(srv.port_set, RECEIVES_PER_WAKE, 0);
             else if (ev[i].filter == EVFILT_WRITE &&
                      !(ev[i].flags & EV_EOF))
                 continue; /* merely writable, as on the first report */
             else
                 record_event(data >> 2, (int)(data & 3));
         }
-        cph__unlock();
     }
     return NULL;
 }
@@ -404,7 +500,9 @@ void cph__server_forget(void)
 }
 
 /* A start that failed halfway, in this process. The registration goes
- * away with the receive right. */
+ * away with the receive right: destroying it (xnu-11417 ipc_right.c,
+ * ipc_right_delta) destroys the port, which launchd watches; destroying
+ * the port set (same function) takes its members out of it. */
 static void stop(void)
 {
     if (MACH_PORT_VALID(srv.port))
@@ -448,6 +546,11 @@ int cph__server_open(const char *name)
                                   MACH_PORT_LIMITS_INFO,
                                   (mach_port_info_t)&limits,
                                   MACH_PORT_LIMITS_INFO_COUNT);
+    /* kqueue watches port sets, not ports (EVFILT_MACHPORT; Crashpad's
+     * ChildPortServer does the same): the service port, then each give
+     * port, is a member (ipc/mach_port.c, mach_port_allocate with
+     * MACH_PORT_RIGHT_PORT_SET; mach_port_insert_member takes a receive
+     * right into the set, KERN_ALREADY_IN_SET if in another). */
     if (kr == KERN_SUCCESS)
         kr = mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_PORT_SET,
                                 &srv.port_set);
@@ -463,7 +566,11 @@ int cph__server_open(const char *name)
         err = errno;
         goto fail;
     }
-    fcntl(srv.kq, F_SETFD, FD_CLOEXEC);
+    /* Close-on-exec as made (kern_event.c, kqueue_body, since xnu-4570
+     * at least), and not passed on by fork (xnu-11417: FP_CLOFORK and
+     * FG_CONFINED, which fdt_fork skips). Without MACH_RCV_MSG
+     * in fflags the knote only reports that a message is queued
+     * (ipc_pset.c, filt_machportattach, filt_psetattach for a set). */
     EV_SET(&ev, srv.port_set, EVFILT_MACHPORT, EV_ADD, 0, 0, NULL);
     if (kevent(srv.kq, &ev, 1, NULL, 0, NULL) < 0) {
         err = errno;
@@ -482,18 +589,28 @@ int cph__server_watch(struct cph__record *r)
 {
     struct kevent ev;
 
+    /* EV_EOF comes once the socket cannot send any more, every copy of
+     * the child's end closed (xnu-11417 uipc_socket.c,
+     * filt_sowrite_common: SS_CANTSENDMORE). A registration error comes
+     * back as kevent's own when no event list is given (kern_event.c,
+     * kevent_register). */
     EV_SET(&ev, r->pipe_fd, EVFILT_WRITE, EV_ADD | EV_CLEAR, 0, 0,
            record_udata(r, TAG_PIPE));
     if (kevent(srv.kq, &ev, 1, NULL, 0, NULL) < 0)
         return errno;
-    /* ESRCH: the child has already exited; the caller gives it up. */
+    /* ESRCH: the child has already exited, zombie or not (kern_event.c,
+     * filt_procattach: proc_find fails once kern_exit.c,
+     * proc_prepareexit, has set P_REF_DEAD); the core gives it up as
+     * gone. */
     EV_SET(&ev, r->pid, EVFILT_PROC, EV_ADD | EV_ONESHOT, NOTE_EXIT, 0,
            record_udata(r, TAG_EXIT));
     return kevent(srv.kq, &ev, 1, NULL, 0, NULL) < 0 ? errno : 0;
 }
 
 /* The exit watch stays for a child that can still give (its one-shot
- * event, tagged with the record's id, ends the give port). */
+ * event, tagged with the record's id, ends the give port). EV_DELETE of
+ * a knote already gone (a one-shot that fired) fails with ENOENT and
+ * changes nothing (kern_event.c, kevent_register). */
 void cph__server_unwatch(struct cph__record *r)
 {
     struct kevent ev[2];

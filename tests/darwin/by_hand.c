@@ -1,3 +1,4 @@
+#include <stdlib.h>
 #include <string.h>
 
 #include "by_hand.h"
@@ -6,7 +7,8 @@
 
 kern_return_t give_by_hand(mach_port_t give, mach_msg_id_t id, uint8_t kind,
                            const char *key, mach_port_t name,
-                           mach_msg_type_name_t disposition)
+                           mach_msg_type_name_t disposition,
+                           mach_port_t reply)
 {
     mach_msg_port_descriptor_t port = {
         .name = name,
@@ -19,7 +21,46 @@ kern_return_t give_by_hand(mach_port_t give, mach_msg_id_t id, uint8_t kind,
     strncpy(h.key, key, CPH__KEY_MAX);
     cph__give_message_fill(&m, give, &h, &port);
     m.header.msgh_id = id;
+    if (MACH_PORT_VALID(reply)) {
+        m.header.msgh_bits |= MACH_MSGH_BITS(0, MACH_MSG_TYPE_MAKE_SEND_ONCE);
+        m.header.msgh_local_port = reply;
+    }
     return mach_msg(&m.header, MACH_SEND_MSG | MACH_SEND_TIMEOUT,
                     m.header.msgh_size, 0, MACH_PORT_NULL, 0,
                     MACH_PORT_NULL);
+}
+
+static void destroy(mach_port_t port)
+{
+    mach_port_mod_refs(mach_task_self(), port, MACH_PORT_RIGHT_RECEIVE, -1);
+}
+
+mach_port_t *fill_space(size_t keep, size_t *n)
+{
+    size_t cap = 1024;
+    mach_port_t *names = malloc(cap * sizeof *names), *grown;
+
+    *n = 0;
+    while (names) {
+        if (*n == cap) {
+            grown = realloc(names, (cap *= 2) * sizeof *names);
+            if (!grown)
+                break;
+            names = grown;
+        }
+        if (mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE,
+                               &names[*n]) != KERN_SUCCESS)
+            break;
+        (*n)++;
+    }
+    for (; names && keep > 0 && *n > 0; keep--)
+        destroy(names[--*n]);
+    return names;
+}
+
+void free_space(mach_port_t *names, size_t n)
+{
+    while (names && n > 0)
+        destroy(names[--n]);
+    free(names);
 }

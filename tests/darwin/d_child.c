@@ -9,10 +9,13 @@
  *   loop ID    message ID on the send right "send", then one message on
  *              the receive right "recv": "sent send KR", "received ID"
  *   taken      what taking the send right "port" gave, and how many
- *              handles are left: "port null|dead|valid left N"
+ *              handles were received (taking changes neither count nor
+ *              keys): "port null|dead|valid count N"
  *   fd KEY...  each fd KEY read to EOF: "KEY CONTENT cloexec 0|1"
- *   keys [FD]  the keys not yet taken: "keys K..."; whether FD is open:
- *              "fd FD open|closed"
+ *   fdnums KEY...  whether "report", then each fd KEY, landed above
+ *              stdio: "KEY high|low"
+ *   keys [FD]  every key received, taken or not: "keys K..."; whether FD
+ *              is open: "fd FD open|closed"
  *   orphan     (its parent died before the check-in) to stdout:
  *              "status ERRNO count N"
  *
@@ -29,6 +32,9 @@
  *                    "unexpected ERR receive kept|left" (key nokey),
  *                    "given ERR receive kept|left" (KEY, MOVE_RECEIVE),
  *                    "again ERR" (KEY again), "bad ERR" (COPY_RECEIVE)
+ *   giveimmovable KEY  MOVE_RECEIVE of receive rights xnu will not move,
+ *                    under KEY: an mk_timer's "timer ERR", a guarded
+ *                    port's "guarded ERR"
  */
 #include <fcntl.h>
 #include <mach/mach.h>
@@ -40,9 +46,12 @@
 
 #include <cph/child.h>
 
+#include "timer.h"
+
 #define WAIT_MS 5000
 
 static FILE *out;
+static int report_fd;
 
 static int receive_on(mach_port_t port)
 {
@@ -138,7 +147,7 @@ static int taken(void)
 {
     mach_port_t port = cph_child_take_send_right("port");
 
-    fprintf(out, "port %s left %zu\n",
+    fprintf(out, "port %s count %zu\n",
             port == MACH_PORT_NULL   ? "null"
             : port == MACH_PORT_DEAD ? "dead"
                                      : "valid",
@@ -211,6 +220,32 @@ static int give_errors(const char *key)
     return 0;
 }
 
+static const char *height(int fd)
+{
+    return fd > STDERR_FILENO ? "high" : "low";
+}
+
+static int fd_numbers(int argc, char **argv)
+{
+    fprintf(out, "report %s\n", height(report_fd));
+    for (int i = 2; i < argc; i++)
+        fprintf(out, "%s %s\n", argv[i], height(cph_child_take_fd(argv[i])));
+    return 0;
+}
+
+static int give_immovable(const char *key)
+{
+    mach_port_options_t options = {.flags = MPO_CONTEXT_AS_GUARD};
+    mach_port_t timer = mk_timer_create(), guarded = MACH_PORT_NULL;
+
+    fprintf(out, "timer %d\n",
+            cph_child_give_port(key, timer, MACH_MSG_TYPE_MOVE_RECEIVE));
+    mach_port_construct(mach_task_self(), &options, 1, &guarded);
+    fprintf(out, "guarded %d\n",
+            cph_child_give_port(key, guarded, MACH_MSG_TYPE_MOVE_RECEIVE));
+    return 0;
+}
+
 static int run(int argc, char **argv)
 {
     int failed = 0;
@@ -236,6 +271,10 @@ static int run(int argc, char **argv)
         return give_receive(argv[2], argv[3]);
     if (strcmp(argv[1], "giveerrors") == 0 && argc > 2)
         return give_errors(argv[2]);
+    if (strcmp(argv[1], "giveimmovable") == 0 && argc > 2)
+        return give_immovable(argv[2]);
+    if (strcmp(argv[1], "fdnums") == 0)
+        return fd_numbers(argc, argv);
     if (strcmp(argv[1], "keys") == 0)
         return keys(argv[2]);
     if (strcmp(argv[1], "fd") != 0)
@@ -256,7 +295,7 @@ int main(int argc, char **argv)
                cph_child_count());
         return 0;
     }
-    report = cph_child_take_fd("report");
+    report = report_fd = cph_child_take_fd("report");
     if (report < 0 || !(out = fdopen(report, "w")))
         return 100;
     status = run(argc, argv);

@@ -17,27 +17,68 @@
  *                   the server's queue: "queued N"; then checks in with a
  *                   100 ms deadline: "check-in timed-out|KR", and whether
  *                   that left a right behind: "names same|leaked"
- *   roguegive       checks in (the parent expects "good" and more), then
- *                   on the give port that came with the reply gives by
- *                   hand a send-once right to a bait of its own under
- *                   "bad", which is not expected: "unexpected refused"
- *                   once it comes back destroyed; the same under "good"
- *                   in a message of another id: "malformed refused"; then,
- *                   as libcph_child gives, under "good" a copy of its send
- *                   right to the give port itself: "good sent ERR"; then
+ *   floodsignal     flood, with SIGALRM every 20 ms while the check-in
+ *                   waits for room (400 ms): "check-in timed-out|KR", and
+ *                   whether that left a right or a reference behind:
+ *                   "names same|leaked", "refs same|leaked"
+ *   roguegive       checks in (the parent expects "good", "replied" and
+ *                   more), then on the give port that came with the reply
+ *                   gives by hand a send-once right to a bait of its own
+ *                   under "bad", which is not expected: "unexpected
+ *                   refused" once it comes back destroyed; the same under
+ *                   "good" in a message of another id: "malformed
+ *                   refused"; then, as libcph_child gives, under "good" a
+ *                   copy of its send right to the give port itself: "good
+ *                   sent ERR"; the same under "replied", by hand, with a
+ *                   send-once right to a bait as the header's reply port:
+ *                   "replied refused" once the parent destroyed it; then
  *                   waits for EOF on FD
+ *   givedead        checks in as roguegive and gives "good" so; waits for
+ *                   EOF on FD (the test has destroyed the give port), then
+ *                   gives a receive right under "later" as MOVE_RECEIVE:
+ *                   "later gave ERR receive kept|left"
+ *   givefull        checks in as roguegive, waits for EOF on FD (the test
+ *                   holds the server), fills the give port by hand:
+ *                   "filled N"; then gives a receive right under "later"
+ *                   as MOVE_RECEIVE with a 200 ms deadline: "later gave
+ *                   ERR receive kept|left"
+ *   dropgive        checks in as roguegive, releases its send right to the
+ *                   give port, and waits for EOF on FD
+ *   fullspace       sends the check-in, fills its own port name space but
+ *                   for 3 names, then receives the reply (one descriptor
+ *                   per handle, more than 3): "reply ERR left N", N the
+ *                   names the failed receive left behind
+ *   fullserver      checks in keeping the reply's last right (a send
+ *                   right to the parent's "witness" port), waits for EOF
+ *                   on FD (the parent has filled its name space), then
+ *                   sends the service a message carrying a copy of that
+ *                   right and a send-once right to a bait: "bait refused"
+ *                   once the parent's receive failed on the bait
+ *   ool             sends the service 64 messages, each with 1 MiB of
+ *                   out-of-line memory sent as MACH_MSG_PHYSICAL_COPY,
+ *                   deallocate FALSE: "ool sent N"; then checks in as
+ *                   attempt does: "right OUTCOME"
+ *   wrapper         (a process between cph_spawn and the real child) runs
+ *                   "d_child orphan" with stdout on OUT, waits for it,
+ *                   then says whether the token is still in the pipe:
+ *                   "token unread|gone"
  *
  * OUTCOME is "lookup-failed KR", "send-failed KR", "no-reply KR",
  * "refused" (the server destroyed the request), "unexpected ID",
  * "not-from-parent" or "accepted N KEY..." (N port descriptors).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <mach/mach.h>
 #include <mach/ndr.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cph/spawn.h>
@@ -50,6 +91,8 @@
 #include "transport.h"
 
 #define REPLY_MS 5000
+
+extern char **environ;
 
 static FILE *out;
 static char service[CPH__SERVICE_MAX + 1];
@@ -292,24 +335,63 @@ static int fill_queue(mach_port_t server)
     return n;
 }
 
-static void flood(const cph_token_t *token)
+/* A reply port as libcph_child makes it where the SDK knows them. */
+static mach_port_t reply_port(void)
 {
+#ifdef MPO_REPLY_PORT
+    mach_port_options_t options = {.flags = MPO_REPLY_PORT};
+    mach_port_t port = MACH_PORT_NULL;
+
+    if (mach_port_construct(mach_task_self(), &options, 0, &port) ==
+        KERN_SUCCESS)
+        return port;
+#endif
+    return receive_right();
+}
+
+static mach_port_urefs_t send_refs(mach_port_t name)
+{
+    mach_port_urefs_t refs = 0;
+
+    mach_port_get_refs(mach_task_self(), name, MACH_PORT_RIGHT_SEND, &refs);
+    return refs;
+}
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+}
+
+/* Fills the server's queue, then checks in with a deadline of wait_ms,
+ * with SIGALRM every 20 ms meanwhile if signals. */
+static void flood(const cph_token_t *token, int wait_ms, bool signals)
+{
+    struct itimerval every = {{0, 20000}, {0, 20000}}, off = {{0, 0}, {0, 0}};
     mach_port_t server = look_up("flood"), reply;
     mach_msg_type_number_t before;
+    mach_port_urefs_t refs;
     kern_return_t kr;
 
     if (!server)
         return;
     say("queued %d", fill_queue(server));
-    reply = receive_right();
+    reply = reply_port();
     before = count_names();
+    refs = send_refs(server);
+    if (signals) {
+        signal(SIGALRM, on_alarm);
+        setitimer(ITIMER_REAL, &every, NULL);
+    }
     kr = cph__checkin_request(server, reply, (const uint8_t *)token->val,
-                              cph__now_ms() + 100);
+                              cph__now_ms() + wait_ms);
+    setitimer(ITIMER_REAL, &off, NULL);
     if (kr == MACH_SEND_TIMED_OUT)
         say("check-in timed-out");
     else
         say("check-in %#x", kr);
     say("names %s", count_names() == before ? "same" : "leaked");
+    if (signals)
+        say("refs %s", send_refs(server) == refs ? "same" : "leaked");
     destroy_receive(reply);
     mach_port_deallocate(mach_task_self(), server);
 }
@@ -323,9 +405,10 @@ static void wait_eof(int fd)
         ;
 }
 
-/* Checks in with token and returns the send right to the give port, the
- * reply's last descriptor (the list attaches nothing). */
-static mach_port_t check_in_for_give(const cph_token_t *token)
+/* Checks in with token and returns the reply's last right, a send right:
+ * the give port's when the list attaches nothing and expects keys, else
+ * the last handle's. */
+static mach_port_t check_in_keeping_last(const cph_token_t *token)
 {
     static union {
         mach_msg_header_t header;
@@ -364,6 +447,36 @@ static mach_port_t check_in_for_give(const cph_token_t *token)
     return give;
 }
 
+/* A give of a copy of our send right to the give port itself under key,
+ * as libcph_child gives. */
+static int give_copy(mach_port_t give, const char *key)
+{
+    struct cph__handle h = {.kind = CPH__KIND_SEND, .fd = -1, .port = give,
+                            .disposition = MACH_MSG_TYPE_COPY_SEND};
+
+    strcpy(h.key, key);
+    return cph__give_send(give, &h, cph__now_ms() + REPLY_MS);
+}
+
+/* A new receive right given as MOVE_RECEIVE under "later", with the
+ * deadline wait_ms away: whether the right is still ours after. */
+static void give_later(mach_port_t give, int wait_ms)
+{
+    struct cph__handle h = {.kind = CPH__KIND_RECEIVE, .fd = -1,
+                            .port = receive_right(),
+                            .disposition = MACH_MSG_TYPE_MOVE_RECEIVE};
+    mach_port_type_t type = 0;
+    int err;
+
+    strcpy(h.key, "later");
+    err = cph__give_send(give, &h, cph__now_ms() + wait_ms);
+    mach_port_type(mach_task_self(), h.port, &type);
+    say("later gave %d receive %s", err,
+        type & MACH_PORT_TYPE_RECEIVE ? "kept" : "left");
+    if (type & MACH_PORT_TYPE_RECEIVE)
+        destroy_receive(h.port);
+}
+
 /* A send-once right to a bait of ours, given by hand under key in a
  * message of id: the parent must destroy it. */
 static void give_bait(const char *name, mach_port_t give, mach_msg_id_t id,
@@ -371,7 +484,8 @@ static void give_bait(const char *name, mach_port_t give, mach_msg_id_t id,
 {
     mach_port_t bait = receive_right();
     kern_return_t kr = give_by_hand(give, id, CPH__KIND_SEND_ONCE, key, bait,
-                                    MACH_MSG_TYPE_MAKE_SEND_ONCE);
+                                    MACH_MSG_TYPE_MAKE_SEND_ONCE,
+                                    MACH_PORT_NULL);
 
     if (kr != KERN_SUCCESS)
         say("%s send-failed %#x", name, kr);
@@ -380,21 +494,216 @@ static void give_bait(const char *name, mach_port_t give, mach_msg_id_t id,
     destroy_receive(bait);
 }
 
+/* A well-formed give of a copy of our give right under key, with a
+ * send-once right to a bait in the header: the parent takes the give
+ * and must destroy that reply right. */
+static void give_with_reply(mach_port_t give, const char *key)
+{
+    mach_port_t bait = receive_right();
+    kern_return_t kr = give_by_hand(give, CPH__GIVE_ID, CPH__KIND_SEND, key,
+                                    give, MACH_MSG_TYPE_COPY_SEND, bait);
+
+    if (kr != KERN_SUCCESS)
+        say("%s send-failed %#x", key, kr);
+    else
+        await_reply(key, bait);
+    destroy_receive(bait);
+}
+
 static void rogue_give(const cph_token_t *token, int fd)
 {
-    mach_port_t give = check_in_for_give(token);
-    struct cph__handle good = {.kind = CPH__KIND_SEND, .fd = -1,
-                               .port = give,
-                               .disposition = MACH_MSG_TYPE_COPY_SEND};
+    mach_port_t give = check_in_keeping_last(token);
 
     if (!give)
         return;
     give_bait("unexpected", give, CPH__GIVE_ID, "bad");
     give_bait("malformed", give, CPH__GIVE_ID + 1, "good");
-    strcpy(good.key, "good");
-    say("good sent %d",
-        cph__give_send(give, &good, cph__now_ms() + REPLY_MS));
+    say("good sent %d", give_copy(give, "good"));
+    give_with_reply(give, "replied");
     wait_eof(fd);
+}
+
+static void give_dead(const cph_token_t *token, int fd)
+{
+    mach_port_t give = check_in_keeping_last(token);
+
+    if (!give)
+        return;
+    say("good sent %d", give_copy(give, "good"));
+    wait_eof(fd);
+    give_later(give, REPLY_MS);
+}
+
+/* By-hand gives of another id (refused when taken in) until the give
+ * port's queue is full. */
+static int fill_give_port(mach_port_t give)
+{
+    int n = 0;
+
+    while (n < 4096 && give_by_hand(give, CPH__GIVE_ID + 1,
+                                    CPH__KIND_SEND, "junk", MACH_PORT_NULL,
+                                    MACH_MSG_TYPE_COPY_SEND,
+                                    MACH_PORT_NULL) == KERN_SUCCESS)
+        n++;
+    return n;
+}
+
+static void give_full(const cph_token_t *token, int fd)
+{
+    mach_port_t give = check_in_keeping_last(token);
+
+    if (!give)
+        return;
+    wait_eof(fd);
+    say("filled %d", fill_give_port(give));
+    give_later(give, 200);
+}
+
+static void drop_give(const cph_token_t *token, int fd)
+{
+    mach_port_t give = check_in_keeping_last(token);
+
+    if (give)
+        mach_port_deallocate(mach_task_self(), give);
+    wait_eof(fd);
+}
+
+static void full_space(const cph_token_t *token)
+{
+    struct cph__checkin *c;
+    struct cph__handle *h = NULL;
+    mach_port_t *names;
+    mach_msg_type_number_t before;
+    size_t n, count = 0;
+    int err = cph__checkin_send(service, (const uint8_t *)token->val,
+                                getppid(), cph__now_ms() + REPLY_MS, &c);
+
+    if (err) {
+        say("check-in %d", err);
+        return;
+    }
+    names = fill_space(3, &n);
+    before = count_names();
+    err = cph__checkin_receive(c, cph__now_ms() + REPLY_MS, &h, &count);
+    /* The reply port is gone either way. */
+    say("reply %d left %d", err, (int)count_names() - (int)before + 1);
+    free_space(names, n);
+    if (!err) {
+        cph__handles_release(h, count);
+        free(h);
+    }
+}
+
+static void full_server(const cph_token_t *token, int fd)
+{
+    struct {
+        mach_msg_header_t header;
+        mach_msg_body_t body;
+        mach_msg_port_descriptor_t ports[2];
+    } msg;
+    mach_port_t witness = check_in_keeping_last(token), server, bait;
+    kern_return_t kr;
+
+    if (!witness)
+        return;
+    wait_eof(fd);
+    server = look_up("fullserver");
+    if (!server)
+        return;
+    bait = receive_right();
+    memset(&msg, 0, sizeof msg);
+    msg.header.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, 0) |
+                           MACH_MSGH_BITS_COMPLEX;
+    msg.header.msgh_size = sizeof msg;
+    msg.header.msgh_remote_port = server;
+    msg.header.msgh_id = CPH__MIG_BASE;
+    msg.body.msgh_descriptor_count = 2;
+    /* The parent holds the witness's receive right: the copy lands on
+     * that name, without a new one. The bait's needs one. */
+    msg.ports[0].name = witness;
+    msg.ports[0].disposition = MACH_MSG_TYPE_COPY_SEND;
+    msg.ports[0].type = MACH_MSG_PORT_DESCRIPTOR;
+    msg.ports[1].name = bait;
+    msg.ports[1].disposition = MACH_MSG_TYPE_MAKE_SEND_ONCE;
+    msg.ports[1].type = MACH_MSG_PORT_DESCRIPTOR;
+    kr = mach_msg(&msg.header, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof msg,
+                  0, MACH_PORT_NULL, REPLY_MS, MACH_PORT_NULL);
+    if (kr != KERN_SUCCESS)
+        say("bait send-failed %#x", kr);
+    else
+        await_reply("bait", bait);
+    destroy_receive(bait);
+    mach_port_deallocate(mach_task_self(), server);
+    mach_port_deallocate(mach_task_self(), witness);
+}
+
+enum { OOL_MESSAGES = 64, OOL_SIZE = 1 << 20 };
+
+static void ool(const cph_token_t *token)
+{
+    struct {
+        mach_msg_header_t header;
+        mach_msg_body_t body;
+        mach_msg_ool_descriptor_t ool;
+    } msg;
+    mach_port_t server = look_up("ool");
+    char *data = malloc(OOL_SIZE);
+    int sent = 0;
+
+    if (!server || !data)
+        return;
+    memset(data, 'x', OOL_SIZE);
+    for (int i = 0; i < OOL_MESSAGES; i++) {
+        memset(&msg, 0, sizeof msg);
+        msg.header.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, 0) |
+                               MACH_MSGH_BITS_COMPLEX;
+        msg.header.msgh_size = sizeof msg;
+        msg.header.msgh_remote_port = server;
+        msg.header.msgh_id = 1;
+        msg.body.msgh_descriptor_count = 1;
+        msg.ool.address = data;
+        msg.ool.size = OOL_SIZE;
+        msg.ool.deallocate = false;
+        msg.ool.copy = MACH_MSG_PHYSICAL_COPY;
+        msg.ool.type = MACH_MSG_OOL_DESCRIPTOR;
+        if (mach_msg(&msg.header, MACH_SEND_MSG | MACH_SEND_TIMEOUT,
+                     sizeof msg, 0, MACH_PORT_NULL, REPLY_MS,
+                     MACH_PORT_NULL) == KERN_SUCCESS)
+            sent++;
+    }
+    say("ool sent %d", sent);
+    free(data);
+    mach_port_deallocate(mach_task_self(), server);
+    attempt("right", token);
+}
+
+/* Runs "d_child orphan" with stdout on out (the environment passes
+ * CPH_HANDSHAKE on, the pipe fd is inheritable), then looks for the
+ * token in the pipe. */
+static int wrapper(void)
+{
+    char *argv[] = {"d_child", "orphan", NULL}, path[1024];
+    cph_token_t token;
+    posix_spawn_file_actions_t fa;
+    int fd = parse_handshake(), status, err;
+    pid_t pid;
+
+    if (fd < 0)
+        return 101;
+    snprintf(path, sizeof path, "%s/d_child", CPH_DARWIN_HELPERS);
+    fflush(out);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fileno(out), STDOUT_FILENO);
+    err = posix_spawn(&pid, path, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (err || waitpid(pid, &status, 0) != pid)
+        return 102;
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    say("token %s", read(fd, token.val, sizeof token.val) ==
+                            (ssize_t)sizeof token.val
+                        ? "unread"
+                        : "gone");
+    return fclose(out) == 0 ? 0 : 103;
 }
 
 int main(int argc, char **argv)
@@ -407,6 +716,8 @@ int main(int argc, char **argv)
     out = strcmp(argv[2], "-") == 0 ? stdout : fopen(argv[2], "w");
     if (!out)
         return 100;
+    if (strcmp(argv[1], "wrapper") == 0)
+        return wrapper();
     fd = read_token(&token);
     if (fd < 0) {
         say("no token");
@@ -433,9 +744,24 @@ int main(int argc, char **argv)
         attempt("right", &token);
     } else if (strcmp(argv[1], "flood") == 0 && argc > 3) {
         wait_eof(atoi(argv[3]));
-        flood(&token);
+        flood(&token, 100, false);
+    } else if (strcmp(argv[1], "floodsignal") == 0 && argc > 3) {
+        wait_eof(atoi(argv[3]));
+        flood(&token, 400, true);
     } else if (strcmp(argv[1], "roguegive") == 0 && argc > 3) {
         rogue_give(&token, atoi(argv[3]));
+    } else if (strcmp(argv[1], "givedead") == 0 && argc > 3) {
+        give_dead(&token, atoi(argv[3]));
+    } else if (strcmp(argv[1], "givefull") == 0 && argc > 3) {
+        give_full(&token, atoi(argv[3]));
+    } else if (strcmp(argv[1], "dropgive") == 0 && argc > 3) {
+        drop_give(&token, atoi(argv[3]));
+    } else if (strcmp(argv[1], "fullspace") == 0) {
+        full_space(&token);
+    } else if (strcmp(argv[1], "fullserver") == 0 && argc > 3) {
+        full_server(&token, atoi(argv[3]));
+    } else if (strcmp(argv[1], "ool") == 0) {
+        ool(&token);
     } else {
         return 102;
     }

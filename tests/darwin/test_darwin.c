@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/event.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +31,9 @@
 #include "common.h"
 #include "core/cph_core.h"
 #include "darwin/give.h"
+#include "darwin/sdk.h"
+#include "timer.h"
+#include "transport.h"
 
 /* The bound of every Mach receive here. */
 #define RECEIVE_MS 5000
@@ -65,6 +69,26 @@ static char *report_after(pid_t pid, int report)
 
     cr_assert_eq(err, 0, "check-in: %s; report:\n%s", strerror(err), text);
     cr_assert_eq(status, 0, "exit status %d; report:\n%s", status, text);
+    return text;
+}
+
+/* Runs "d_client MODE OUT" with list until it exits (status 0), checks
+ * its outcome, and returns what it wrote to OUT. */
+static char *run_client(const char *mode, const cph_attachments_t *list,
+                        int outcome)
+{
+    char out[256], *argv[] = {"d_client", (char *)mode, out, NULL}, *text;
+    pid_t pid;
+    int err;
+
+    snprintf(out, sizeof out, "%s", scratch_path("client"));
+    pid = spawn_d(argv, NULL, list);
+    cr_assert_eq(wait_exit(pid), 0);
+    err = cph_checkin_wait(pid, LIVENESS_MS);
+    cr_assert_eq(err, outcome, "outcome: %s", strerror(err));
+    text = slurp(out);
+    cr_assert_not_null(text);
+    unlink(out);
     return text;
 }
 
@@ -395,23 +419,15 @@ Test(darwin, child_closes_pipe_without_check_in)
 Test(darwin, wrong_token_then_right)
 {
     cph_attachments_t *list = list_new();
-    char out[256], *argv[] = {"d_client", "wrongthenright", out, NULL};
     char *text;
-    pid_t pid;
 
-    snprintf(out, sizeof out, "%s", scratch_path("client"));
     add_port(list, "port", receive_right(), MACH_MSG_TYPE_MAKE_SEND);
     list_add(list, "file", open("/dev/null", O_RDONLY | O_CLOEXEC));
-    pid = spawn_d(argv, NULL, list);
-    cr_assert_eq(cph_checkin_wait(pid, LIVENESS_MS), 0);
-    cr_assert_eq(wait_exit(pid), 0);
-    text = slurp(out);
-    cr_assert_not_null(text);
+    text = run_client("wrongthenright", list, 0);
     cr_assert_str_eq(text, "wrong refused\n"
                            "right accepted 2 port file\n"
                            "again refused\n");
     free(text);
-    unlink(out);
     cph_attachments_destroy(list);
 }
 
@@ -666,7 +682,7 @@ Test(darwin, add_port_errors)
     /* Nothing refused made its way into the list. */
     report = attach_report(list);
     text = report_after(spawn_d(argv, NULL, list), report);
-    snprintf(expected, sizeof expected, "keys %s a\n", long_key);
+    snprintf(expected, sizeof expected, "keys %s a report\n", long_key);
     cr_assert_str_eq(text, expected);
     free(text);
     /* Nor does the list own a reference it was refused. */
@@ -692,7 +708,8 @@ Test(darwin, cloexec_default_still_checks_in)
                  0);
     text = report_after(spawn_d(argv, &attr, list), report);
     close(marker);
-    snprintf(expected, sizeof expected, "keys port\nfd %d closed\n", marker);
+    snprintf(expected, sizeof expected, "keys port report\nfd %d closed\n",
+             marker);
     cr_assert_str_eq(text, expected);
     free(text);
     posix_spawnattr_destroy(&attr);
@@ -758,7 +775,7 @@ Test(darwin, unsendable_fd_refused)
     close(p[1]);
     report = attach_report(list);
     text = report_after(spawn_d(argv, NULL, list), report);
-    cr_assert_str_eq(text, "keys pipe\n");
+    cr_assert_str_eq(text, "keys pipe report\n");
     free(text);
     cph_attachments_destroy(list);
 }
@@ -778,10 +795,67 @@ Test(darwin, dead_right_taken_as_null)
                  KERN_SUCCESS);
     report = attach_report(list);
     text = report_after(spawn_d(argv, NULL, list), report);
-    cr_assert_str_eq(text, "port null left 0\n");
+    cr_assert_str_eq(text, "port null count 2\n");
     free(text);
     cph_attachments_destroy(list);
     cr_assert_eq(mach_port_deallocate(mach_task_self(), port), KERN_SUCCESS);
+}
+
+/* A d_client in mode, spawned with list, writing to a fresh scratch
+ * file (its path in c->out) and waiting for EOF on the read end of a
+ * pipe whose write end (c->go) the test closes to let it go on. */
+struct client {
+    pid_t pid;
+    int go;
+    char out[256];
+};
+
+static struct client spawn_client(const char *mode,
+                                  const cph_attachments_t *list)
+{
+    struct client c;
+    char fd[16], *argv[] = {"d_client", (char *)mode, c.out, fd, NULL};
+    int go[2];
+
+    snprintf(c.out, sizeof c.out, "%s", scratch_path("client"));
+    cr_assert_eq(pipe(go), 0);
+    cr_assert_eq(fcntl(go[1], F_SETFD, FD_CLOEXEC), 0);
+    snprintf(fd, sizeof fd, "%d", go[0]);
+    c.pid = spawn_d(argv, NULL, list);
+    close(go[0]);
+    c.go = go[1];
+    return c;
+}
+
+/* Lets c go on, waits for its exit (status 0) and returns what it
+ * wrote. */
+static char *client_done(struct client *c)
+{
+    char *text;
+
+    close(c->go);
+    cr_assert_eq(wait_exit(c->pid), 0);
+    text = slurp(c->out);
+    cr_assert_not_null(text);
+    unlink(c->out);
+    return text;
+}
+
+/* The client floods the server's queue while the server is held: the
+ * server thread handles each message under this lock, so it takes at
+ * most one out of the queue until the lock is let go. */
+static char *flood_held(struct client *c)
+{
+    char *text;
+
+    cph__lock();
+    close(c->go);
+    cr_assert_eq(wait_exit(c->pid), 0);
+    cph__unlock();
+    text = slurp(c->out);
+    cr_assert_not_null(text);
+    unlink(c->out);
+    return text;
 }
 
 /* A check-in that cannot be queued gives up at its deadline and leaves
@@ -789,34 +863,99 @@ Test(darwin, dead_right_taken_as_null)
 Test(darwin, full_queue_send_times_out_clean)
 {
     cph_attachments_t *list = list_new();
-    char out[256], fd[16], *text;
-    char *argv[] = {"d_client", "flood", out, fd, NULL};
-    int go[2], queued = 0, status;
-    pid_t pid;
+    struct client c;
+    char *text;
+    int queued = 0;
 
-    snprintf(out, sizeof out, "%s", scratch_path("client"));
     add_port(list, "port", receive_right(), MACH_MSG_TYPE_MAKE_SEND);
-    cr_assert_eq(pipe(go), 0);
-    cr_assert_eq(fcntl(go[1], F_SETFD, FD_CLOEXEC), 0);
-    snprintf(fd, sizeof fd, "%d", go[0]);
-    pid = spawn_d(argv, NULL, list);
-    close(go[0]);
-    /* The server thread takes this lock to receive: held, nothing leaves
-     * its queue until the helper is done. */
-    cph__lock();
-    close(go[1]);
-    status = wait_exit(pid);
-    cph__unlock();
-    cr_assert_eq(status, 0);
-    cr_assert_eq(cph_checkin_wait(pid, LIVENESS_MS), ECONNABORTED);
-    text = slurp(out);
-    cr_assert_not_null(text);
+    c = spawn_client("flood", list);
+    text = flood_held(&c);
+    cr_assert_eq(cph_checkin_wait(c.pid, LIVENESS_MS), ECONNABORTED);
     cr_assert_eq(sscanf(text, "queued %d", &queued), 1, "%s", text);
     cr_assert_geq(queued, 1024, "the queue limit stayed low: %s", text);
     cr_assert_str_eq(strchr(text, '\n') + 1,
                      "check-in timed-out\nnames same\n");
     free(text);
-    unlink(out);
+    cph_attachments_destroy(list);
+}
+
+/* The same with signals arriving while the check-in waits for room:
+ * each interrupted send is cleaned up and sent again by cph (libsyscall
+ * would resend the header it was first given, one more reference of the
+ * server's send right each time). */
+Test(darwin, interrupted_check_in_leaves_no_reference)
+{
+    cph_attachments_t *list = list_new();
+    struct client c;
+    char *text;
+
+    add_port(list, "port", receive_right(), MACH_MSG_TYPE_MAKE_SEND);
+    c = spawn_client("floodsignal", list);
+    text = flood_held(&c);
+    cr_assert_eq(cph_checkin_wait(c.pid, LIVENESS_MS), ECONNABORTED);
+    cr_assert_str_eq(strchr(text, '\n') + 1,
+                     "check-in timed-out\nnames same\nrefs same\n");
+    free(text);
+    cph_attachments_destroy(list);
+}
+
+/* Starts cph's server in this process (or finds it started): its
+ * service name. */
+static void server_name(char name[CPH__SERVICE_MAX + 1])
+{
+    int err;
+
+    cph__lock();
+    err = cph__server_start(name);
+    cph__unlock();
+    cr_assert_eq(err, 0, "server: %s", strerror(err));
+}
+
+/* How many messages the receive right name holds. */
+static natural_t messages_on(mach_port_t name)
+{
+    return status_of(name).mps_msgcount;
+}
+
+/* A flood to the public name holds cph's lock one message at a time: once
+ * the server has started on a full queue, another thread gets the lock
+ * while most of it is still queued (a server that drains the queue
+ * holding the lock lets go of it only once the queue is empty). */
+Test(darwin, flood_lets_go_of_the_lock)
+{
+    cph_attachments_t *list = list_new();
+    char name[CPH__SERVICE_MAX + 1];
+    mach_port_t service = MACH_PORT_NULL;
+    struct client c;
+    natural_t full, left;
+    int64_t deadline;
+
+    add_port(list, "port", receive_right(), MACH_MSG_TYPE_MAKE_SEND);
+    c = spawn_client("flood", list);
+    /* Our send right lands on the server's own name (its receive right
+     * is in this task). */
+    server_name(name);
+    cr_assert_eq(bootstrap_look_up(bootstrap_port, name, &service),
+                 KERN_SUCCESS);
+    cph__lock();
+    close(c.go);
+    cr_assert_eq(wait_exit(c.pid), 0);
+    full = messages_on(service);
+    cph__unlock();
+    unlink(c.out);
+    cr_assert_geq(full, 1000, "the queue was not full: %u", full);
+    deadline = now_ms() + LIVENESS_MS;
+    while (messages_on(service) == full && now_ms() < deadline)
+        usleep(1000);
+    cr_assert_lt(messages_on(service), full, "the server took nothing");
+    cph__lock();
+    left = messages_on(service);
+    cph__unlock();
+    cr_assert_gt(left, 0, "the server drained %u messages holding the lock",
+                 full);
+    cr_assert_eq(cph_checkin_wait(c.pid, LIVENESS_MS), ECONNABORTED);
+    cr_assert_eq(mach_port_deallocate(mach_task_self(), service),
+                 KERN_SUCCESS);
     cph_attachments_destroy(list);
 }
 
@@ -825,21 +964,14 @@ Test(darwin, full_queue_send_times_out_clean)
 Test(darwin, rogue_check_in_destroyed)
 {
     cph_attachments_t *list = list_new();
-    char out[256], *argv[] = {"d_client", "rogue", out, NULL}, *text;
-    pid_t pid;
+    char *text;
 
-    snprintf(out, sizeof out, "%s", scratch_path("client"));
     add_port(list, "port", receive_right(), MACH_MSG_TYPE_MAKE_SEND);
-    pid = spawn_d(argv, NULL, list);
-    cr_assert_eq(cph_checkin_wait(pid, LIVENESS_MS), 0);
-    cr_assert_eq(wait_exit(pid), 0);
-    text = slurp(out);
-    cr_assert_not_null(text);
+    text = run_client("rogue", list, 0);
     cr_assert_str_eq(text, "rogue refused\n"
                            "bait refused\n"
                            "right accepted 1 port\n");
     free(text);
-    unlink(out);
     cph_attachments_destroy(list);
 }
 
@@ -970,40 +1102,36 @@ Test(darwin, give_refusals_keep_the_right)
 Test(darwin, rogue_gives_destroyed)
 {
     cph_attachments_t *list = expecting("good");
-    char out[256], fd[16], *text;
-    char *argv[] = {"d_client", "roguegive", out, fd, NULL};
-    mach_port_t give, bait = receive_right(), none;
-    int go[2];
-    pid_t pid;
+    mach_port_t give, replied, bait = receive_right(), none;
+    struct client c;
+    char *text;
 
     cr_assert_eq(cph_attachments_expect(list, "later"), 0);
-    snprintf(out, sizeof out, "%s", scratch_path("client"));
-    cr_assert_eq(pipe(go), 0);
-    cr_assert_eq(fcntl(go[1], F_SETFD, FD_CLOEXEC), 0);
-    snprintf(fd, sizeof fd, "%d", go[0]);
-    pid = spawn_d(argv, NULL, list);
-    close(go[0]);
-    cr_assert_eq(cph_checkin_wait(pid, LIVENESS_MS), 0);
+    cr_assert_eq(cph_attachments_expect(list, "replied"), 0);
+    c = spawn_client("roguegive", list);
+    cr_assert_eq(cph_checkin_wait(c.pid, LIVENESS_MS), 0);
     /* The child gave us a send right to its own give port. */
-    give = take_port(pid, "good");
+    give = take_port(c.pid, "good");
     cr_assert_eq(give_by_hand(give, CPH__GIVE_ID, CPH__KIND_SEND_ONCE,
-                              "later", bait, MACH_MSG_TYPE_MAKE_SEND_ONCE),
+                              "later", bait, MACH_MSG_TYPE_MAKE_SEND_ONCE,
+                              MACH_PORT_NULL),
                  KERN_SUCCESS);
     cr_assert_eq(receive_one(bait).id, MACH_NOTIFY_SEND_ONCE,
                  "a give from the parent's pid was taken");
-    cr_assert_eq(cph_take_port(pid, "later", 0, &none), ETIMEDOUT);
-    cr_assert_eq(cph_take_port(pid, "bad", 0, &none), ENOENT);
-    close(go[1]);
-    cr_assert_eq(wait_exit(pid), 0);
-    cr_assert_eq(cph_take_port(pid, "later", LIVENESS_MS, &none),
+    cr_assert_eq(cph_take_port(c.pid, "later", 0, &none), ETIMEDOUT);
+    cr_assert_eq(cph_take_port(c.pid, "bad", 0, &none), ENOENT);
+    /* Taken, and the reply right its header carried destroyed. */
+    replied = take_port(c.pid, "replied");
+    text = client_done(&c);
+    cr_assert_eq(cph_take_port(c.pid, "later", LIVENESS_MS, &none),
                  ECONNABORTED);
-    text = slurp(out);
-    cr_assert_not_null(text);
     cr_assert_str_eq(text, "unexpected refused\n"
                            "malformed refused\n"
-                           "good sent 0\n");
+                           "good sent 0\n"
+                           "replied refused\n");
     free(text);
-    unlink(out);
+    cr_assert_eq(mach_port_deallocate(mach_task_self(), replied),
+                 KERN_SUCCESS);
     cr_assert_eq(mach_port_deallocate(mach_task_self(), give), KERN_SUCCESS);
     cph_attachments_destroy(list);
 }
@@ -1030,5 +1158,333 @@ Test(darwin, take_after_exit_without_giving)
     cr_assert_eq(cph_take_port(pid, "never", LIVENESS_MS, &port),
                  ECONNABORTED);
     cr_assert_eq(wait_exit(pid), 0);
+    cph_attachments_destroy(list);
+}
+
+/*
+ * What the review of the transport against xnu-11417 found (see
+ * /work/notes/h4-tests.md for which case stands for which finding).
+ */
+
+/* fileport_makefd takes the lowest free fd: with stdio closed in the
+ * child, received fds would land on 0-2 unless cph moves them. */
+static void assert_fds_high(const posix_spawn_file_actions_t *fa,
+                            const posix_spawnattr_t *attr)
+{
+    cph_attachments_t *list = list_new();
+    char *argv[] = {"d_child", "fdnums", "a", "b", NULL}, *text;
+    int report;
+    pid_t pid = -1;
+
+    list_add(list, "a", open("/dev/null", O_RDONLY | O_CLOEXEC));
+    list_add(list, "b", open("/dev/null", O_RDONLY | O_CLOEXEC));
+    report = attach_report(list);
+    cr_assert_eq(cph_spawn(&pid, darwin_helper("d_child"), fa, attr, argv,
+                           environ, list),
+                 0);
+    text = report_after(pid, report);
+    cr_assert_str_eq(text, "report high\na high\nb high\n");
+    free(text);
+    cph_attachments_destroy(list);
+}
+
+Test(darwin, received_fds_never_on_stdio)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+
+    cr_assert_eq(posix_spawn_file_actions_init(&fa), 0);
+    for (int fd = 0; fd <= 2; fd++)
+        cr_assert_eq(posix_spawn_file_actions_addclose(&fa, fd), 0);
+    assert_fds_high(&fa, NULL);
+    posix_spawn_file_actions_destroy(&fa);
+    /* CLOEXEC_DEFAULT with cph's own file actions: stdio closed too. */
+    cr_assert_eq(posix_spawnattr_init(&attr), 0);
+    cr_assert_eq(posix_spawnattr_setflags(&attr, POSIX_SPAWN_CLOEXEC_DEFAULT),
+                 0);
+    assert_fds_high(NULL, &attr);
+    posix_spawnattr_destroy(&attr);
+}
+
+/* A child that has exited (a zombie) before the server watches it:
+ * EVFILT_PROC refuses it with ESRCH, and the child is gone, not the
+ * parent's failure. Driven through the core as cph_spawn drives it. */
+Test(darwin, exited_before_watch_is_aborted)
+{
+    char *argv[] = {"true", NULL}, name[CPH__SERVICE_MAX + 1];
+    struct cph__record *r = cph__record_new();
+    siginfo_t info;
+    int fds[2];
+    pid_t pid;
+
+    cr_assert_not_null(r);
+    cr_assert_eq(posix_spawn(&pid, "/usr/bin/true", NULL, NULL, argv,
+                             environ),
+                 0);
+    cr_assert_eq(waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT), 0);
+    cr_assert_eq(cph__pipe_create(fds), 0);
+    r->delivery = CPH_DELIVERY_PID_BOUND;
+    r->pipe_fd = fds[1];
+    server_name(name);
+    cph__lock();
+    cph__registry_add(r);
+    cph__registry_publish(r, pid);
+    cph__unlock();
+    cr_assert_eq(cph_checkin_wait(pid, 0), ECONNABORTED);
+    close(fds[0]);
+    cr_assert_eq(wait_exit(pid), 0);
+}
+
+static mach_vm_size_t virtual_size(void)
+{
+    task_vm_info_data_t info;
+    mach_msg_type_number_t count = TASK_VM_INFO_COUNT;
+
+    cr_assert_eq(task_info(mach_task_self(), TASK_VM_INFO,
+                           (task_info_t)&info, &count),
+                 KERN_SUCCESS);
+    return info.virtual_size;
+}
+
+/* Out-of-line memory sent to the public name as MACH_MSG_PHYSICAL_COPY
+ * arrives with deallocate FALSE, which mach_msg_destroy leaves mapped:
+ * 64 such messages of 1 MiB must not stay in the parent. */
+Test(darwin, ool_memory_unmapped)
+{
+    cph_attachments_t *list = list_new();
+    char name[CPH__SERVICE_MAX + 1];
+    struct client c;
+    mach_vm_size_t before;
+    char *text;
+
+    add_port(list, "port", receive_right(), MACH_MSG_TYPE_MAKE_SEND);
+    server_name(name);
+    before = virtual_size();
+    c = spawn_client("ool", list);
+    /* The server takes messages in order: the check-in comes last. */
+    cr_assert_eq(cph_checkin_wait(c.pid, LIVENESS_MS), 0);
+    cr_assert_lt(virtual_size(), before + 16 * 1024 * 1024,
+                 "the out-of-line memory stayed mapped");
+    text = client_done(&c);
+    cr_assert_str_eq(text, "ool sent 64\nright accepted 1 port\n");
+    free(text);
+    cph_attachments_destroy(list);
+}
+
+/* MOVE_RECEIVE of a receive right xnu will not move would kill the
+ * parent's server thread with a guard exception once the child checks
+ * in: refused at once. The same right made a send right travels. */
+Test(darwin, immovable_receive_rights_refused)
+{
+    cph_attachments_t *list = list_new();
+    mach_port_options_t guarded_options = {.flags = MPO_CONTEXT_AS_GUARD};
+    mach_port_options_t immovable_options = {
+        .flags = MPO_CONTEXT_AS_GUARD | MPO_IMMOVABLE_RECEIVE};
+    mach_port_t timer = mk_timer_create(), guarded, immovable;
+    char *argv[] = {"d_child", "keys", NULL}, *text;
+    int report;
+
+    cr_assert(MACH_PORT_VALID(timer));
+    cr_assert_eq(mach_port_construct(mach_task_self(), &guarded_options, 1,
+                                     &guarded),
+                 KERN_SUCCESS);
+    cr_assert_eq(mach_port_construct(mach_task_self(), &immovable_options,
+                                     2, &immovable),
+                 KERN_SUCCESS);
+    assert_refused(list, "t", timer, MACH_MSG_TYPE_MOVE_RECEIVE, EINVAL);
+    assert_refused(list, "g", guarded, MACH_MSG_TYPE_MOVE_RECEIVE, EINVAL);
+    assert_refused(list, "i", immovable, MACH_MSG_TYPE_MOVE_RECEIVE, EINVAL);
+    add_port(list, "timer", timer, MACH_MSG_TYPE_MAKE_SEND);
+    report = attach_report(list);
+    text = report_after(spawn_d(argv, NULL, list), report);
+    cr_assert_str_eq(text, "keys timer report\n");
+    free(text);
+    cph_attachments_destroy(list);
+    cr_assert_eq(mk_timer_destroy(timer), KERN_SUCCESS);
+    cr_assert_eq(mach_port_destruct(mach_task_self(), guarded, 0, 1),
+                 KERN_SUCCESS);
+    cr_assert_eq(mach_port_destruct(mach_task_self(), immovable, 0, 2),
+                 KERN_SUCCESS);
+}
+
+/* The same refusal in the child, for cph_child_give_port. */
+Test(darwin, immovable_receive_rights_not_given)
+{
+    cph_attachments_t *list = expecting("key");
+    char *argv[] = {"d_child", "giveimmovable", "key", NULL}, *text;
+    char expected[64];
+    int report = attach_report(list);
+    pid_t pid = spawn_d(argv, NULL, list);
+    mach_port_t none;
+
+    text = report_after(pid, report);
+    snprintf(expected, sizeof expected, "timer %d\nguarded %d\n", EINVAL,
+             EINVAL);
+    cr_assert_str_eq(text, expected);
+    free(text);
+    cr_assert_eq(cph_take_port(pid, "key", LIVENESS_MS, &none),
+                 ECONNABORTED);
+    cph_attachments_destroy(list);
+}
+
+/* The child's name space cannot take the reply's rights: the receive
+ * reports MACH_RCV_BODY_ERROR with the rights that fit copied out, which
+ * the child must destroy ("on any error no handle is kept"). The helper
+ * fills its own name space (a simulator's limit; on a Mac, a task that
+ * does so risks its port-space resource limit). */
+Test(darwin, child_body_error_keeps_nothing)
+{
+    cph_attachments_t *list = list_new();
+    char expected[64], *text;
+
+    for (int i = 0; i < 8; i++) {
+        char key[8];
+
+        snprintf(key, sizeof key, "p%d", i);
+        add_port(list, key, receive_right(), MACH_MSG_TYPE_MAKE_SEND);
+    }
+    text = run_client("fullspace", list, 0);
+    snprintf(expected, sizeof expected, "reply %d left 0\n", ENOMEM);
+    cr_assert_str_eq(text, expected);
+    free(text);
+    cph_attachments_destroy(list);
+}
+
+/* A reply refused at a descriptor's copyin (a MAKE_SEND whose receive
+ * right the caller destroyed, against the contract): only the
+ * descriptors before it were taken; the moved right after it is still
+ * the parent's, and must be destroyed, not leaked. */
+Test(darwin, body_error_destroys_unsent_moved_rights)
+{
+    cph_attachments_t *list = list_new();
+    mach_port_t made = receive_right(), moved = port_with_send();
+    char *argv[] = {"d_child", "keys", NULL};
+    pid_t pid;
+
+    add_port(list, "made", made, MACH_MSG_TYPE_MAKE_SEND);
+    add_port(list, "moved", moved, MACH_MSG_TYPE_MOVE_RECEIVE);
+    destroy_receive(made);
+    pid = spawn_d(argv, NULL, list);
+    cr_assert_eq(cph_checkin_wait(pid, LIVENESS_MS), EIO);
+    /* No handle arrived, "report" neither. */
+    cr_assert_eq(wait_exit(pid), 100);
+    cr_assert(type_of(moved) & MACH_PORT_TYPE_DEAD_NAME,
+              "the moved receive right lives on in the parent");
+    cr_assert_eq(mach_port_deallocate(mach_task_self(), moved), KERN_SUCCESS);
+    cph_attachments_destroy(list);
+}
+
+/* The server's own receive fails part-way (its name space is full): the
+ * rights that were copied out before the failing descriptor are the
+ * server's to destroy, here a copy of a send right to our witness port.
+ * Filling this process's name space is a simulator's game (see
+ * child_body_error_keeps_nothing). */
+Test(darwin, server_body_error_destroyed)
+{
+    cph_attachments_t *list = list_new();
+    mach_port_t witness = receive_right(), *names;
+    struct client c;
+    int64_t deadline;
+    size_t n;
+    char *text;
+
+    add_port(list, "witness", witness, MACH_MSG_TYPE_MAKE_SEND);
+    c = spawn_client("fullserver", list);
+    cr_assert_eq(cph_checkin_wait(c.pid, LIVENESS_MS), 0);
+    names = fill_space(0, &n);
+    text = client_done(&c);
+    free_space(names, n);
+    cr_assert_str_eq(text, "bait refused\n");
+    free(text);
+    deadline = now_ms() + LIVENESS_MS;
+    while (send_refs(witness) != 0 && now_ms() < deadline)
+        usleep(1000);
+    cr_assert_eq(send_refs(witness), 0,
+                 "the server kept what it received with a body error");
+    destroy_receive(witness);
+    cph_attachments_destroy(list);
+}
+
+/* A MOVE right whose give fails at the send stays the child's: the give
+ * port dead (EPIPE; the test destroys it behind cph's back, through the
+ * send right the child gave), or full until the deadline (ETIMEDOUT: the
+ * kernel hands it back). */
+Test(darwin, failed_give_keeps_the_moved_right)
+{
+    cph_attachments_t *list = expecting("good");
+    mach_port_t give, none;
+    struct client c;
+    char *text, expected[128];
+
+    cr_assert_eq(cph_attachments_expect(list, "later"), 0);
+    c = spawn_client("givedead", list);
+    cr_assert_eq(cph_checkin_wait(c.pid, LIVENESS_MS), 0);
+    give = take_port(c.pid, "good");
+    destroy_receive(give);
+    text = client_done(&c);
+    snprintf(expected, sizeof expected,
+             "good sent 0\nlater gave %d receive kept\n", EPIPE);
+    cr_assert_str_eq(text, expected);
+    free(text);
+    cr_assert_eq(cph_take_port(c.pid, "later", LIVENESS_MS, &none),
+                 ECONNABORTED);
+    cr_assert_eq(mach_port_deallocate(mach_task_self(), give), KERN_SUCCESS);
+    cph_attachments_destroy(list);
+}
+
+Test(darwin, timed_out_give_keeps_the_moved_right)
+{
+    cph_attachments_t *list = expecting("later");
+    struct client c;
+    char *text, *rest, expected[64];
+    int filled = 0;
+
+    c = spawn_client("givefull", list);
+    cr_assert_eq(cph_checkin_wait(c.pid, LIVENESS_MS), 0);
+    text = flood_held(&c);
+    cr_assert_eq(sscanf(text, "filled %d", &filled), 1, "%s", text);
+    cr_assert_geq(filled, 1023, "%s", text);
+    rest = strchr(text, '\n') + 1;
+    snprintf(expected, sizeof expected, "later gave %d receive kept\n",
+             ETIMEDOUT);
+    cr_assert_str_eq(rest, expected);
+    free(text);
+    cph_attachments_destroy(list);
+}
+
+/* The give port's no-senders notification alone ends giving: the child
+ * is alive and still has its pipe, but dropped its give right. */
+Test(darwin, dropped_give_right_ends_giving)
+{
+    cph_attachments_t *list = expecting("never");
+    mach_port_t none;
+    struct client c;
+    char *text;
+
+    c = spawn_client("dropgive", list);
+    cr_assert_eq(cph_checkin_wait(c.pid, LIVENESS_MS), 0);
+    cr_assert_eq(cph_take_port(c.pid, "never", LIVENESS_MS, &none),
+                 ECONNABORTED);
+    cr_assert_eq(kill(c.pid, 0), 0, "the child exited: not no-senders");
+    text = client_done(&c);
+    cr_assert_str_eq(text, "");
+    free(text);
+    cph_attachments_destroy(list);
+}
+
+/* A process between cph_spawn and the child (a wrapper that spawns it)
+ * makes getppid() another pid than the parent's while the parent lives:
+ * the child must not send the token, which stays in the pipe. */
+Test(darwin, wrapped_child_keeps_the_token)
+{
+    cph_attachments_t *list = list_new();
+    char expected[64], *text;
+
+    add_port(list, "port", receive_right(), MACH_MSG_TYPE_MAKE_SEND);
+    text = run_client("wrapper", list, ECONNABORTED);
+    snprintf(expected, sizeof expected, "status %d count 0\ntoken unread\n",
+             ECONNREFUSED);
+    cr_assert_str_eq(text, expected);
+    free(text);
     cph_attachments_destroy(list);
 }
