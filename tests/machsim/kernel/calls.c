@@ -282,6 +282,30 @@ static kern_return_t port_type(struct task *t, mach_port_name_t name, mach_port_
 	return KERN_SUCCESS;
 }
 
+/* The io_kotype of a port: xnu-11417 osfmk/kern/ipc_kobject.h's IKOT values for the kernel
+ * objects the simulator has; launchd's bootstrap port is a plain port there. */
+static natural_t port_kotype(const struct port *p)
+{
+	switch (p->kind) {
+	case KO_TASK: return 2;      /* IKOT_TASK_CONTROL */
+	case KO_TIMER: return 8;     /* IKOT_TIMER */
+	case KO_FILEPORT: return 34; /* IKOT_FILEPORT */
+	default: return 0;           /* IKOT_NONE */
+	}
+}
+
+/* mach_port_kobject → osfmk/ipc/mach_debug.c mach_port_kobject_description: a send or
+ * receive right's object type (the address only on DEVELOPMENT kernels: 0 here);
+ * KERN_INVALID_RIGHT for any other right */
+static kern_return_t port_kobject(struct task *t, mach_port_name_t name, natural_t *type)
+{
+	struct entry *e = MACH_PORT_VALID(name) ? entry_check(t, name) : NULL;
+	if (!e) return KERN_INVALID_NAME;
+	if (!(e->type & MACH_PORT_TYPE_SEND_RECEIVE) || !e->port) return KERN_INVALID_RIGHT;
+	*type = port_kotype(e->port);
+	return KERN_SUCCESS;
+}
+
 /* mach_port_insert_right → ipc_object_copyout_name; the MIG request's right is destroyed
  * when the call fails */
 static kern_return_t port_insert_right(struct task *t, mach_port_name_t name, struct kright r)
@@ -567,6 +591,12 @@ bool port_call(struct task *t, int conn, const struct ms_req *q, const uint8_t *
 	case MS_PORT_TYPE: {
 		mach_port_type_t type = 0;
 		kr = port_type(t, name, &type);
+		answer(conn, kr, type, 0);
+		return true;
+	}
+	case MS_PORT_KOBJECT: {
+		natural_t type = 0;
+		kr = port_kobject(t, name, &type);
 		answer(conn, kr, type, 0);
 		return true;
 	}

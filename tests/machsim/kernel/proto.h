@@ -34,6 +34,7 @@ enum ms_op {
 	MS_PORT_EXTRACT_MEMBER, /* a[0] member, a[1] set */
 	MS_PORT_MOVE_MEMBER,    /* a[0] member, a[1] set or 0 */
 	MS_PORT_REQUEST_NOTIFICATION, /* a[0] name, a[1] id, a[2] sync, a[3] notify, a[4] disp */
+	MS_PORT_KOBJECT,        /* a[0] name */
 	MS_PORT_GET_CONTEXT,    /* a[0] name */
 	MS_PORT_SET_CONTEXT,    /* a[0] name, a[1] context */
 	MS_MSG,                 /* see struct ms_msg_args; payload: the message */

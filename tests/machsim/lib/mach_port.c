@@ -178,3 +178,15 @@ kern_return_t mach_port_request_notification(ipc_space_t task, mach_port_name_t 
 	if (!kr) *previous = (mach_port_t)a.rep.v[0];
 	return kr;
 }
+
+kern_return_t mach_port_kobject(ipc_space_read_t task, mach_port_name_t name,
+                                natural_t *object_type, mach_vm_address_t *object_addr)
+{
+	uint64_t v = 0;
+	kern_return_t kr = call1(MS_PORT_KOBJECT, task, name, 0, 0, &v);
+	if (!kr) {
+		*object_type = (natural_t)v;
+		*object_addr = 0;
+	}
+	return kr;
+}

@@ -87,6 +87,8 @@ kern_return_t mach_port_get_context(ipc_space_read_t task,
     mach_port_name_t name, mach_port_context_t *context);
 kern_return_t mach_port_set_context(ipc_space_t task, mach_port_name_t name,
     mach_port_context_t context);
+kern_return_t mach_port_kobject(ipc_space_read_t task, mach_port_name_t name,
+    natural_t *object_type, mach_vm_address_t *object_addr);
 kern_return_t mach_port_construct(ipc_space_t task,
     mach_port_options_ptr_t options, mach_port_context_t context,
     mach_port_name_t *name);

@@ -11,6 +11,7 @@
 #include <mach/message.h>
 #include <mach/exception_types.h>
 #include <mach/port.h>
+#include <mach/task_info.h>
 #include <mach/task_special_ports.h>
 #include <mach/thread_status.h>
 #include <mach/vm_statistics.h>

@@ -19,6 +19,8 @@ extern "C" {
 #endif
 
 kern_return_t task_terminate(task_t target_task);
+kern_return_t task_info(task_name_t target_task, task_flavor_t flavor,
+    task_info_t task_info_out, mach_msg_type_number_t *task_info_outCnt);
 kern_return_t mach_ports_register(task_t target_task,
     mach_port_array_t init_port_set,
     mach_msg_type_number_t init_port_setCnt);
