@@ -754,7 +754,9 @@ static int spawn_child(pid_t *pid, struct job *j)
  * without fork1). The kernel learns the port actions for this task's next
  * image. Guess: SETPGROUP, SETSID and RESETIDS stay applied when the exec
  * fails (xnu applies the first two only once the image is activated), and so
- * do SETSIGDEF's dispositions; the signal mask is restored. */
+ * do SETSIGDEF's dispositions and CLOEXEC_DEFAULT's close-on-exec marks (xnu
+ * closes at fdt_exec, past the point of no return); the signal mask is
+ * restored. */
 static int exec_in_place(struct job *j)
 {
     int err;
