@@ -92,30 +92,21 @@ kern_return_t cph__checkin_request(mach_port_t server, mach_port_t reply,
     return kr;
 }
 
-int cph__checkin_send(const char *service, const uint8_t *token,
-                      pid_t parent, int64_t deadline_ms,
-                      struct cph__checkin **out)
+int cph__checkin_send_port(mach_port_t server, const uint8_t *token,
+                           pid_t parent, int64_t deadline_ms,
+                           struct cph__checkin **out)
 {
-    mach_port_t server = MACH_PORT_NULL, reply = MACH_PORT_NULL;
+    mach_port_t reply = MACH_PORT_NULL;
     struct cph__checkin *c = malloc(sizeof *c);
     kern_return_t kr;
 
     if (!c)
         return ENOMEM;
-    /* MACH_PORT_DEAD: the service died between registration and lookup
-     * (Crashpad treats it as a failure too). */
-    kr = bootstrap_look_up(bootstrap_port, service, &server);
-    if (kr != KERN_SUCCESS || !MACH_PORT_VALID(server)) {
-        free(c);
-        return ECONNREFUSED;
-    }
     if (new_reply_port(&reply) != KERN_SUCCESS) {
-        mach_port_deallocate(mach_task_self(), server);
         free(c);
         return ENOMEM;
     }
     kr = cph__checkin_request(server, reply, token, deadline_ms);
-    mach_port_deallocate(mach_task_self(), server);
     if (kr != KERN_SUCCESS) {
         destroy_receive(reply);
         free(c);
@@ -135,6 +126,23 @@ int cph__checkin_send(const char *service, const uint8_t *token,
     c->give = NULL;
     *out = c;
     return 0;
+}
+
+int cph__checkin_send(const char *service, const uint8_t *token,
+                      pid_t parent, int64_t deadline_ms,
+                      struct cph__checkin **out)
+{
+    mach_port_t server = MACH_PORT_NULL;
+    int err;
+
+    /* MACH_PORT_DEAD: the service died between registration and lookup
+     * (Crashpad treats it as a failure too). */
+    if (bootstrap_look_up(bootstrap_port, service, &server) != KERN_SUCCESS ||
+        !MACH_PORT_VALID(server))
+        return ECONNREFUSED;
+    err = cph__checkin_send_port(server, token, parent, deadline_ms, out);
+    mach_port_deallocate(mach_task_self(), server);
+    return err;
 }
 
 void cph__checkin_give_to(struct cph__checkin *c, mach_port_t *give)
