@@ -187,6 +187,11 @@ static int prepare_nameless(struct cph__record *r,
 {
     int err = cph__server_start(NULL);
 
+    if (!err && list->nexpects > 0) {
+        err = cph__giving_new(list, &r->giving);
+        if (!err)
+            r->expects = cph__giving_keys(r->giving, &r->nexpects);
+    }
     if (!err)
         err = cph__nameless_prepare(r, &e->slot);
     if (!err)
