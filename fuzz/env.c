@@ -18,7 +18,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* What it accepts is sane, and written back it reads the same. */
     if (cph__env_parse(value, &e) == 0 &&
-        (e.fd < 3 || e.pid < 1 ||
+        ((e.delivery == CPH_DELIVERY_NAMELESS
+              ? e.slot < 0 || e.slot >= CPH__SLOTS
+              : e.fd < 3) ||
+         e.pid < 1 ||
          (e.delivery == CPH_DELIVERY_PID_BOUND &&
           !cph__name_valid(e.service, CPH__SERVICE_MAX)) ||
          cph__env_format(back, sizeof back, &e) != 0 ||

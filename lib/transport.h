@@ -6,6 +6,8 @@
 #ifndef CPH_TRANSPORT_H
 #define CPH_TRANSPORT_H
 
+#include <spawn.h>
+
 #include "core/cph_core.h"
 
 /* Which deliveries this OS carries (see cph_attachments_set_delivery). */
@@ -14,7 +16,7 @@
 #define CPH__DELIVERY_DEFAULT CPH_DELIVERY_DIRECT
 #else
 #define CPH__HAS_DIRECT 0
-#define CPH__DELIVERY_DEFAULT CPH_DELIVERY_PID_BOUND
+#define CPH__DELIVERY_DEFAULT CPH_DELIVERY_NAMELESS
 #endif
 
 /*
@@ -65,7 +67,9 @@ int cph__fd_sendable(int fd);
 
 /* Opens the server under the service name; on failure leaves nothing
  * behind. Called once per process (and again in a forked child) by
- * cph__server_start. Under the lock. */
+ * cph__server_start. Under the lock. The Mach transport also takes NULL
+ * (the nameless delivery): a server without a service, to which a later
+ * call with a name adds one (a failure then leaves the server running). */
 int cph__server_open(const char *name);
 
 /* The spawn that opened the server failed and no other child needs it:
@@ -82,6 +86,39 @@ void cph__server_unwatch(struct cph__record *r);
 /* In a forked child: close everything the server held, keep nothing.
  * Under the lock (taken before the fork). */
 void cph__server_forget(void);
+
+#if CPH__MACH
+/*
+ * Parent side, nameless delivery (lib/darwin/nameless.c), for a record
+ * whose server runs (cph__server_start(NULL)). Under the lock, before
+ * posix_spawn: a port for r in the server's port set, *slot the first of
+ * this process's own registered-port slots that is free (ENOSPC: none
+ * is). cph__server_watch of r drops the parent's own send right to it,
+ * cph__server_unwatch and cph__nameless_end (a spawn that failed)
+ * destroy it.
+ */
+int cph__nameless_prepare(struct cph__record *r, int *slot);
+void cph__nameless_end(struct cph__record *r);
+
+/* Runs run(ctx, attrp'), which calls posix_spawn, so that the spawned
+ * task, and no other, finds r's port in its registered-port slot. Not
+ * under the lock (it takes it when attrp is not NULL). */
+int cph__nameless_spawn(const struct cph__record *r,
+                        const posix_spawnattr_t *attrp,
+                        int (*run)(void *ctx, const posix_spawnattr_t *attrp),
+                        void *ctx);
+
+/* Child side: takes the send right in registered-port slot and clears
+ * the slot (grandchildren do not inherit it); EBADF if it is empty. */
+int cph__nameless_take(int slot, mach_port_t *port);
+
+struct cph__checkin;
+/* Connects the check-in to a port the caller holds a send right to
+ * (nameless: no token, no look-up); as cph__checkin_send otherwise. */
+int cph__checkin_send_port(mach_port_t server, const uint8_t *token,
+                           pid_t parent, int64_t deadline_ms,
+                           struct cph__checkin **c);
+#endif
 
 /*
  * Child side, direct delivery: whether fd is a channel made by pid (EBADF

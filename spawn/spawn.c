@@ -171,6 +171,45 @@ static int prepare(struct cph__record *r, const cph_attachments_t *list,
                                               : cph__server_start(e->service);
 }
 
+struct spawn_call {
+    spawn_fn *fn;
+    pid_t *pid;
+    const char *path;
+    const posix_spawn_file_actions_t *fa;
+    char *const *argv;
+    char *const *env;
+};
+
+static int run_spawn(void *ctx, const posix_spawnattr_t *attrp)
+{
+    struct spawn_call *c = ctx;
+
+    return c->fn(c->pid, c->path, c->fa, attrp, c->argv, c->env);
+}
+
+#if CPH__MACH
+/* Nameless: the port, and the registered-port slot the child finds it
+ * in. None of the parent's slots free: the rendezvous instead. */
+static int prepare_nameless(struct cph__record *r,
+                            const cph_attachments_t *list, struct cph__env *e)
+{
+    int err = cph__server_start(NULL);
+
+    if (!err && list->nexpects > 0) {
+        err = cph__giving_new(list, &r->giving);
+        if (!err)
+            r->expects = cph__giving_keys(r->giving, &r->nexpects);
+    }
+    if (!err)
+        err = cph__nameless_prepare(r, &e->slot);
+    if (!err)
+        err = cph__attachments_hold(list, &r->held, &r->count);
+    e->delivery = r->delivery;
+    e->pid = getpid();
+    return err;
+}
+#endif
+
 /* errno ends as posix_spawn leaves it (glibc's changes it on success at
  * times: a spawnp that tried other directories first, SETSIGDEF of every
  * signal; and leaves the error there on failure), whatever cph's own
@@ -201,24 +240,41 @@ static int spawn_attached(spawn_fn *fn, pid_t *pid, const char *path,
     r->delivery = (uint8_t)list->delivery;
     cph__lock();
     cph__registry_add(r);
-    err = prepare(r, list, &e);
+#if CPH__MACH
+    if (r->delivery == CPH_DELIVERY_NAMELESS) {
+        err = prepare_nameless(r, list, &e);
+        if (err == ENOSPC)
+            r->delivery = CPH_DELIVERY_PID_BOUND;
+    }
+    if (r->delivery != CPH_DELIVERY_NAMELESS)
+#endif
+        err = prepare(r, list, &e);
     cph__unlock();
     if (!err)
         err = cph__env_format(entry, sizeof entry, &e);
     if (!err)
         err = cph__env_with_handshake(envp, entry, &env);
-    if (!err && file_actions) {
+    if (err || r->delivery == CPH_DELIVERY_NAMELESS) {
+        /* no fd to pass on */
+    } else if (file_actions) {
         /* The window spawn.h describes opens here... */
         if (fcntl(r->spawn_fds[1], F_SETFD, 0) < 0)
             err = errno;
-    } else if (!err) {
+    } else {
         err = own_file_actions(&own, child_end(r), r->spawn_fds[1], attrp);
         if (!err)
             fa = &own;
     }
     if (!err) {
+        struct spawn_call call = {fn, &child, path, fa, argv, env};
+
         errno = saved;
-        err = fn(&child, path, fa, attrp, argv, env);
+#if CPH__MACH
+        if (r->delivery == CPH_DELIVERY_NAMELESS)
+            err = cph__nameless_spawn(r, attrp, run_spawn, &call);
+        else
+#endif
+            err = run_spawn(&call, attrp);
         after = errno;
     } else {
         after = err;
@@ -229,8 +285,12 @@ static int spawn_attached(spawn_fn *fn, pid_t *pid, const char *path,
 
     cph__lock();
     /* ...and closes here (publish closes the spawn's fds). */
-    if (err)
+    if (err) {
+#if CPH__MACH
+        cph__nameless_end(r);
+#endif
         cph__registry_drop(r);
+    }
     else
         cph__registry_publish(r, child);
     cph__unlock();

@@ -259,16 +259,22 @@ CPH_PUBLIC int cph_attachments_init(cph_attachments_t **list);
  *                           inherits; no server, no name.
  *   CPH_DELIVERY_PID_BOUND  the rendezvous: a token on an inherited pipe
  *                           and a named service that serves only the
- *                           spawned pid. The only delivery on macOS.
+ *                           spawned pid.
+ *   CPH_DELIVERY_NAMELESS   macOS (not yet the default): a port the parent
+ *                           registers for the child only (registered
+ *                           ports); no name, no token, serves only the
+ *                           spawned pid.
  */
 #define CPH_DELIVERY_DIRECT 1
 #define CPH_DELIVERY_PID_BOUND 2
+#define CPH_DELIVERY_NAMELESS 3
 
 /*
  * Chooses how children spawned with list receive its handles.
  * Returns 0, or:
  *   EINVAL   list is NULL or delivery is not one of the above;
- *   ENOTSUP  this OS does not carry that delivery (direct on macOS).
+ *   ENOTSUP  this OS does not carry that delivery (direct on macOS,
+ *            nameless on Linux).
  */
 CPH_PUBLIC int cph_attachments_set_delivery(cph_attachments_t *list,
                                             int delivery);

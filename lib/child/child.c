@@ -76,6 +76,8 @@ static int check_channel(const struct cph__env *e)
 {
     struct stat st;
 
+    if (e->delivery == CPH_DELIVERY_NAMELESS)
+        return CPH__MACH ? 0 : EBADF;
     if (fstat(e->fd, &st) < 0 || (uint64_t)st.st_ino != e->inode)
         return EBADF;
 #if CPH__HAS_DIRECT
@@ -118,6 +120,33 @@ static int check_in_pid_bound(const struct cph__env *e, int64_t deadline,
         err = cph__checkin_receive(c, deadline, &got.handles, &got.received);
     return err;
 }
+
+#if CPH__MACH
+/* The nameless check-in: the port is taken from its slot (and the slot
+ * cleared) before anything can fail; only a child of the parent that
+ * registered it sends on it, with no token (the port names the spawn). */
+static int check_in_nameless(const struct cph__env *e, int64_t deadline,
+                             cph__channel_t *channel)
+{
+    static const uint8_t no_token[CPH__TOKEN_SIZE];
+    struct cph__checkin *c;
+    mach_port_t port = MACH_PORT_NULL;
+    int err = cph__nameless_take(e->slot, &port);
+
+    if (err)
+        return err;
+    if (getppid() != e->pid)
+        err = ECONNREFUSED;
+    if (!err)
+        err = cph__checkin_send_port(port, no_token, e->pid, deadline, &c);
+    mach_port_deallocate(mach_task_self(), port);
+    if (!err) {
+        cph__checkin_give_to(c, channel);
+        err = cph__checkin_receive(c, deadline, &got.handles, &got.received);
+    }
+    return err;
+}
+#endif
 
 /* A parent never sends a key twice; a reply that does is broken. */
 static int index_keys(struct cph__keyset *keys, const struct cph__handle *h,
@@ -260,6 +289,11 @@ static int check_in(const char *value)
         err = cph__direct_receive(e.fd, deadline, &got.handles, &got.received);
         channel = e.fd;
     } else
+#endif
+#if CPH__MACH
+    if (e.delivery == CPH_DELIVERY_NAMELESS)
+        err = check_in_nameless(&e, deadline, &channel);
+    else
 #endif
         err = check_in_pid_bound(&e, deadline, &channel);
     if (!err)

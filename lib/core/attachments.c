@@ -26,9 +26,11 @@ int cph_attachments_init(cph_attachments_t **list)
 int cph_attachments_set_delivery(cph_attachments_t *list, int delivery)
 {
     if (!list || (delivery != CPH_DELIVERY_DIRECT &&
-                  delivery != CPH_DELIVERY_PID_BOUND))
+                  delivery != CPH_DELIVERY_PID_BOUND &&
+                  delivery != CPH_DELIVERY_NAMELESS))
         return EINVAL;
-    if (delivery == CPH_DELIVERY_DIRECT && !CPH__HAS_DIRECT)
+    if ((delivery == CPH_DELIVERY_DIRECT && !CPH__HAS_DIRECT) ||
+        (delivery == CPH_DELIVERY_NAMELESS && !CPH__MACH))
         return ENOTSUP;
     list->delivery = delivery;
     return 0;

@@ -113,12 +113,18 @@ int cph__wire_get(const uint8_t *buf, size_t len, size_t *off,
  * channel and proves it is the child's own beyond its number:
  *   direct:     "d:<fd>:<inode>:<pid>"
  *   pid-bound:  "p:<fd>:<inode>:<pid>:<service>"
+ *   nameless:   "n:<slot>:<pid>"
  * inode is the channel's (fstat st_ino); pid is the parent's, which made
- * the channel (direct) or serves the service (pid-bound).
+ * the channel (direct), serves the service (pid-bound) or receives on
+ * the port it registered for the child in registered-port slot <slot>
+ * (nameless, 0 to CPH__SLOTS - 1; see mach_ports_lookup).
  */
+#define CPH__SLOTS 3 /* xnu's TASK_PORT_REGISTER_MAX */
+
 struct cph__env {
-    int delivery; /* CPH_DELIVERY_DIRECT or CPH_DELIVERY_PID_BOUND */
-    int fd;
+    int delivery; /* CPH_DELIVERY_* */
+    int fd;       /* direct and pid-bound */
+    int slot;     /* nameless */
     uint64_t inode;
     pid_t pid;
     char service[CPH__SERVICE_MAX + 1]; /* pid-bound only */
@@ -206,7 +212,7 @@ int cph__attachments_hold(const struct cph_attachments *list,
  * One mutex (cph__lock) guards the registry and the transport's server
  * state. A record goes SPAWNING (added before posix_spawn, owned by the
  * spawning thread) -> WAITING (pid published, owned by the transport) ->
- * DELIVERING (pid-bound: a valid check-in claimed it; only the server
+ * DELIVERING (pid-bound, nameless: a valid check-in claimed it; only the server
  * thread touches it) -> HANDED (Linux pid-bound: every handle sent, the
  * connection waits for the child's close as a direct channel does) ->
  * finished (outcome kept, record freed).
@@ -241,8 +247,9 @@ struct cph__record {
 void cph__lock(void);
 void cph__unlock(void);
 
-/* Under the lock: the service name of this process's server, started on
- * first use. */
+/* Under the lock: starts this process's server on first use; with name
+ * (pid-bound), also its service, whose name it copies into name. The
+ * nameless delivery passes NULL: a server without a service. */
 int cph__server_start(char name[CPH__SERVICE_MAX + 1]);
 
 /* Under the lock. publish hands r to the transport for its delivery. */
@@ -251,6 +258,9 @@ void cph__registry_publish(struct cph__record *r, pid_t pid);
 void cph__registry_drop(struct cph__record *r);
 struct cph__record *cph__registry_find(uint64_t id);
 struct cph__record *cph__registry_claim(const uint8_t *token, pid_t peer);
+/* The same for the record id (nameless: the port the check-in came on
+ * names it). */
+struct cph__record *cph__registry_claim_id(uint64_t id, pid_t peer);
 void cph__registry_finish(struct cph__record *r, int outcome);
 void cph__registry_gone(struct cph__record *r);
 

@@ -15,7 +15,9 @@ int cph__env_format(char *buf, size_t size, const struct cph__env *e)
 {
     int n;
 
-    if (e->delivery == CPH_DELIVERY_DIRECT)
+    if (e->delivery == CPH_DELIVERY_NAMELESS)
+        n = snprintf(buf, size, PREFIX "n:%d:%ld", e->slot, (long)e->pid);
+    else if (e->delivery == CPH_DELIVERY_DIRECT)
         n = snprintf(buf, size, PREFIX "d:%d:%llu:%ld", e->fd,
                      (unsigned long long)e->inode, (long)e->pid);
     else
@@ -36,7 +38,7 @@ static int number(const char **p, unsigned long long max, char sep,
         return EINVAL;
     for (; *s >= '0' && *s <= '9'; s++) {
         unsigned digit = (unsigned)(*s - '0');
-        if (n > (max - digit) / 10)
+        if (digit > max || n > (max - digit) / 10)
             return EINVAL;
         n = n * 10 + digit;
     }
@@ -44,6 +46,23 @@ static int number(const char **p, unsigned long long max, char sep,
         return EINVAL;
     *p = sep ? s + 1 : s;
     *out = n;
+    return 0;
+}
+
+/* "n:<slot>:<pid>", the rest of it at p. */
+static int parse_nameless(const char *p, struct cph__env *e)
+{
+    unsigned long long slot, pid;
+
+    if (number(&p, CPH__SLOTS - 1, ':', &slot) ||
+        number(&p, INT_MAX, '\0', &pid) || pid < 1)
+        return EINVAL;
+    e->delivery = CPH_DELIVERY_NAMELESS;
+    e->fd = -1;
+    e->inode = 0;
+    e->slot = (int)slot;
+    e->pid = (pid_t)pid;
+    e->service[0] = '\0';
     return 0;
 }
 
@@ -56,6 +75,8 @@ int cph__env_parse(const char *value, struct cph__env *e)
     const char *p = value + 2;
     bool direct = value[0] == 'd';
 
+    if (value[0] == 'n' && value[1] == ':')
+        return parse_nameless(p, e);
     if ((!direct && value[0] != 'p') || value[1] != ':')
         return EINVAL;
     if (number(&p, INT_MAX, ':', &fd) || fd < 3 ||
@@ -67,6 +88,7 @@ int cph__env_parse(const char *value, struct cph__env *e)
         return EINVAL;
     e->delivery = direct ? CPH_DELIVERY_DIRECT : CPH_DELIVERY_PID_BOUND;
     e->fd = (int)fd;
+    e->slot = -1;
     e->inode = inode;
     e->pid = (pid_t)pid;
     strcpy(e->service, direct ? "" : p);

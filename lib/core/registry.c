@@ -34,8 +34,9 @@ static bool leading;
 static struct cph__record *live;
 static uint64_t last_id;
 
-/* The server, once started; its fds and thread belong to the transport. */
-static bool server_started;
+/* The server, once started, and its service once named (the nameless
+ * delivery needs none); its fds and thread belong to the transport. */
+static bool server_started, server_named;
 static char server_name[CPH__SERVICE_MAX + 1];
 
 /* Outcomes of finished handshakes, newest at outcomes[(next - 1) % MAX]. */
@@ -127,7 +128,7 @@ static void atfork_child(void)
     leading = false;
     cph__given_forget();
     outcomes_next = outcomes_used = 0;
-    server_started = false;
+    server_started = server_named = false;
     cph__server_forget();
     pthread_cond_init(&published, &cond_attr);
     pthread_mutex_unlock(&lock);
@@ -141,15 +142,21 @@ static void registry_init(void)
 
 int cph__server_start(char name[CPH__SERVICE_MAX + 1])
 {
-    if (!server_started) {
-        int err = cph__service_name(server_name);
-        if (!err)
-            err = cph__server_open(server_name);
-        if (err)
-            return err;
-        server_started = true;
-    }
-    memcpy(name, server_name, sizeof server_name);
+    int err = 0;
+
+    if (server_started && (!name || server_named))
+        goto out;
+    if (name)
+        err = cph__service_name(server_name);
+    if (!err)
+        err = cph__server_open(name ? server_name : NULL);
+    if (err)
+        return err;
+    server_started = true;
+    server_named = name != NULL;
+out:
+    if (name)
+        memcpy(name, server_name, sizeof server_name);
     return 0;
 }
 
@@ -218,7 +225,7 @@ static void unlink_record(struct cph__record *r)
 static bool server_needed(void)
 {
     for (struct cph__record *r = live; r; r = r->next)
-        if (r->delivery == CPH_DELIVERY_PID_BOUND)
+        if (r->delivery != CPH_DELIVERY_DIRECT)
             return true;
     return false;
 }
@@ -229,7 +236,7 @@ void cph__registry_drop(struct cph__record *r)
     unlink_record(r);
     cph__record_free(r);
     if (server_started && !server_needed() && cph__server_unused())
-        server_started = false;
+        server_started = server_named = false;
 #if CPH__HAS_DIRECT
     cph__loop_idle();
 #endif
@@ -292,16 +299,22 @@ struct cph__record *cph__registry_find(uint64_t id)
     return NULL;
 }
 
-static struct cph__record *find_token(const uint8_t *token)
+static struct cph__record *find_token(const void *token)
 {
     struct cph__record *found = NULL;
 
     /* Every record is compared, so the time taken says nothing about
-     * which one matched. */
+     * which one matched. Only a pid-bound record has a token. */
     for (struct cph__record *r = live; r; r = r->next)
-        if (cph__token_equal(r->token, token))
+        if (cph__token_equal(r->token, token) &&
+            r->delivery == CPH_DELIVERY_PID_BOUND)
             found = r;
     return found;
+}
+
+static struct cph__record *find_id(const void *id)
+{
+    return cph__registry_find(*(const uint64_t *)id);
 }
 
 /*
@@ -314,13 +327,14 @@ static struct cph__record *find_token(const uint8_t *token)
  * thread is a few instructions from publishing, so wait for it (bounded
  * by the child's own patience).
  */
-struct cph__record *cph__registry_claim(const uint8_t *token, pid_t peer)
+static struct cph__record *claim(struct cph__record *(*find)(const void *),
+                                 const void *key, pid_t peer)
 {
     int64_t deadline = cph__now_ms() + CPH_CHILD_TIMEOUT_MS;
     struct cph__record *r;
 
     for (;;) {
-        r = find_token(token);
+        r = find(key);
         if (!r || r->state != CPH__SPAWNING)
             break;
         if (cph__ms_left(deadline) == 0)
@@ -331,6 +345,16 @@ struct cph__record *cph__registry_claim(const uint8_t *token, pid_t peer)
         return NULL;
     r->state = CPH__DELIVERING;
     return r;
+}
+
+struct cph__record *cph__registry_claim(const uint8_t *token, pid_t peer)
+{
+    return claim(find_token, token, peer);
+}
+
+struct cph__record *cph__registry_claim_id(uint64_t id, pid_t peer)
+{
+    return claim(find_id, &id, peer);
 }
 
 /* The handshake with r is over: keep its outcome, release the rest. */

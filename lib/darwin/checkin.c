@@ -117,36 +117,23 @@ kern_return_t cph__checkin_request(mach_port_t server, mach_port_t reply,
     return kr;
 }
 
-int cph__checkin_send(const char *service, const uint8_t *token,
-                      pid_t parent, int64_t deadline_ms,
-                      struct cph__checkin **out)
+/* The request takes a copy of server (COPY_SEND): the caller keeps its
+ * right. */
+int cph__checkin_send_port(mach_port_t server, const uint8_t *token,
+                           pid_t parent, int64_t deadline_ms,
+                           struct cph__checkin **out)
 {
-    mach_port_t server = MACH_PORT_NULL, reply = MACH_PORT_NULL;
+    mach_port_t reply = MACH_PORT_NULL;
     struct cph__checkin *c = malloc(sizeof *c);
     kern_return_t kr;
 
     if (!c)
         return ENOMEM;
-    /* A send right to the service, or an error of launchd's (launchd-842
-     * job_mig_look_up2: BOOTSTRAP_UNKNOWN_SERVICE); MACH_PORT_DEAD: the
-     * service died between registration and lookup (a dead port copies
-     * out as MACH_PORT_DEAD, xnu-11417 ipc_kmsg.c,
-     * ipc_kmsg_copyout_port; Crashpad treats it as a failure too). */
-    kr = bootstrap_look_up(bootstrap_port, service, &server);
-    if (kr != KERN_SUCCESS || !MACH_PORT_VALID(server)) {
-        free(c);
-        return ECONNREFUSED;
-    }
     if (new_reply_port(&reply) != KERN_SUCCESS) {
-        /* One user reference of the send right bootstrap_look_up gave. */
-        mach_port_deallocate(mach_task_self(), server);
         free(c);
         return ENOMEM;
     }
     kr = cph__checkin_request(server, reply, token, deadline_ms);
-    /* The request took a copy (COPY_SEND): ours goes (ipc_right.c,
-     * ipc_right_dealloc, one user reference). */
-    mach_port_deallocate(mach_task_self(), server);
     if (kr != KERN_SUCCESS) {
         destroy_receive(reply);
         free(c);
@@ -166,6 +153,28 @@ int cph__checkin_send(const char *service, const uint8_t *token,
     c->give = NULL;
     *out = c;
     return 0;
+}
+
+int cph__checkin_send(const char *service, const uint8_t *token,
+                      pid_t parent, int64_t deadline_ms,
+                      struct cph__checkin **out)
+{
+    mach_port_t server = MACH_PORT_NULL;
+    int err;
+
+    /* A send right to the service, or an error of launchd's (launchd-842
+     * job_mig_look_up2: BOOTSTRAP_UNKNOWN_SERVICE); MACH_PORT_DEAD: the
+     * service died between registration and lookup (a dead port copies
+     * out as MACH_PORT_DEAD, xnu-11417 ipc_kmsg.c,
+     * ipc_kmsg_copyout_port; Crashpad treats it as a failure too). */
+    if (bootstrap_look_up(bootstrap_port, service, &server) != KERN_SUCCESS ||
+        !MACH_PORT_VALID(server))
+        return ECONNREFUSED;
+    err = cph__checkin_send_port(server, token, parent, deadline_ms, out);
+    /* One user reference of the send right bootstrap_look_up gave
+     * (ipc_right.c, ipc_right_dealloc). */
+    mach_port_deallocate(mach_task_self(), server);
+    return err;
 }
 
 void cph__checkin_give_to(struct cph__checkin *c, mach_port_t *give)

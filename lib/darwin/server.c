@@ -17,10 +17,13 @@
 #include <sys/event.h>
 #include <unistd.h>
 
+#include <cph/spawn.h>
+
 #include "../transport.h"
 #include "sdk.h"
 #include "give.h"
 #include "mig_glue.h"
+#include "nameless.h"
 #include "ports.h"
 
 enum { TAG_PIPE = 1, TAG_EXIT = 2 };
@@ -323,11 +326,12 @@ kern_return_t cph__server_check_in(mach_port_t server, mach_port_t reply,
     mach_port_t give = MACH_PORT_NULL;
     kern_return_t kr;
 
-    (void)server;
     memcpy(bytes, token.val, sizeof bytes);
     /* val[5] of an audit token is the sender's pid: what libbsm's
-     * audit_token_to_pid() reads (libbsm is not in every SDK). */
-    r = cph__registry_claim(bytes, (pid_t)audit.val[5]);
+     * audit_token_to_pid() reads (libbsm is not in every SDK). A request
+     * on a nameless port claims that port's record, whatever its token. */
+    r = server == srv.port ? cph__registry_claim(bytes, (pid_t)audit.val[5])
+                           : cph__nameless_claim(server, (pid_t)audit.val[5]);
     if (!r)
         return KERN_FAILURE;
     if (r->nexpects > 0 &&
@@ -362,7 +366,10 @@ static void handle(mach_msg_header_t *request, kern_return_t kr)
         cph__message_destroy(request);
         return;
     }
-    if (request->msgh_local_port != srv.port) {
+    if (cph__nameless_notified(request))
+        return;
+    if (request->msgh_local_port != srv.port &&
+        !cph__nameless_port(request->msgh_local_port)) {
         if (!cph__giver_message(request))
             cph__message_destroy(request);
         return;
@@ -495,6 +502,7 @@ static void *serve(void *arg)
 void cph__server_forget(void)
 {
     cph__giver_forget();
+    cph__nameless_forget();
     memset(&srv, 0, sizeof srv);
     srv.kq = -1;
 }
@@ -524,25 +532,22 @@ bool cph__server_unused(void)
     return false;
 }
 
-int cph__server_open(const char *name)
+/* The service: bootstrap_check_in creates it and gives us its receive
+ * right; the registration goes away with that right. On failure the
+ * server runs on without one. */
+static int open_service(const char *name)
 {
     mach_port_limits_t limits = {.mpl_qlimit = MACH_PORT_QLIMIT_MAX};
-    struct kevent ev;
-    kern_return_t kr;
-    int err;
+    mach_port_t port = MACH_PORT_NULL;
+    kern_return_t kr = bootstrap_check_in(bootstrap_port, name, &port);
 
-    /* bootstrap_check_in creates the service and gives us its receive
-     * right; the registration goes away with that right. */
-    kr = bootstrap_check_in(bootstrap_port, name, &srv.port);
-    if (kr != KERN_SUCCESS) {
-        srv.port = MACH_PORT_NULL;
+    if (kr != KERN_SUCCESS)
         return server_errno(kr);
-    }
     /* The default queue limit (MACH_PORT_QLIMIT_DEFAULT, 5) would make a
      * burst of children, or anyone sending to the public name, hold
      * children in their send until it times out. 1024 is the most xnu
      * takes (mach_port_set_attributes, MACH_PORT_LIMITS_INFO). */
-    kr = mach_port_set_attributes(mach_task_self(), srv.port,
+    kr = mach_port_set_attributes(mach_task_self(), port,
                                   MACH_PORT_LIMITS_INFO,
                                   (mach_port_info_t)&limits,
                                   MACH_PORT_LIMITS_INFO_COUNT);
@@ -552,14 +557,40 @@ int cph__server_open(const char *name)
      * MACH_PORT_RIGHT_PORT_SET; mach_port_insert_member takes a receive
      * right into the set, KERN_ALREADY_IN_SET if in another). */
     if (kr == KERN_SUCCESS)
-        kr = mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_PORT_SET,
-                                &srv.port_set);
-    if (kr == KERN_SUCCESS)
-        kr = mach_port_insert_member(mach_task_self(), srv.port,
-                                     srv.port_set);
+        kr = mach_port_insert_member(mach_task_self(), port, srv.port_set);
+    if (kr != KERN_SUCCESS) {
+        mach_port_mod_refs(mach_task_self(), port, MACH_PORT_RIGHT_RECEIVE,
+                           -1);
+        return server_errno(kr);
+    }
+    srv.port = port;
+    return 0;
+}
+
+mach_port_t cph__server_port_set(void)
+{
+    return srv.port_set;
+}
+
+/* name NULL: the nameless delivery's server, without a service. */
+int cph__server_open(const char *name)
+{
+    struct kevent ev;
+    kern_return_t kr;
+    int err;
+
+    if (srv.kq >= 0)
+        return name ? open_service(name) : 0;
+    kr = mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_PORT_SET,
+                            &srv.port_set);
     if (kr != KERN_SUCCESS) {
         err = server_errno(kr);
         goto fail;
+    }
+    if (name) {
+        err = open_service(name);
+        if (err)
+            goto fail;
     }
     srv.kq = kqueue();
     if (srv.kq < 0) {
@@ -585,6 +616,8 @@ fail:
     return err;
 }
 
+/* Nameless: the port's no-senders notification stands for the pipe's
+ * EOF. */
 int cph__server_watch(struct cph__record *r)
 {
     struct kevent ev;
@@ -594,10 +627,14 @@ int cph__server_watch(struct cph__record *r)
      * filt_sowrite_common: SS_CANTSENDMORE). A registration error comes
      * back as kevent's own when no event list is given (kern_event.c,
      * kevent_register). */
-    EV_SET(&ev, r->pipe_fd, EVFILT_WRITE, EV_ADD | EV_CLEAR, 0, 0,
-           record_udata(r, TAG_PIPE));
-    if (kevent(srv.kq, &ev, 1, NULL, 0, NULL) < 0)
-        return errno;
+    if (r->delivery == CPH_DELIVERY_NAMELESS) {
+        cph__nameless_publish(r);
+    } else {
+        EV_SET(&ev, r->pipe_fd, EVFILT_WRITE, EV_ADD | EV_CLEAR, 0, 0,
+               record_udata(r, TAG_PIPE));
+        if (kevent(srv.kq, &ev, 1, NULL, 0, NULL) < 0)
+            return errno;
+    }
     /* ESRCH: the child has already exited, zombie or not (kern_event.c,
      * filt_procattach: proc_find fails once kern_exit.c,
      * proc_prepareexit, has set P_REF_DEAD); the core gives it up as
@@ -615,6 +652,7 @@ void cph__server_unwatch(struct cph__record *r)
 {
     struct kevent ev[2];
 
+    cph__nameless_end(r);
     EV_SET(&ev[0], r->pid, EVFILT_PROC, EV_DELETE, 0, 0, NULL);
     if (!cph__giver_exists(r->id))
         kevent(srv.kq, &ev[0], 1, NULL, 0, NULL);

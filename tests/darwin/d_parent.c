@@ -67,6 +67,8 @@ int main(int argc, char **argv)
     if (mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE,
                            &port) != KERN_SUCCESS ||
         cph_attachments_init(&list) != 0 ||
+        /* The modes speak the rendezvous (a pipe, a service). */
+        cph_attachments_set_delivery(list, CPH_DELIVERY_PID_BOUND) != 0 ||
         cph_attachments_add_port(list, "port", port,
                                  MACH_MSG_TYPE_MAKE_SEND) != 0)
         return 101;

@@ -1503,3 +1503,47 @@ Test(darwin, wrapped_child_keeps_the_token)
     free(text);
     cph_attachments_destroy(list);
 }
+
+/* The nameless delivery (the macOS default): a port the child finds in
+ * its registered ports, no service name. */
+static void assert_nameless_handed_over(void)
+{
+    cph_attachments_t *list = list_for(CPH_DELIVERY_NAMELESS);
+    char *argv[] = {"d_child", "keys", NULL}, *text;
+    int report;
+    pid_t pid;
+
+    add_port(list, "port", receive_right(), MACH_MSG_TYPE_MAKE_SEND);
+    report = attach_report(list);
+    pid = spawn_d(argv, NULL, list);
+    text = report_after(pid, report);
+    cr_assert_str_eq(text, "keys port report\n");
+    free(text);
+    cph_attachments_destroy(list);
+}
+
+Test(darwin, nameless_handed_over)
+{
+    assert_nameless_handed_over();
+}
+
+#ifdef CPH_SIMULATED_MACH
+void machsim_deny_register(bool deny);
+
+/* A sandbox without mach-register: the rendezvous cannot check its
+ * service in, the nameless delivery needs none. */
+Test(darwin, nameless_survives_denied_mach_register)
+{
+    cph_attachments_t *list = list_new();
+    char *argv[] = {"d_child", "keys", NULL};
+    pid_t pid;
+
+    machsim_deny_register(true);
+    add_port(list, "port", receive_right(), MACH_MSG_TYPE_MAKE_SEND);
+    cr_assert_eq(cph_spawn(&pid, darwin_helper("d_child"), NULL, NULL, argv,
+                           environ, list),
+                 EPERM);
+    cph_attachments_destroy(list);
+    assert_nameless_handed_over();
+}
+#endif
