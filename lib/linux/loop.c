@@ -31,14 +31,16 @@ static void *run(void *arg)
     struct epoll_event ev[32];
     int timeout = -1;
 
+    bool needed;
+
     (void)arg;
     cph__lock();
     while (epoll_fd < 0 && thread_wanted)
         cph__cond_wait(&thread_wake, -1);
-    if (epoll_fd < 0)
-        thread_started = false;
+    needed = epoll_fd >= 0;
+    thread_started = needed;
     cph__unlock();
-    if (!thread_started)
+    if (!needed)
         return NULL;
     for (;;) {
         int n = epoll_wait(epoll_fd, ev, 32, timeout);
@@ -91,12 +93,17 @@ void cph__loop_idle(void)
     }
 }
 
-/* The thread's epoll set, made when a child first needs watching. */
+/* The thread's epoll set, made when a child first needs watching. Once
+ * it exists the thread runs for good, and the thread itself comes here
+ * (without cph's lock): nothing more to start. */
 static int loop_open(void)
 {
-    int err = cph__loop_start();
+    int err;
 
-    if (err || epoll_fd >= 0)
+    if (epoll_fd >= 0)
+        return 0;
+    err = cph__loop_start();
+    if (err)
         return err;
     epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     if (epoll_fd < 0)
