@@ -109,7 +109,8 @@ int cph__nameless_spawn(const struct cph__record *r,
                         void *ctx);
 
 /* Child side: takes the send right in registered-port slot and clears
- * the slot (grandchildren do not inherit it); EBADF if it is empty. */
+ * the slot (grandchildren do not inherit it); EBADF if it is empty,
+ * ECONNREFUSED if the port died (the parent is gone). */
 int cph__nameless_take(int slot, mach_port_t *port);
 
 struct cph__checkin;

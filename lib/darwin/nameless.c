@@ -335,7 +335,11 @@ int cph__nameless_spawn(const struct cph__record *r,
     if (err)
         return err;
     if (!attrp && set_registered) {
+        /* Under the lock: not in another spawn's window, when this
+         * task's set holds that spawn's port. */
+        cph__lock();
         err = child_ports(own, with, port, slot);
+        cph__unlock();
         if (err)
             return err;
         err = spawn_with_attr(set_registered, with, run, ctx);

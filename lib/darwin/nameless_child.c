@@ -19,14 +19,20 @@ int cph__nameless_take(int slot, mach_port_t *port)
 
     if (kr != KERN_SUCCESS)
         return EBADF;
-    if ((mach_msg_type_number_t)slot >= n || !MACH_PORT_VALID(ports[slot])) {
+    if ((mach_msg_type_number_t)slot >= n || ports[slot] == MACH_PORT_NULL) {
         err = EBADF;
     } else {
         *port = ports[slot];
         ports[slot] = MACH_PORT_NULL;
         if (mach_ports_register(mach_task_self(), ports, n) != KERN_SUCCESS) {
-            mach_port_deallocate(mach_task_self(), *port);
+            if (MACH_PORT_VALID(*port))
+                mach_port_deallocate(mach_task_self(), *port);
             err = EIO;
+        } else if (*port == MACH_PORT_DEAD) {
+            /* The parent died with the port's receive right (ipc_port.c
+             * ipc_port_copy_send_any gives IP_DEAD for it, which the
+             * lookup's reply names MACH_PORT_DEAD). */
+            err = ECONNREFUSED;
         }
     }
     for (mach_msg_type_number_t i = 0; i < n; i++)

@@ -18,6 +18,10 @@
  *              is open: "fd FD open|closed"
  *   orphan     (its parent died before the check-in) to stdout:
  *              "status ERRNO count N"
+ *   slots      how many of its registered ports name a port (live or
+ *              dead) once checked in, then the same in a process it
+ *              forks: "slots N",
+ *              "forked slots N"
  *
  * Giving back (the parent expects KEY):
  *   givesend KEY     a new receive right, given as MAKE_SEND (Crashpad's
@@ -42,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cph/child.h>
@@ -246,6 +251,44 @@ static int give_immovable(const char *key)
     return 0;
 }
 
+/* Slots that name a port, live or dead (the parent destroys the
+ * nameless port once the check-in is done). */
+static int used_slots(void)
+{
+    mach_port_array_t ports = NULL;
+    mach_msg_type_number_t n = 0;
+    int used = 0;
+
+    if (mach_ports_lookup(mach_task_self(), &ports, &n) != KERN_SUCCESS)
+        return -1;
+    for (mach_msg_type_number_t i = 0; i < n; i++) {
+        used += ports[i] != MACH_PORT_NULL;
+        if (MACH_PORT_VALID(ports[i]))
+            mach_port_deallocate(mach_task_self(), ports[i]);
+    }
+    vm_deallocate(mach_task_self(), (vm_address_t)ports, n * sizeof *ports);
+    return used;
+}
+
+/* The nameless port is cleared from the slots before main(): a process
+ * forked now (its task made from this one's, registered ports and all)
+ * finds none of it. */
+static int slots(void)
+{
+    int status = -1;
+    pid_t pid;
+
+    fprintf(out, "slots %d\n", used_slots());
+    fflush(out);
+    pid = fork();
+    if (pid == 0) {
+        fprintf(out, "forked slots %d\n", used_slots());
+        fflush(out);
+        _exit(0);
+    }
+    return pid < 0 || waitpid(pid, &status, 0) != pid || status != 0;
+}
+
 static int run(int argc, char **argv)
 {
     int failed = 0;
@@ -277,6 +320,8 @@ static int run(int argc, char **argv)
         return fd_numbers(argc, argv);
     if (strcmp(argv[1], "keys") == 0)
         return keys(argv[2]);
+    if (strcmp(argv[1], "slots") == 0)
+        return slots();
     if (strcmp(argv[1], "fd") != 0)
         return 101;
     for (int i = 2; i < argc; i++)

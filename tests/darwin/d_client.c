@@ -63,6 +63,20 @@
  *                   then says whether the token is still in the pipe:
  *                   "token unread|gone"
  *
+ * The nameless delivery (the port in the registered-port slot that
+ * CPH_HANDSHAKE names, no token):
+ *
+ *   nlexec PROGRAM ARGS...  (an exec-ing wrapper) execs the helper
+ *                   PROGRAM with ARGS (OUT is PROGRAM)
+ *   nlforeign       forks a process that checks in on the port it
+ *                   inherited in its slot: "descendant OUTCOME"; once it
+ *                   has exited, checks in itself: "right OUTCOME"
+ *   nldrop          takes the port from its slot and lets go of it:
+ *                   "dropped"; waits for EOF on FD
+ *   nlhold          forks a process that keeps the port in its slot
+ *                   until EOF on FD, takes its own and lets go of it:
+ *                   "dropped"; waits to be killed
+ *
  * OUTCOME is "lookup-failed KR", "send-failed KR", "no-reply KR",
  * "refused" (the server destroyed the request), "unexpected ID",
  * "not-from-parent" or "accepted N KEY..." (N port descriptors).
@@ -229,23 +243,29 @@ static void destroy_receive(mach_port_t port)
                            -1);
 }
 
-/* One check-in with token, as libcph_child makes it. */
-static void attempt(const char *name, const cph_token_t *token)
+/* One check-in with token on server (a send right, released here), as
+ * libcph_child makes it. */
+static void attempt_on(const char *name, mach_port_t server,
+                       const uint8_t *token)
 {
-    mach_port_t server = look_up(name), reply;
+    mach_port_t reply;
     kern_return_t kr;
 
     if (!server)
         return;
     reply = receive_right();
-    kr = cph__checkin_request(server, reply, (const uint8_t *)token->val,
-                              cph__now_ms() + REPLY_MS);
+    kr = cph__checkin_request(server, reply, token, cph__now_ms() + REPLY_MS);
     mach_port_deallocate(mach_task_self(), server);
     if (kr != KERN_SUCCESS)
         say("%s send-failed %#x", name, kr);
     else
         await_reply(name, reply);
     destroy_receive(reply);
+}
+
+static void attempt(const char *name, const cph_token_t *token)
+{
+    attempt_on(name, look_up(name), (const uint8_t *)token->val);
 }
 
 /* A check_in carrying a port descriptor, which MIG's checks refuse: the
@@ -677,6 +697,90 @@ static void ool(const cph_token_t *token)
     attempt("right", token);
 }
 
+/* The port the parent put in this task's registered ports, taken out of
+ * its slot; MACH_PORT_NULL if there is none. */
+static mach_port_t nameless_port(void)
+{
+    const char *value = getenv(CPH__ENV_NAME);
+    struct cph__env e;
+    mach_port_t port = MACH_PORT_NULL;
+
+    if (!value || cph__env_parse(value, &e) != 0 ||
+        e.delivery != CPH_DELIVERY_NAMELESS ||
+        cph__nameless_take(e.slot, &port) != 0)
+        say("no port");
+    return port;
+}
+
+/* One nameless check-in, as libcph_child makes it (no token). */
+static void attempt_nameless(const char *name)
+{
+    static const uint8_t no_token[CPH__TOKEN_SIZE];
+
+    attempt_on(name, nameless_port(), no_token);
+}
+
+/* The pid check: a process that inherited the port (a forking
+ * wrapper's) cannot claim what was spawned for its parent. */
+static int foreign(void)
+{
+    int status = -1;
+    pid_t pid;
+
+    fflush(out);
+    pid = fork();
+    if (pid == 0) {
+        attempt_nameless("descendant");
+        _exit(0);
+    }
+    if (pid < 0 || waitpid(pid, &status, 0) != pid || status != 0)
+        return 104;
+    attempt_nameless("right");
+    return 0;
+}
+
+static void drop_nameless(void)
+{
+    mach_port_t port = nameless_port();
+
+    if (port)
+        mach_port_deallocate(mach_task_self(), port);
+    say("dropped");
+}
+
+/* A descendant keeps the right after this process let go of its own. */
+static int hold(int fd)
+{
+    pid_t pid;
+
+    fflush(out);
+    pid = fork();
+    if (pid == 0) {
+        wait_eof(fd);
+        _exit(0);
+    }
+    if (pid < 0)
+        return 104;
+    drop_nameless();
+    alarm(10); /* the test kills us long before */
+    for (;;)
+        pause();
+}
+
+static int nameless(const char *mode, int argc, char **argv)
+{
+    if (strcmp(mode, "nlforeign") == 0)
+        return foreign();
+    if (strcmp(mode, "nldrop") == 0 && argc > 3) {
+        drop_nameless();
+        wait_eof(atoi(argv[3]));
+        return 0;
+    }
+    if (strcmp(mode, "nlhold") == 0 && argc > 3)
+        return hold(atoi(argv[3]));
+    return -1;
+}
+
 /* Runs "d_child orphan" with stdout on out (the environment passes
  * CPH_HANDSHAKE on, the pipe fd is inheritable), then looks for the
  * token in the pipe. */
@@ -713,11 +817,25 @@ int main(int argc, char **argv)
 
     if (argc < 3)
         return 100;
+    if (strcmp(argv[1], "nlexec") == 0) {
+        char path[1024];
+
+        snprintf(path, sizeof path, "%s/%s", CPH_DARWIN_HELPERS, argv[2]);
+        execv(path, argv + 2);
+        return 104;
+    }
     out = strcmp(argv[2], "-") == 0 ? stdout : fopen(argv[2], "w");
     if (!out)
         return 100;
     if (strcmp(argv[1], "wrapper") == 0)
         return wrapper();
+    if (strncmp(argv[1], "nl", 2) == 0) {
+        int status = nameless(argv[1], argc, argv);
+
+        if (status < 0)
+            return 102;
+        return fclose(out) == 0 ? status : 103;
+    }
     fd = read_token(&token);
     if (fd < 0) {
         say("no token");

@@ -6,7 +6,8 @@
  *   late    "d_client late - FD", where FD reads EOF once d_parent is
  *           dead;
  *   orphan  "d_child orphan", started suspended: the test resumes it with
- *           SIGCONT once d_parent is dead.
+ *           SIGCONT once d_parent is dead;
+ *   nlorphan  the same, delivered nameless.
  *
  * then says "spawned PID" and waits to be killed (SIGKILL).
  */
@@ -67,14 +68,18 @@ int main(int argc, char **argv)
     if (mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE,
                            &port) != KERN_SUCCESS ||
         cph_attachments_init(&list) != 0 ||
-        /* The modes speak the rendezvous (a pipe, a service). */
-        cph_attachments_set_delivery(list, CPH_DELIVERY_PID_BOUND) != 0 ||
+        /* The other modes speak the rendezvous (a pipe, a service). */
+        cph_attachments_set_delivery(list,
+                                     strcmp(argv[1], "nlorphan") == 0
+                                         ? CPH_DELIVERY_NAMELESS
+                                         : CPH_DELIVERY_PID_BOUND) != 0 ||
         cph_attachments_add_port(list, "port", port,
                                  MACH_MSG_TYPE_MAKE_SEND) != 0)
         return 101;
     if (strcmp(argv[1], "late") == 0)
         err = spawn_late(list, &pid);
-    else if (strcmp(argv[1], "orphan") == 0)
+    else if (strcmp(argv[1], "orphan") == 0 ||
+             strcmp(argv[1], "nlorphan") == 0)
         err = spawn_orphan(list, &pid);
     else
         err = EINVAL;

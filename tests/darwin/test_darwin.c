@@ -384,9 +384,10 @@ static void assert_stake_released(const struct stake *s)
     cr_assert_eq(receive_one(s->once_port).id, MACH_NOTIFY_SEND_ONCE);
 }
 
-Test(darwin, child_never_checks_in)
+/* A child that exits without checking in, spawned with a stake in list
+ * (destroyed here): what is left of the stake. */
+static struct stake never_checks_in(cph_attachments_t *list)
 {
-    cph_attachments_t *list = list_new();
     struct stake s = stake_in(list);
     char *argv[] = {"true", NULL};
     pid_t pid;
@@ -398,6 +399,12 @@ Test(darwin, child_never_checks_in)
     cr_assert_eq(wait_exit(pid), 0);
     assert_stake_released(&s);
     cph_attachments_destroy(list);
+    return s;
+}
+
+Test(darwin, child_never_checks_in)
+{
+    never_checks_in(list_new());
 }
 
 Test(darwin, child_closes_pipe_without_check_in)
@@ -527,21 +534,27 @@ Test(darwin, server_gone_by_hand)
               "a check-in with a dead server: %s", text);
 }
 
-Test(darwin, server_gone_child_status)
+/* The child of "d_parent mode", orphaned before its check-in, says
+ * ECONNREFUSED and keeps nothing. */
+static void assert_orphan_refused(const char *mode)
 {
     char text[512];
     int status = -1;
     size_t count = 1;
 
-    run_orphaned("orphan", true, text, sizeof text);
+    run_orphaned(mode, true, text, sizeof text);
     cr_assert_eq(sscanf(strchr(text, '\n') + 1, "status %d count %zu",
                         &status, &count),
                  2, "the child said: %s", text);
-    /* Its parent gone (getppid() is 1), the child never sends the
-     * token. */
     cr_assert_eq(status, ECONNREFUSED, "cph_child_status: %s",
                  strerror(status));
     cr_assert_eq(count, 0);
+}
+
+/* Its parent gone (getppid() is 1), the child never sends the token. */
+Test(darwin, server_gone_child_status)
+{
+    assert_orphan_refused("orphan");
 }
 
 Test(darwin, move_right_goes_to_one_child)
@@ -1006,14 +1019,18 @@ static mach_port_t take_port(pid_t pid, const char *key)
 
 /* Crashpad's handler: it makes a receive right and gives its parent a
  * send right to it; the parent sends the first message. */
-Test(darwin, give_send_right_back)
+static void assert_gives_send_right(int delivery)
 {
-    cph_attachments_t *list = expecting("handler");
+    cph_attachments_t *list = list_for(delivery);
     char *argv[] = {"d_child", "givesend", "handler", NULL}, *text;
-    int report = attach_report(list);
-    pid_t pid = spawn_d(argv, NULL, list);
-    mach_port_t port = take_port(pid, "handler");
+    int report;
+    pid_t pid;
+    mach_port_t port;
 
+    cr_assert_eq(cph_attachments_expect(list, "handler"), 0);
+    report = attach_report(list);
+    pid = spawn_d(argv, NULL, list);
+    port = take_port(pid, "handler");
     cr_assert_eq(type_of(port) & MACH_PORT_TYPE_SEND_RIGHTS,
                  MACH_PORT_TYPE_SEND);
     send_id(port, 77);
@@ -1022,6 +1039,11 @@ Test(darwin, give_send_right_back)
     free(text);
     cr_assert_eq(mach_port_deallocate(mach_task_self(), port), KERN_SUCCESS);
     cph_attachments_destroy(list);
+}
+
+Test(darwin, give_send_right_back)
+{
+    assert_gives_send_right(suite_delivery());
 }
 
 Test(darwin, give_receive_right_back)
@@ -1547,3 +1569,375 @@ Test(darwin, nameless_survives_denied_mach_register)
     assert_nameless_handed_over();
 }
 #endif
+
+/*
+ * The nameless delivery's cases (issue 19). Each ends with the parent's
+ * port rights as they were once its server ran (one nameless spawn
+ * first): nothing a case made for a child is left behind.
+ */
+#ifdef CPH_SIMULATED_MACH
+#include "../machsim/machsim.h"
+
+static int own_rights(struct machsim_right *out, int max)
+{
+    return machsim_rights(getpid(), out, max);
+}
+#else
+struct machsim_right {
+    mach_port_name_t name;
+    mach_port_type_t type;
+    mach_port_urefs_t urefs;
+};
+
+/* What machsim_rights tells, from this task's own name space. */
+static int own_rights(struct machsim_right *out, int max)
+{
+    mach_port_name_array_t names = NULL;
+    mach_port_type_array_t types = NULL;
+    mach_msg_type_number_t n = 0, m = 0;
+
+    cr_assert_eq(mach_port_names(mach_task_self(), &names, &n, &types, &m),
+                 KERN_SUCCESS);
+    for (mach_msg_type_number_t i = 0; i < n && (int)i < max; i++) {
+        out[i] = (struct machsim_right){names[i], types[i], 0};
+        if (types[i] & (MACH_PORT_TYPE_SEND | MACH_PORT_TYPE_DEAD_NAME))
+            mach_port_get_refs(mach_task_self(), names[i],
+                               types[i] & MACH_PORT_TYPE_SEND
+                                   ? MACH_PORT_RIGHT_SEND
+                                   : MACH_PORT_RIGHT_DEAD_NAME,
+                               &out[i].urefs);
+    }
+    vm_deallocate(mach_task_self(), (vm_address_t)names, n * sizeof *names);
+    vm_deallocate(mach_task_self(), (vm_address_t)types, m * sizeof *types);
+    return (int)n;
+}
+#endif
+
+#define RIGHTS_MAX 512
+
+struct rights {
+    int n;
+    struct machsim_right r[RIGHTS_MAX];
+};
+
+static void rights_now(struct rights *s)
+{
+    s->n = own_rights(s->r, RIGHTS_MAX);
+    cr_assert(s->n >= 0 && s->n <= RIGHTS_MAX, "%d rights", s->n);
+}
+
+/* The rights after a nameless spawn has started the server. */
+static struct rights *rights_mark(void)
+{
+    struct rights *s = malloc(sizeof *s);
+
+    cr_assert_not_null(s);
+    assert_nameless_handed_over();
+    rights_now(s);
+    return s;
+}
+
+static bool rights_equal(const struct rights *a, const struct rights *b)
+{
+    return a->n == b->n &&
+           memcmp(a->r, b->r, (size_t)a->n * sizeof *a->r) == 0;
+}
+
+/* The server lets go of a child's ports on its own thread (a give port
+ * once the child's exit is reported): waits for that, as liveness. */
+static void assert_rights_back(struct rights *mark)
+{
+    struct rights now;
+    int64_t deadline = now_ms() + LIVENESS_MS;
+
+    rights_now(&now);
+    while (!rights_equal(mark, &now) && now_ms() < deadline) {
+        usleep(10000);
+        rights_now(&now);
+    }
+    for (int i = 0; i < now.n || i < mark->n; i++)
+        cr_assert(i < now.n && i < mark->n &&
+                      memcmp(&now.r[i], &mark->r[i], sizeof now.r[i]) == 0,
+                  "right %d: %#x type %#x urefs %u, was %#x type %#x "
+                  "urefs %u (%d rights, were %d)",
+                  i, i < now.n ? now.r[i].name : 0,
+                  i < now.n ? now.r[i].type : 0,
+                  i < now.n ? now.r[i].urefs : 0,
+                  i < mark->n ? mark->r[i].name : 0,
+                  i < mark->n ? mark->r[i].type : 0,
+                  i < mark->n ? mark->r[i].urefs : 0, now.n, mark->n);
+    free(mark);
+}
+
+static cph_attachments_t *nameless_list(mach_port_t port)
+{
+    cph_attachments_t *list = list_for(CPH_DELIVERY_NAMELESS);
+
+    add_port(list, "port", port, MACH_MSG_TYPE_MAKE_SEND);
+    return list;
+}
+
+/* What "argv..." (a helper that runs d_child with a report) reports,
+ * spawned with attr and a port attached, which is released after. */
+static char *nameless_report(char *argv[], const posix_spawnattr_t *attr)
+{
+    mach_port_t port = receive_right();
+    cph_attachments_t *list = nameless_list(port);
+    int report = attach_report(list);
+    char *text = report_after(spawn_d(argv, attr, list), report);
+
+    cph_attachments_destroy(list);
+    destroy_receive(port);
+    return text;
+}
+
+/* A process the spawned child forked inherits the port in its slot,
+ * but its check-in is refused (the audit pid is not the spawned one);
+ * the child's own is served. */
+Test(darwin, nameless_foreign_check_in_refused)
+{
+    struct rights *mark = rights_mark();
+    mach_port_t port = receive_right();
+    cph_attachments_t *list = nameless_list(port);
+    char *text = run_client("nlforeign", list, 0);
+
+    cr_assert_str_eq(text, "descendant refused\nright accepted 1 port\n");
+    free(text);
+    cph_attachments_destroy(list);
+    destroy_receive(port);
+    assert_rights_back(mark);
+}
+
+/* The child exits without checking in: given up, and the rights
+ * attached for it released as for the rendezvous. */
+Test(darwin, nameless_child_exits_early)
+{
+    struct rights *mark = rights_mark();
+    struct stake s = never_checks_in(list_for(CPH_DELIVERY_NAMELESS));
+
+    destroy_receive(s.made);
+    destroy_receive(s.once_port);
+    cr_assert_eq(mach_port_mod_refs(mach_task_self(), s.moved,
+                                    MACH_PORT_RIGHT_DEAD_NAME, -1),
+                 KERN_SUCCESS);
+    cr_assert_eq(mach_port_deallocate(mach_task_self(), s.sent),
+                 KERN_SUCCESS);
+    destroy_receive(s.sent);
+    cr_assert_eq(mach_port_deallocate(mach_task_self(), s.copied),
+                 KERN_SUCCESS);
+    destroy_receive(s.copied);
+    assert_rights_back(mark);
+}
+
+/* The port's no-senders, not the child's exit, gave pid up. */
+static void assert_given_up_alive(pid_t pid)
+{
+    cr_assert_eq(cph_checkin_wait(pid, LIVENESS_MS), ECONNABORTED);
+    cr_assert_eq(kill(pid, 0), 0, "the child exited: not no-senders");
+}
+
+/* The child lets go of the port without checking in, and lives on: the
+ * port's no-senders gives it up, as the pipe's EOF does the rendezvous. */
+Test(darwin, nameless_child_lets_go_of_the_port)
+{
+    struct rights *mark = rights_mark();
+    mach_port_t port = receive_right();
+    cph_attachments_t *list = nameless_list(port);
+    struct client c = spawn_client("nldrop", list);
+    char *text;
+
+    assert_given_up_alive(c.pid);
+    text = client_done(&c);
+    cr_assert_str_eq(text, "dropped\n");
+    free(text);
+    cph_attachments_destroy(list);
+    destroy_receive(port);
+    assert_rights_back(mark);
+}
+
+/* A wrapper that execs the real child: the same pid, the registered
+ * ports kept across exec. */
+Test(darwin, nameless_through_exec_wrapper)
+{
+    struct rights *mark = rights_mark();
+    char *argv[] = {"d_client", "nlexec", "d_child", "keys", NULL};
+    char *text = nameless_report(argv, NULL);
+
+    cr_assert_str_eq(text, "keys port report\n");
+    free(text);
+    assert_rights_back(mark);
+}
+
+/* The child clears its slot before main(): neither it nor a process it
+ * forks finds the port in its registered ports. */
+Test(darwin, nameless_grandchild_does_not_inherit)
+{
+    struct rights *mark = rights_mark();
+    char *argv[] = {"d_child", "slots", NULL};
+    char *text = nameless_report(argv, NULL);
+
+    cr_assert_str_eq(text, "slots 0\nforked slots 0\n");
+    free(text);
+    assert_rights_back(mark);
+}
+
+/* Waits until the file at path holds text, as liveness. */
+static void await_file(const char *path, const char *text)
+{
+    int64_t deadline = now_ms() + LIVENESS_MS;
+    char *got = slurp(path);
+
+    while ((!got || strcmp(got, text) != 0) && now_ms() < deadline) {
+        free(got);
+        usleep(10000);
+        got = slurp(path);
+    }
+    cr_assert(got && strcmp(got, text) == 0, "%s holds: %s", path,
+              got ? got : "(nothing)");
+    free(got);
+}
+
+/* The child forked a process that keeps the port in its slot, then let
+ * go of its own: the outcome waits for that descendant (no-senders),
+ * which gives the child up while it still runs. */
+Test(darwin, nameless_descendant_holds_the_right)
+{
+    struct rights *mark = rights_mark();
+    mach_port_t port = receive_right();
+    cph_attachments_t *list = nameless_list(port);
+    struct client c = spawn_client("nlhold", list);
+
+    await_file(c.out, "dropped\n");
+    cr_assert_eq(cph_checkin_wait(c.pid, 200), ETIMEDOUT,
+                 "given up while a descendant held the port");
+    close(c.go);
+    assert_given_up_alive(c.pid);
+    cr_assert_eq(kill(c.pid, SIGKILL), 0);
+    cr_assert_eq(wait_exit(c.pid), 128 + SIGKILL);
+    unlink(c.out);
+    cph_attachments_destroy(list);
+    destroy_receive(port);
+    assert_rights_back(mark);
+}
+
+/* The parent dies before its child (started suspended) checks in: the
+ * port in the child's slot is dead, and the child says so at once. */
+Test(darwin, nameless_parent_dies)
+{
+    struct rights *mark = rights_mark();
+
+    assert_orphan_refused("nlorphan");
+    assert_rights_back(mark);
+}
+
+#define IN_FLIGHT 24
+
+/* Many children spawned before any checks in: each finds its own port
+ * and gets its own handles. */
+Test(darwin, nameless_many_in_flight)
+{
+    struct rights *mark = rights_mark();
+    mach_port_t ports[IN_FLIGHT];
+    cph_attachments_t *lists[IN_FLIGHT];
+    int reports[IN_FLIGHT];
+    pid_t pids[IN_FLIGHT];
+
+    for (int i = 0; i < IN_FLIGHT; i++) {
+        char id[16], *argv[] = {"d_child", "send", id, NULL};
+
+        snprintf(id, sizeof id, "%d", 1000 + i);
+        ports[i] = receive_right();
+        lists[i] = nameless_list(ports[i]);
+        reports[i] = attach_report(lists[i]);
+        pids[i] = spawn_d(argv, NULL, lists[i]);
+    }
+    for (int i = 0; i < IN_FLIGHT; i++) {
+        struct received got = receive_one(ports[i]);
+        char *text;
+
+        cr_assert_eq(got.id, 1000 + i, "child %d sent %d", i, got.id);
+        cr_assert_eq(got.sender, pids[i], "sent by %d, not the child %d",
+                     (int)got.sender, (int)pids[i]);
+        text = report_after(pids[i], reports[i]);
+        cr_assert_str_eq(text, "sent send 0\n");
+        free(text);
+        cph_attachments_destroy(lists[i]);
+        destroy_receive(ports[i]);
+    }
+    assert_rights_back(mark);
+}
+
+/* Giving back works the same through the nameless check-in: the give
+ * port comes with its reply. */
+Test(darwin, nameless_give_back)
+{
+    struct rights *mark = rights_mark();
+
+    assert_gives_send_right(CPH_DELIVERY_NAMELESS);
+    assert_rights_back(mark);
+}
+
+/* This task's registered ports (send rights of ours, released here). */
+static void registered(mach_port_t out[CPH__SLOTS])
+{
+    mach_port_array_t ports = NULL;
+    mach_msg_type_number_t n = 0;
+
+    cr_assert_eq(mach_ports_lookup(mach_task_self(), &ports, &n),
+                 KERN_SUCCESS);
+    cr_assert_eq(n, CPH__SLOTS);
+    for (int i = 0; i < CPH__SLOTS; i++) {
+        out[i] = ports[i];
+        if (MACH_PORT_VALID(ports[i]))
+            mach_port_deallocate(mach_task_self(), ports[i]);
+    }
+    vm_deallocate(mach_task_self(), (vm_address_t)ports, n * sizeof *ports);
+}
+
+/* With attrp NULL (cph's own attributes set the child's registered
+ * ports) and with one (cph registers the port on this task around the
+ * spawn): the child finds the parent's own registered port in its slot
+ * and cph's in the next, takes cph's only, and the parent's set is as
+ * it was. */
+static void assert_registered_kept(const posix_spawnattr_t *attr)
+{
+    mach_port_t mine = port_with_send();
+    mach_port_t before[CPH__SLOTS], after[CPH__SLOTS];
+    mach_port_t none[CPH__SLOTS] = {MACH_PORT_NULL};
+    char *argv[] = {"d_child", "slots", NULL}, *text;
+
+    cr_assert_eq(mach_ports_register(mach_task_self(), &mine, 1),
+                 KERN_SUCCESS);
+    registered(before);
+    cr_assert_eq(before[0], mine);
+    text = nameless_report(argv, attr);
+    registered(after);
+    cr_assert_str_eq(text, "slots 1\nforked slots 1\n");
+    cr_assert_arr_eq(after, before, sizeof before,
+                     "this task's registered ports changed: %u %u %u",
+                     after[0], after[1], after[2]);
+    free(text);
+    cr_assert_eq(mach_ports_register(mach_task_self(), none, CPH__SLOTS),
+                 KERN_SUCCESS);
+    cr_assert_eq(mach_port_deallocate(mach_task_self(), mine), KERN_SUCCESS);
+    destroy_receive(mine);
+}
+
+Test(darwin, nameless_without_attr_keeps_registered_ports)
+{
+    struct rights *mark = rights_mark();
+
+    assert_registered_kept(NULL);
+    assert_rights_back(mark);
+}
+
+Test(darwin, nameless_with_attr_keeps_registered_ports)
+{
+    struct rights *mark = rights_mark();
+    posix_spawnattr_t attr;
+
+    cr_assert_eq(posix_spawnattr_init(&attr), 0);
+    assert_registered_kept(&attr);
+    posix_spawnattr_destroy(&attr);
+    assert_rights_back(mark);
+}

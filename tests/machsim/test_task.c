@@ -37,17 +37,30 @@ Test(task, fork_child_has_new_space)
 	wait_ok(pid);
 }
 
+/* a new receive right with a send right, registered in slot 0 */
+static mach_port_t registered_port(void)
+{
+	mach_port_t p = rcv_send_port();
+	cr_assert_eq(mach_ports_register(mach_task_self(), &p, 1), 0);
+	return p;
+}
+
+/* in a child: this task's registered ports, or exit status 1 */
+static mach_port_t *lookup_or_exit(void)
+{
+	mach_port_array_t a;
+	mach_msg_type_number_t n;
+	if (mach_ports_lookup(mach_task_self(), &a, &n) || n != 3) _exit(1);
+	return a;
+}
+
 /* ipc_task_init: registered ports are copied into a forked child's task */
 Test(task, registered_ports_inherited)
 {
-	mach_port_t p = rcv_send_port();
-	mach_port_t set[1] = {p};
-	cr_assert_eq(mach_ports_register(mach_task_self(), set, 1), 0);
+	mach_port_t p = registered_port();
 	pid_t pid = fork();
 	if (pid == 0) {
-		mach_port_array_t a;
-		mach_msg_type_number_t n;
-		if (mach_ports_lookup(mach_task_self(), &a, &n) || n != 3) _exit(1);
+		mach_port_t *a = lookup_or_exit();
 		if (type_of(a[0]) != MACH_PORT_TYPE_SEND || a[1] != MACH_PORT_NULL) _exit(2);
 		_exit(send_bare(a[0], MACH_MSG_TYPE_COPY_SEND, 0, 0, 77, 0, 0) ? 3 : 0);
 	}
@@ -56,6 +69,34 @@ Test(task, registered_ports_inherited)
 	cr_assert_eq(recv_msg(p, &r, 5000), 0);
 	cr_assert_eq(r.h.msgh_id, 77);
 	cr_assert_eq(trailer_of(&r)->msgh_audit.val[5], (unsigned)pid);
+}
+
+/* bsd/kern/kern_fork.c fork1 → cloneproc → task_create_internal → ipc_task_init: the child's
+ * registered ports are the parent's as they were at fork(), whatever the parent registers
+ * once fork() has returned in it */
+Test(task, registered_ports_copied_at_fork)
+{
+	mach_port_t none[1] = {MACH_PORT_NULL};
+	registered_port();
+	pid_t pid = fork();
+	if (pid == 0) _exit(type_of(lookup_or_exit()[0]) == MACH_PORT_TYPE_SEND ? 0 : 2);
+	cr_assert_eq(mach_ports_register(mach_task_self(), none, 1), 0);
+	wait_ok(pid);
+}
+
+/* _kernelrpc_mach_ports_lookup3 → ipc_port_copy_send_any: a registered port whose receive right
+ * was destroyed since is looked up as MACH_PORT_DEAD */
+Test(task, registered_port_dead)
+{
+	mach_port_t p = registered_port(), none[1] = {MACH_PORT_NULL};
+	cr_assert_eq(mach_port_mod_refs(mach_task_self(), p, MACH_PORT_RIGHT_RECEIVE, -1), 0);
+	mach_port_array_t a;
+	mach_msg_type_number_t n;
+	cr_assert_eq(mach_ports_lookup(mach_task_self(), &a, &n), 0);
+	cr_assert_eq(n, 3);
+	cr_assert_eq(a[0], MACH_PORT_DEAD);
+	cr_assert_eq(a[1], MACH_PORT_NULL);
+	cr_assert_eq(mach_ports_register(mach_task_self(), none, 1), 0);
 }
 
 /* _kernelrpc_mach_ports_register3: at most TASK_PORT_REGISTER_MAX */

@@ -377,12 +377,14 @@ static kern_return_t ports_register(struct task *t, const struct ms_req *q)
 	return KERN_SUCCESS;
 }
 
-/* _kernelrpc_mach_ports_lookup3: always three, each a copied send right (or NULL) */
+/* _kernelrpc_mach_ports_lookup3: always three, each a copied send right (or NULL); a port that
+ * died since it was registered comes out as MACH_PORT_DEAD (osfmk/ipc/ipc_port.c
+ * ipc_port_copy_send_any gives IP_DEAD for an inactive port) */
 static void ports_lookup(struct task *t, int conn)
 {
 	uint64_t v[4] = {3};
 	for (int i = 0; i < 3; i++) {
-		mach_port_name_t n = 0;
+		mach_port_name_t n = t->registered[i] && !t->registered[i]->active ? MACH_PORT_DEAD : 0;
 		struct kright r = {copy_send(t->registered[i]), MACH_MSG_TYPE_PORT_SEND};
 		if (r.port && right_copyout(t, r, &n)) right_release(r);
 		v[1 + i] = n;

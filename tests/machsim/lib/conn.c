@@ -225,6 +225,28 @@ static void hello(uint32_t op, uint64_t arg)
 	pthread_setspecific(thread_key, (void *)(intptr_t)(fd + 1));
 }
 
+/* fork() returns in the parent only once the child's task exists, created from the parent's as
+ * it was at fork (xnu-11417 bsd/kern/kern_fork.c fork1 → cloneproc → task_create_internal →
+ * osfmk/kern/ipc_tt.c ipc_task_init), not as the parent changed it since: the parent waits for
+ * EOF on a pipe whose write end the child closes once its task is made (or fork failed). */
+static __thread int fork_pipe[2] = {-1, -1};
+
+static void atfork_prepare(void)
+{
+	if (pipe2(fork_pipe, O_CLOEXEC) < 0) fork_pipe[0] = fork_pipe[1] = -1;
+}
+
+static void atfork_parent(void)
+{
+	char c;
+	if (fork_pipe[0] < 0) return;
+	close(fork_pipe[1]);
+	while (read(fork_pipe[0], &c, 1) < 0 && errno == EINTR)
+		;
+	close(fork_pipe[0]);
+	fork_pipe[0] = fork_pipe[1] = -1;
+}
+
 /* fork: the child holds none of the parent's connections, and a task of its own created from
  * the parent's (no names carry over: libsystem's mach_init runs again in the child) */
 static void atfork_child(void)
@@ -235,6 +257,11 @@ static void atfork_child(void)
 	thread_fd = -1;
 	pthread_mutex_init(&fds_lock, NULL);
 	hello(MS_FORKED, parent);
+	if (fork_pipe[0] >= 0) {
+		close(fork_pipe[0]);
+		close(fork_pipe[1]);
+		fork_pipe[0] = fork_pipe[1] = -1;
+	}
 }
 
 __attribute__((constructor(101))) static void machsim_init(void)
@@ -242,5 +269,5 @@ __attribute__((constructor(101))) static void machsim_init(void)
 	socket_name();
 	pthread_key_create(&thread_key, thread_gone);
 	hello(MS_HELLO_IMAGE, (uint64_t)getpid());
-	pthread_atfork(NULL, NULL, atfork_child);
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
