@@ -139,6 +139,9 @@ static int check_in_nameless(const struct cph__env *e, int64_t deadline,
         err = ECONNREFUSED;
     if (!err)
         err = cph__checkin_send_port(port, no_token, e->pid, deadline, &c);
+    /* The request copied the send right (COPY_SEND); the one taken from
+     * the slot is ours to drop (ipc/mach_port.c, mach_port_deallocate;
+     * ipc_right.c, ipc_right_dealloc). */
     mach_port_deallocate(mach_task_self(), port);
     if (!err) {
         cph__checkin_give_to(c, channel);

@@ -75,8 +75,10 @@ static kern_return_t request_once(mach_port_t server, mach_port_t reply,
     req.ndr = NDR_record;
     memcpy(req.token.val, token, sizeof req.token.val);
     /* The server's queue may be full (of a burst of children, or of
-     * anyone's messages to the public name): give up at the deadline.
-     * MACH_SEND_INTERRUPT: see cph__checkin_request. */
+     * anyone's messages to the public name): give up at the deadline
+     * (ipc_mqueue.c, ipc_mqueue_send_locked: a send right waits for room
+     * until MACH_SEND_TIMED_OUT). MACH_SEND_INTERRUPT: see
+     * cph__checkin_request. */
     kr = mach_msg(&req.head,
                   MACH_SEND_MSG | MACH_SEND_TIMEOUT | MACH_SEND_INTERRUPT,
                   sizeof req, 0, MACH_PORT_NULL,
@@ -316,7 +318,8 @@ static kern_return_t receive(mach_port_t port, int64_t deadline_ms,
             MACH_PORT_NULL);
 
         /* With MACH_RCV_LARGE the message stays queued and msgh_size
-         * says how much it needs. */
+         * says how much it needs (ipc_mqueue.c,
+         * ipc_mqueue_select_on_thread_locked). */
         if (kr != MACH_RCV_TOO_LARGE)
             return kr;
         *size = (*buf)->msgh_size + (mach_msg_size_t)sizeof(mach_msg_max_trailer_t);

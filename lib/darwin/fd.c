@@ -18,7 +18,8 @@ int cph__fd_sendable(int fd)
     int err = cph__fileport_make(fd, &port);
 
     /* A fileport is a send right of our own (kern_descrip.c,
-     * fileport_makeport: ipc_port_make_send, copied out to us). */
+     * sys_fileport_makeport: ipc_misc.c fileport_alloc makes the port
+     * with a send right, copied out to us). */
     if (!err)
         mach_port_deallocate(mach_task_self(), port);
     return err;

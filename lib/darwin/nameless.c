@@ -13,7 +13,7 @@
  *    for this spawn alone (libsyscall posix_spawn.c
  *    posix_spawnattr_set_registered_ports_np, PSPA_REGISTERED_PORTS;
  *    bsd/kern/kern_exec.c exec_handle_port_actions copies each name in
- *    as a send right, exec_port_actions_apply hands the three to
+ *    as a send right, exec_handle_spawnattr_policy hands the three to
  *    _kernelrpc_mach_ports_register3 for the new task). The child's set
  *    is replaced whole, so it is this process's own set with the port in
  *    a free slot. The function is private (spawn_private.h, not in the
@@ -143,7 +143,10 @@ static kern_return_t new_port(mach_port_t port)
     kern_return_t kr;
 
     /* The send right the spawn copies from (an attribute names it);
-     * make-send count 1, so a no-senders request with sync 1 waits. */
+     * make-send count 1, so a no-senders request with sync 1 waits
+     * (ipc/mach_port.c, mach_port_insert_right; ipc_right.c,
+     * ipc_right_request_alloc; ipc_port.c, ipc_port_nsrequest). Then a
+     * member of the server's set (mach_port.c, mach_port_insert_member). */
     kr = mach_port_insert_right(mach_task_self(), port, port,
                                 MACH_MSG_TYPE_MAKE_SEND);
     if (kr == KERN_SUCCESS)
@@ -167,6 +170,7 @@ int cph__nameless_prepare(struct cph__record *r, int *slot)
     e = calloc(1, sizeof *e);
     if (!e)
         return ENOMEM;
+    /* ipc/mach_port.c, mach_port_allocate. */
     kr = mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE,
                             &e->port);
     if (kr != KERN_SUCCESS) {
@@ -188,7 +192,8 @@ int cph__nameless_prepare(struct cph__record *r, int *slot)
 
 /* Destroying the receive right destroys what is queued on it and the
  * pending no-senders request; the parent's send right, if still held,
- * is dropped first. */
+ * is dropped first (ipc/mach_port.c, mach_port_deallocate; ipc_right.c,
+ * ipc_right_dealloc). */
 void cph__nameless_end(struct cph__record *r)
 {
     struct entry **at = find(r->id, MACH_PORT_NULL), *e;
@@ -203,6 +208,9 @@ void cph__nameless_end(struct cph__record *r)
     free(e);
 }
 
+/* The spawn copied the send right into the child: ours goes, so that the
+ * child's is the last and its loss fires no-senders (ipc_right.c,
+ * ipc_right_dealloc; ipc_port.c, ipc_port_release_send_and_unlock). */
 void cph__nameless_publish(struct cph__record *r)
 {
     struct entry **at = find(r->id, MACH_PORT_NULL);
@@ -312,6 +320,8 @@ static int spawn_registered(const posix_spawnattr_t *attrp,
                             int (*run)(void *, const posix_spawnattr_t *),
                             void *ctx)
 {
+    /* libsyscall mach/task.c mach_ports_register; kern/ipc_tt.c,
+     * _kernelrpc_mach_ports_register3 replaces the whole set. */
     kern_return_t kr =
         mach_ports_register(mach_task_self(), with, CPH__SLOTS);
     int err;

@@ -130,6 +130,9 @@ static bool still_held(const struct cph__handle *h)
 {
     mach_port_type_t type = 0;
 
+    /* The entry's rights as they are now (ipc/mach_port.c,
+     * mach_port_type, ipc_right.c ipc_right_info): a name the copyin
+     * cleared is KERN_INVALID_NAME. */
     if (mach_port_type(mach_task_self(), h->port, &type) != KERN_SUCCESS)
         return false;
     return type & (h->disposition == MACH_MSG_TYPE_MOVE_RECEIVE
@@ -533,7 +536,8 @@ bool cph__server_unused(void)
 }
 
 /* The service: bootstrap_check_in creates it and gives us its receive
- * right; the registration goes away with that right. On failure the
+ * right (launchd's job_mig_check_in2; its refusals: server_errno); the
+ * registration goes away with that right. On failure the
  * server runs on without one. */
 static int open_service(const char *name)
 {
@@ -581,6 +585,7 @@ int cph__server_open(const char *name)
 
     if (srv.kq >= 0)
         return name ? open_service(name) : 0;
+    /* ipc/mach_port.c, mach_port_allocate: ipc_pset_alloc. */
     kr = mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_PORT_SET,
                             &srv.port_set);
     if (kr != KERN_SUCCESS) {
@@ -597,9 +602,9 @@ int cph__server_open(const char *name)
         err = errno;
         goto fail;
     }
-    /* Close-on-exec as made (kern_event.c, kqueue_body, since xnu-4570
-     * at least), and not passed on by fork (xnu-11417: FP_CLOFORK and
-     * FG_CONFINED, which fdt_fork skips). Without MACH_RCV_MSG
+    /* Close-on-exec as made (kern_event.c, kqueue_internal: FP_CLOEXEC),
+     * and not passed on by fork (FP_CLOFORK and FG_CONFINED, which
+     * fdt_fork skips). Without MACH_RCV_MSG
      * in fflags the knote only reports that a message is queued
      * (ipc_pset.c, filt_machportattach, filt_psetattach for a set). */
     EV_SET(&ev, srv.port_set, EVFILT_MACHPORT, EV_ADD, 0, 0, NULL);

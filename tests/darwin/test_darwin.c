@@ -32,6 +32,7 @@
 #include "core/cph_core.h"
 #include "darwin/give.h"
 #include "darwin/sdk.h"
+#include "holds.h"
 #include "timer.h"
 #include "transport.h"
 
@@ -99,6 +100,7 @@ static mach_port_t receive_right(void)
     cr_assert_eq(mach_port_allocate(mach_task_self(),
                                     MACH_PORT_RIGHT_RECEIVE, &port),
                  KERN_SUCCESS);
+    holds_own(port);
     return port;
 }
 
@@ -123,6 +125,7 @@ static mach_port_t send_once_to(mach_port_t port)
                                          MACH_MSG_TYPE_MAKE_SEND_ONCE, &once,
                                          &type),
                  KERN_SUCCESS);
+    holds_own(once);
     return once;
 }
 
@@ -210,7 +213,7 @@ static void send_id(mach_port_t port, mach_msg_id_t id)
                  KERN_SUCCESS);
 }
 
-Test(darwin, receive_right)
+Test(darwin, receive_right, .init = holds_before)
 {
     mach_port_t port = port_with_send();
     cph_attachments_t *list = list_new();
@@ -231,6 +234,7 @@ Test(darwin, receive_right)
     cr_assert_str_eq(text, "received 1234\n");
     free(text);
     cph_attachments_destroy(list);
+    holds_nothing_more();
 }
 
 /* The child sends on the right attached as name with disposition; we
@@ -259,39 +263,43 @@ static void assert_child_sends(mach_port_t port, mach_port_t name,
     cph_attachments_destroy(list);
 }
 
-Test(darwin, copy_send_right)
+Test(darwin, copy_send_right, .init = holds_before)
 {
     mach_port_t port = port_with_send();
 
     assert_child_sends(port, port, MACH_MSG_TYPE_COPY_SEND, "send");
     cr_assert_eq(send_refs(port), 1, "a copy took our reference");
+    holds_nothing_more();
 }
 
-Test(darwin, make_send_right)
+Test(darwin, make_send_right, .init = holds_before)
 {
     mach_port_t port = receive_right();
 
     assert_child_sends(port, port, MACH_MSG_TYPE_MAKE_SEND, "send");
     cr_assert_eq(send_refs(port), 0);
+    holds_nothing_more();
 }
 
-Test(darwin, move_send_right)
+Test(darwin, move_send_right, .init = holds_before)
 {
     mach_port_t port = port_with_send();
 
     assert_child_sends(port, port, MACH_MSG_TYPE_MOVE_SEND, "send");
     cr_assert_eq(send_refs(port), 0, "the moved send right stayed here");
+    holds_nothing_more();
 }
 
-Test(darwin, make_send_once_right)
+Test(darwin, make_send_once_right, .init = holds_before)
 {
     mach_port_t port = receive_right();
 
     assert_child_sends(port, port, MACH_MSG_TYPE_MAKE_SEND_ONCE,
                        "send-once");
+    holds_nothing_more();
 }
 
-Test(darwin, move_send_once_right)
+Test(darwin, move_send_once_right, .init = holds_before)
 {
     mach_port_t port = receive_right(), once = send_once_to(port);
     mach_port_type_t type;
@@ -300,9 +308,10 @@ Test(darwin, move_send_once_right)
                        "send-once");
     cr_assert_eq(mach_port_type(mach_task_self(), once, &type),
                  KERN_INVALID_NAME, "the moved send-once right stayed here");
+    holds_nothing_more();
 }
 
-Test(darwin, fileport_fds)
+Test(darwin, fileport_fds, .init = holds_before)
 {
     cph_attachments_t *list = list_new();
     char *argv[] = {"d_child", "fd", "pipe", "file", NULL}, *text;
@@ -324,6 +333,7 @@ Test(darwin, fileport_fds)
     cr_assert_str_eq(text, "pipe by pipe cloexec 1\nfile by file cloexec 1\n");
     free(text);
     cph_attachments_destroy(list);
+    holds_nothing_more();
 }
 
 /*
@@ -399,15 +409,16 @@ static struct stake never_checks_in(cph_attachments_t *list)
     cr_assert_eq(wait_exit(pid), 0);
     assert_stake_released(&s);
     cph_attachments_destroy(list);
+    holds_nothing_more();
     return s;
 }
 
-Test(darwin, child_never_checks_in)
+Test(darwin, child_never_checks_in, .init = holds_before)
 {
     never_checks_in(list_new());
 }
 
-Test(darwin, child_closes_pipe_without_check_in)
+Test(darwin, child_closes_pipe_without_check_in, .init = holds_before)
 {
     cph_attachments_t *list = list_new();
     struct stake s = stake_in(list);
@@ -421,9 +432,10 @@ Test(darwin, child_closes_pipe_without_check_in)
     cr_assert_eq(wait_exit(pid), 128 + SIGKILL,
                  "the helper was not waiting to be killed");
     cph_attachments_destroy(list);
+    holds_nothing_more();
 }
 
-Test(darwin, wrong_token_then_right)
+Test(darwin, wrong_token_then_right, .init = holds_before)
 {
     cph_attachments_t *list = list_new();
     char *text;
@@ -436,6 +448,7 @@ Test(darwin, wrong_token_then_right)
                            "again refused\n");
     free(text);
     cph_attachments_destroy(list);
+    holds_nothing_more();
 }
 
 static int64_t now_ms(void)
@@ -517,7 +530,7 @@ static void run_orphaned(const char *mode, bool suspended, char *text,
     close(p[0]);
 }
 
-Test(darwin, server_gone_by_hand)
+Test(darwin, server_gone_by_hand, .init = holds_before)
 {
     char text[512];
     const char *late;
@@ -532,6 +545,7 @@ Test(darwin, server_gone_by_hand)
                   strncmp(late, "late send-failed ", 17) == 0 ||
                   strcmp(late, "late refused\n") == 0,
               "a check-in with a dead server: %s", text);
+    holds_nothing_more();
 }
 
 /* The child of "d_parent mode", orphaned before its check-in, says
@@ -549,15 +563,16 @@ static void assert_orphan_refused(const char *mode)
     cr_assert_eq(status, ECONNREFUSED, "cph_child_status: %s",
                  strerror(status));
     cr_assert_eq(count, 0);
+    holds_nothing_more();
 }
 
 /* Its parent gone (getppid() is 1), the child never sends the token. */
-Test(darwin, server_gone_child_status)
+Test(darwin, server_gone_child_status, .init = holds_before)
 {
     assert_orphan_refused("orphan");
 }
 
-Test(darwin, move_right_goes_to_one_child)
+Test(darwin, move_right_goes_to_one_child, .init = holds_before)
 {
     mach_port_t port = port_with_send();
     cph_attachments_t *list = list_new();
@@ -578,9 +593,10 @@ Test(darwin, move_right_goes_to_one_child)
                  EINVAL);
     cr_assert_eq(pid, -1, "*pid was set by a failed spawn");
     cph_attachments_destroy(list);
+    holds_nothing_more();
 }
 
-Test(darwin, move_right_destroyed_when_spawn_fails)
+Test(darwin, move_right_destroyed_when_spawn_fails, .init = holds_before)
 {
     mach_port_t port = port_with_send();
     cph_attachments_t *list = list_new();
@@ -598,9 +614,10 @@ Test(darwin, move_right_destroyed_when_spawn_fails)
                  EINVAL);
     cr_assert_eq(pid, -1);
     cph_attachments_destroy(list);
+    holds_nothing_more();
 }
 
-Test(darwin, destroying_a_list_releases_its_move_rights)
+Test(darwin, destroying_a_list_releases_its_move_rights, .init = holds_before)
 {
     mach_port_t moved = port_with_send(), sent = port_with_send();
     mach_port_t copied = port_with_send();
@@ -616,9 +633,10 @@ Test(darwin, destroying_a_list_releases_its_move_rights)
     cr_assert(type_of(moved) & MACH_PORT_TYPE_DEAD_NAME);
     cr_assert_eq(send_refs(sent), 1);
     cr_assert_eq(send_refs(copied), 1);
+    holds_nothing_more();
 }
 
-Test(darwin, setexec_refused)
+Test(darwin, setexec_refused, .init = holds_before)
 {
     cph_attachments_t *list = list_new();
     char *argv[] = {"d_missing", NULL};
@@ -636,6 +654,7 @@ Test(darwin, setexec_refused)
     cr_assert_eq(pid, -1);
     posix_spawnattr_destroy(&attr);
     cph_attachments_destroy(list);
+    holds_nothing_more();
 }
 
 static void assert_refused(cph_attachments_t *list, const char *key,
@@ -648,7 +667,7 @@ static void assert_refused(cph_attachments_t *list, const char *key,
                  port, disposition, strerror(err));
 }
 
-Test(darwin, add_port_errors)
+Test(darwin, add_port_errors, .init = holds_before)
 {
     cph_attachments_t *list = list_new();
     mach_port_t port = receive_right(), sendable = port_with_send();
@@ -701,9 +720,10 @@ Test(darwin, add_port_errors)
     /* Nor does the list own a reference it was refused. */
     cph_attachments_destroy(list);
     cr_assert_eq(send_refs(sendable), 1);
+    holds_nothing_more();
 }
 
-Test(darwin, cloexec_default_still_checks_in)
+Test(darwin, cloexec_default_still_checks_in, .init = holds_before)
 {
     cph_attachments_t *list = list_new();
     char fd[16], *argv[] = {"d_child", "keys", fd, NULL}, *text;
@@ -727,11 +747,12 @@ Test(darwin, cloexec_default_still_checks_in)
     free(text);
     posix_spawnattr_destroy(&attr);
     cph_attachments_destroy(list);
+    holds_nothing_more();
 }
 
 /* The kernel copies descriptors in in order: cph sends every right it
  * copies or makes before the ones it moves. */
-Test(darwin, receive_right_moved_with_a_send_right_made)
+Test(darwin, receive_right_moved_with_a_send_right_made, .init = holds_before)
 {
     mach_port_t port = receive_right();
     cph_attachments_t *list = list_new();
@@ -748,9 +769,10 @@ Test(darwin, receive_right_moved_with_a_send_right_made)
     cr_assert_eq(mach_port_type(mach_task_self(), port, &type),
                  KERN_INVALID_NAME, "the receive right stayed here");
     cph_attachments_destroy(list);
+    holds_nothing_more();
 }
 
-Test(darwin, last_send_right_moved_and_copied)
+Test(darwin, last_send_right_moved_and_copied, .init = holds_before)
 {
     mach_port_t port = port_with_send();
     cph_attachments_t *list = list_new();
@@ -770,11 +792,12 @@ Test(darwin, last_send_right_moved_and_copied)
     free(text);
     cr_assert_eq(send_refs(port), 0, "the moved send right stayed here");
     cph_attachments_destroy(list);
+    holds_nothing_more();
 }
 
 /* fileport_makeport refuses a kqueue (xnu's fg_sendable): so does the
  * list, at once. */
-Test(darwin, unsendable_fd_refused)
+Test(darwin, unsendable_fd_refused, .init = holds_before)
 {
     cph_attachments_t *list = list_new();
     char *argv[] = {"d_child", "keys", NULL}, *text;
@@ -791,11 +814,12 @@ Test(darwin, unsendable_fd_refused)
     cr_assert_str_eq(text, "keys pipe report\n");
     free(text);
     cph_attachments_destroy(list);
+    holds_nothing_more();
 }
 
 /* A copied right whose port died before the check-in arrives dead:
  * child.h promises MACH_PORT_NULL for it. */
-Test(darwin, dead_right_taken_as_null)
+Test(darwin, dead_right_taken_as_null, .init = holds_before)
 {
     mach_port_t port = port_with_send();
     cph_attachments_t *list = list_new();
@@ -812,6 +836,7 @@ Test(darwin, dead_right_taken_as_null)
     free(text);
     cph_attachments_destroy(list);
     cr_assert_eq(mach_port_deallocate(mach_task_self(), port), KERN_SUCCESS);
+    holds_nothing_more();
 }
 
 /* A d_client in mode, spawned with list, writing to a fresh scratch
@@ -873,7 +898,7 @@ static char *flood_held(struct client *c)
 
 /* A check-in that cannot be queued gives up at its deadline and leaves
  * no right behind; the server's queue holds far more than 5. */
-Test(darwin, full_queue_send_times_out_clean)
+Test(darwin, full_queue_send_times_out_clean, .init = holds_before)
 {
     cph_attachments_t *list = list_new();
     struct client c;
@@ -890,13 +915,14 @@ Test(darwin, full_queue_send_times_out_clean)
                      "check-in timed-out\nnames same\n");
     free(text);
     cph_attachments_destroy(list);
+    holds_nothing_more();
 }
 
 /* The same with signals arriving while the check-in waits for room:
  * each interrupted send is cleaned up and sent again by cph (libsyscall
  * would resend the header it was first given, one more reference of the
  * server's send right each time). */
-Test(darwin, interrupted_check_in_leaves_no_reference)
+Test(darwin, interrupted_check_in_leaves_no_reference, .init = holds_before)
 {
     cph_attachments_t *list = list_new();
     struct client c;
@@ -910,6 +936,7 @@ Test(darwin, interrupted_check_in_leaves_no_reference)
                      "check-in timed-out\nnames same\nrefs same\n");
     free(text);
     cph_attachments_destroy(list);
+    holds_nothing_more();
 }
 
 /* Starts cph's server in this process (or finds it started): its
@@ -934,7 +961,7 @@ static natural_t messages_on(mach_port_t name)
  * the server has started on a full queue, another thread gets the lock
  * while most of it is still queued (a server that drains the queue
  * holding the lock lets go of it only once the queue is empty). */
-Test(darwin, flood_lets_go_of_the_lock)
+Test(darwin, flood_lets_go_of_the_lock, .init = holds_before)
 {
     cph_attachments_t *list = list_new();
     char name[CPH__SERVICE_MAX + 1];
@@ -970,11 +997,12 @@ Test(darwin, flood_lets_go_of_the_lock)
     cr_assert_eq(mach_port_deallocate(mach_task_self(), service),
                  KERN_SUCCESS);
     cph_attachments_destroy(list);
+    holds_nothing_more();
 }
 
 /* Anyone can send to the public name: a check_in carrying rights is
  * destroyed with them, and the real check-in is still served. */
-Test(darwin, rogue_check_in_destroyed)
+Test(darwin, rogue_check_in_destroyed, .init = holds_before)
 {
     cph_attachments_t *list = list_new();
     char *text;
@@ -986,6 +1014,7 @@ Test(darwin, rogue_check_in_destroyed)
                            "right accepted 1 port\n");
     free(text);
     cph_attachments_destroy(list);
+    holds_nothing_more();
 }
 
 /*
@@ -1014,6 +1043,7 @@ static mach_port_t take_port(pid_t pid, const char *key)
     int err = cph_take_port(pid, key, LIVENESS_MS, &port);
 
     cr_assert_eq(err, 0, "take %s: %s", key, strerror(err));
+    holds_own(port);
     return port;
 }
 
@@ -1039,14 +1069,15 @@ static void assert_gives_send_right(int delivery)
     free(text);
     cr_assert_eq(mach_port_deallocate(mach_task_self(), port), KERN_SUCCESS);
     cph_attachments_destroy(list);
+    holds_nothing_more();
 }
 
-Test(darwin, give_send_right_back)
+Test(darwin, give_send_right_back, .init = holds_before)
 {
     assert_gives_send_right(suite_delivery());
 }
 
-Test(darwin, give_receive_right_back)
+Test(darwin, give_receive_right_back, .init = holds_before)
 {
     cph_attachments_t *list = expecting("queue");
     char *argv[] = {"d_child", "givereceive", "queue", "88", NULL}, *text;
@@ -1065,9 +1096,10 @@ Test(darwin, give_receive_right_back)
     free(text);
     destroy_receive(port);
     cph_attachments_destroy(list);
+    holds_nothing_more();
 }
 
-Test(darwin, give_send_once_right_back)
+Test(darwin, give_send_once_right_back, .init = holds_before)
 {
     cph_attachments_t *list = expecting("once");
     char *argv[] = {"d_child", "giveonce", "once", NULL}, *text;
@@ -1090,11 +1122,12 @@ Test(darwin, give_send_once_right_back)
     cr_assert_str_eq(text, "gave 0\nreceived 99\n");
     free(text);
     cph_attachments_destroy(list);
+    holds_nothing_more();
 }
 
 /* What a refused give leaves with the child: a MOVE right it gave under a
  * key nobody expects, or with a disposition cph refuses, stays its own. */
-Test(darwin, give_refusals_keep_the_right)
+Test(darwin, give_refusals_keep_the_right, .init = holds_before)
 {
     cph_attachments_t *list = expecting("key");
     char *argv[] = {"d_child", "giveerrors", "key", NULL}, *text;
@@ -1115,13 +1148,14 @@ Test(darwin, give_refusals_keep_the_right)
     free(text);
     destroy_receive(port);
     cph_attachments_destroy(list);
+    holds_nothing_more();
 }
 
 /* The server side of the same rules: a give under a key nobody expects,
  * or malformed, is destroyed with its right; a give from any process but
  * the child, even on the child's own give port, too; and the child's exit
  * ends giving although a send right to its port lives on. */
-Test(darwin, rogue_gives_destroyed)
+Test(darwin, rogue_gives_destroyed, .init = holds_before)
 {
     cph_attachments_t *list = expecting("good");
     mach_port_t give, replied, bait = receive_right(), none;
@@ -1156,11 +1190,12 @@ Test(darwin, rogue_gives_destroyed)
                  KERN_SUCCESS);
     cr_assert_eq(mach_port_deallocate(mach_task_self(), give), KERN_SUCCESS);
     cph_attachments_destroy(list);
+    holds_nothing_more();
 }
 
 /* A child that exits without giving, or never checks in: the parent
  * learns it at once. */
-Test(darwin, take_after_exit_without_giving)
+Test(darwin, take_after_exit_without_giving, .init = holds_before)
 {
     cph_attachments_t *list = expecting("never");
     char *argv[] = {"d_child", "keys", NULL}, *text;
@@ -1181,6 +1216,7 @@ Test(darwin, take_after_exit_without_giving)
                  ECONNABORTED);
     cr_assert_eq(wait_exit(pid), 0);
     cph_attachments_destroy(list);
+    holds_nothing_more();
 }
 
 /*
@@ -1210,7 +1246,7 @@ static void assert_fds_high(const posix_spawn_file_actions_t *fa,
     cph_attachments_destroy(list);
 }
 
-Test(darwin, received_fds_never_on_stdio)
+Test(darwin, received_fds_never_on_stdio, .init = holds_before)
 {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
@@ -1226,12 +1262,13 @@ Test(darwin, received_fds_never_on_stdio)
                  0);
     assert_fds_high(NULL, &attr);
     posix_spawnattr_destroy(&attr);
+    holds_nothing_more();
 }
 
 /* A child that has exited (a zombie) before the server watches it:
  * EVFILT_PROC refuses it with ESRCH, and the child is gone, not the
  * parent's failure. Driven through the core as cph_spawn drives it. */
-Test(darwin, exited_before_watch_is_aborted)
+Test(darwin, exited_before_watch_is_aborted, .init = holds_before)
 {
     char *argv[] = {"true", NULL}, name[CPH__SERVICE_MAX + 1];
     struct cph__record *r = cph__record_new();
@@ -1255,6 +1292,7 @@ Test(darwin, exited_before_watch_is_aborted)
     cr_assert_eq(cph_checkin_wait(pid, 0), ECONNABORTED);
     close(fds[0]);
     cr_assert_eq(wait_exit(pid), 0);
+    holds_nothing_more();
 }
 
 /* One check-in, so that what the server's first spawn brings (its thread's
@@ -1285,7 +1323,7 @@ static mach_vm_size_t virtual_size(void)
 /* Out-of-line memory sent to the public name as MACH_MSG_PHYSICAL_COPY
  * arrives with deallocate FALSE, which mach_msg_destroy leaves mapped:
  * 64 such messages of 1 MiB must not stay in the parent. */
-Test(darwin, ool_memory_unmapped)
+Test(darwin, ool_memory_unmapped, .init = holds_before)
 {
     cph_attachments_t *list = list_new();
     char name[CPH__SERVICE_MAX + 1];
@@ -1306,12 +1344,13 @@ Test(darwin, ool_memory_unmapped)
     cr_assert_str_eq(text, "ool sent 64\nright accepted 1 port\n");
     free(text);
     cph_attachments_destroy(list);
+    holds_nothing_more();
 }
 
 /* MOVE_RECEIVE of a receive right xnu will not move would kill the
  * parent's server thread with a guard exception once the child checks
  * in: refused at once. The same right made a send right travels. */
-Test(darwin, immovable_receive_rights_refused)
+Test(darwin, immovable_receive_rights_refused, .init = holds_before)
 {
     cph_attachments_t *list = list_new();
     mach_port_options_t guarded_options = {.flags = MPO_CONTEXT_AS_GUARD};
@@ -1342,10 +1381,11 @@ Test(darwin, immovable_receive_rights_refused)
                  KERN_SUCCESS);
     cr_assert_eq(mach_port_destruct(mach_task_self(), immovable, 0, 2),
                  KERN_SUCCESS);
+    holds_nothing_more();
 }
 
 /* The same refusal in the child, for cph_child_give_port. */
-Test(darwin, immovable_receive_rights_not_given)
+Test(darwin, immovable_receive_rights_not_given, .init = holds_before)
 {
     cph_attachments_t *list = expecting("key");
     char *argv[] = {"d_child", "giveimmovable", "key", NULL}, *text;
@@ -1362,6 +1402,7 @@ Test(darwin, immovable_receive_rights_not_given)
     cr_assert_eq(cph_take_port(pid, "key", LIVENESS_MS, &none),
                  ECONNABORTED);
     cph_attachments_destroy(list);
+    holds_nothing_more();
 }
 
 /* The child's name space cannot take the reply's rights: the receive
@@ -1369,7 +1410,7 @@ Test(darwin, immovable_receive_rights_not_given)
  * the child must destroy ("on any error no handle is kept"). The helper
  * fills its own name space (a simulator's limit; on a Mac, a task that
  * does so risks its port-space resource limit). */
-Test(darwin, child_body_error_keeps_nothing)
+Test(darwin, child_body_error_keeps_nothing, .init = holds_before)
 {
     cph_attachments_t *list = list_new();
     char expected[64], *text;
@@ -1385,13 +1426,14 @@ Test(darwin, child_body_error_keeps_nothing)
     cr_assert_str_eq(text, expected);
     free(text);
     cph_attachments_destroy(list);
+    holds_nothing_more();
 }
 
 /* A reply refused at a descriptor's copyin (a MAKE_SEND whose receive
  * right the caller destroyed, against the contract): only the
  * descriptors before it were taken; the moved right after it is still
  * the parent's, and must be destroyed, not leaked. */
-Test(darwin, body_error_destroys_unsent_moved_rights)
+Test(darwin, body_error_destroys_unsent_moved_rights, .init = holds_before)
 {
     cph_attachments_t *list = list_new();
     mach_port_t made = receive_right(), moved = port_with_send();
@@ -1409,6 +1451,7 @@ Test(darwin, body_error_destroys_unsent_moved_rights)
               "the moved receive right lives on in the parent");
     cr_assert_eq(mach_port_deallocate(mach_task_self(), moved), KERN_SUCCESS);
     cph_attachments_destroy(list);
+    holds_nothing_more();
 }
 
 /* The server's own receive fails part-way (its name space is full): the
@@ -1416,7 +1459,7 @@ Test(darwin, body_error_destroys_unsent_moved_rights)
  * server's to destroy, here a copy of a send right to our witness port.
  * Filling this process's name space is a simulator's game (see
  * child_body_error_keeps_nothing). */
-Test(darwin, server_body_error_destroyed)
+Test(darwin, server_body_error_destroyed, .init = holds_before)
 {
     cph_attachments_t *list = list_new();
     mach_port_t witness = receive_right(), *names;
@@ -1440,13 +1483,14 @@ Test(darwin, server_body_error_destroyed)
                  "the server kept what it received with a body error");
     destroy_receive(witness);
     cph_attachments_destroy(list);
+    holds_nothing_more();
 }
 
 /* A MOVE right whose give fails at the send stays the child's: the give
  * port dead (EPIPE; the test destroys it behind cph's back, through the
  * send right the child gave), or full until the deadline (ETIMEDOUT: the
  * kernel hands it back). */
-Test(darwin, failed_give_keeps_the_moved_right)
+Test(darwin, failed_give_keeps_the_moved_right, .init = holds_before)
 {
     cph_attachments_t *list = expecting("good");
     mach_port_t give, none;
@@ -1467,9 +1511,10 @@ Test(darwin, failed_give_keeps_the_moved_right)
                  ECONNABORTED);
     cr_assert_eq(mach_port_deallocate(mach_task_self(), give), KERN_SUCCESS);
     cph_attachments_destroy(list);
+    holds_nothing_more();
 }
 
-Test(darwin, timed_out_give_keeps_the_moved_right)
+Test(darwin, timed_out_give_keeps_the_moved_right, .init = holds_before)
 {
     cph_attachments_t *list = expecting("later");
     struct client c;
@@ -1487,11 +1532,12 @@ Test(darwin, timed_out_give_keeps_the_moved_right)
     cr_assert_str_eq(rest, expected);
     free(text);
     cph_attachments_destroy(list);
+    holds_nothing_more();
 }
 
 /* The give port's no-senders notification alone ends giving: the child
  * is alive and still has its pipe, but dropped its give right. */
-Test(darwin, dropped_give_right_ends_giving)
+Test(darwin, dropped_give_right_ends_giving, .init = holds_before)
 {
     cph_attachments_t *list = expecting("never");
     mach_port_t none;
@@ -1507,12 +1553,13 @@ Test(darwin, dropped_give_right_ends_giving)
     cr_assert_str_eq(text, "");
     free(text);
     cph_attachments_destroy(list);
+    holds_nothing_more();
 }
 
 /* A process between cph_spawn and the child (a wrapper that spawns it)
  * makes getppid() another pid than the parent's while the parent lives:
  * the child must not send the token, which stays in the pipe. */
-Test(darwin, wrapped_child_keeps_the_token)
+Test(darwin, wrapped_child_keeps_the_token, .init = holds_before)
 {
     cph_attachments_t *list = list_new();
     char expected[64], *text;
@@ -1524,6 +1571,7 @@ Test(darwin, wrapped_child_keeps_the_token)
     cr_assert_str_eq(text, expected);
     free(text);
     cph_attachments_destroy(list);
+    holds_nothing_more();
 }
 
 /* The nameless delivery (the macOS default): a port the child finds in
@@ -1544,9 +1592,10 @@ static void assert_nameless_handed_over(void)
     cph_attachments_destroy(list);
 }
 
-Test(darwin, nameless_handed_over)
+Test(darwin, nameless_handed_over, .init = holds_before)
 {
     assert_nameless_handed_over();
+    holds_nothing_more();
 }
 
 #ifdef CPH_SIMULATED_MACH
@@ -1554,7 +1603,7 @@ void machsim_deny_register(bool deny);
 
 /* A sandbox without mach-register: the rendezvous cannot check its
  * service in, the nameless delivery needs none. */
-Test(darwin, nameless_survives_denied_mach_register)
+Test(darwin, nameless_survives_denied_mach_register, .init = holds_before)
 {
     cph_attachments_t *list = list_new();
     char *argv[] = {"d_child", "keys", NULL};
@@ -1567,6 +1616,7 @@ Test(darwin, nameless_survives_denied_mach_register)
                  EPERM);
     cph_attachments_destroy(list);
     assert_nameless_handed_over();
+    holds_nothing_more();
 }
 #endif
 
@@ -1694,7 +1744,7 @@ static char *nameless_report(char *argv[], const posix_spawnattr_t *attr)
 /* A process the spawned child forked inherits the port in its slot,
  * but its check-in is refused (the audit pid is not the spawned one);
  * the child's own is served. */
-Test(darwin, nameless_foreign_check_in_refused)
+Test(darwin, nameless_foreign_check_in_refused, .init = holds_before)
 {
     struct rights *mark = rights_mark();
     mach_port_t port = receive_right();
@@ -1710,7 +1760,7 @@ Test(darwin, nameless_foreign_check_in_refused)
 
 /* The child exits without checking in: given up, and the rights
  * attached for it released as for the rendezvous. */
-Test(darwin, nameless_child_exits_early)
+Test(darwin, nameless_child_exits_early, .init = holds_before)
 {
     struct rights *mark = rights_mark();
     struct stake s = never_checks_in(list_for(CPH_DELIVERY_NAMELESS));
@@ -1738,7 +1788,7 @@ static void assert_given_up_alive(pid_t pid)
 
 /* The child lets go of the port without checking in, and lives on: the
  * port's no-senders gives it up, as the pipe's EOF does the rendezvous. */
-Test(darwin, nameless_child_lets_go_of_the_port)
+Test(darwin, nameless_child_lets_go_of_the_port, .init = holds_before)
 {
     struct rights *mark = rights_mark();
     mach_port_t port = receive_right();
@@ -1757,7 +1807,7 @@ Test(darwin, nameless_child_lets_go_of_the_port)
 
 /* A wrapper that execs the real child: the same pid, the registered
  * ports kept across exec. */
-Test(darwin, nameless_through_exec_wrapper)
+Test(darwin, nameless_through_exec_wrapper, .init = holds_before)
 {
     struct rights *mark = rights_mark();
     char *argv[] = {"d_client", "nlexec", "d_child", "keys", NULL};
@@ -1770,7 +1820,7 @@ Test(darwin, nameless_through_exec_wrapper)
 
 /* The child clears its slot before main(): neither it nor a process it
  * forks finds the port in its registered ports. */
-Test(darwin, nameless_grandchild_does_not_inherit)
+Test(darwin, nameless_grandchild_does_not_inherit, .init = holds_before)
 {
     struct rights *mark = rights_mark();
     char *argv[] = {"d_child", "slots", NULL};
@@ -1800,7 +1850,7 @@ static void await_file(const char *path, const char *text)
 /* The child forked a process that keeps the port in its slot, then let
  * go of its own: the outcome waits for that descendant (no-senders),
  * which gives the child up while it still runs. */
-Test(darwin, nameless_descendant_holds_the_right)
+Test(darwin, nameless_descendant_holds_the_right, .init = holds_before)
 {
     struct rights *mark = rights_mark();
     mach_port_t port = receive_right();
@@ -1822,7 +1872,7 @@ Test(darwin, nameless_descendant_holds_the_right)
 
 /* The parent dies before its child (started suspended) checks in: the
  * port in the child's slot is dead, and the child says so at once. */
-Test(darwin, nameless_parent_dies)
+Test(darwin, nameless_parent_dies, .init = holds_before)
 {
     struct rights *mark = rights_mark();
 
@@ -1834,7 +1884,7 @@ Test(darwin, nameless_parent_dies)
 
 /* Many children spawned before any checks in: each finds its own port
  * and gets its own handles. */
-Test(darwin, nameless_many_in_flight)
+Test(darwin, nameless_many_in_flight, .init = holds_before)
 {
     struct rights *mark = rights_mark();
     mach_port_t ports[IN_FLIGHT];
@@ -1869,7 +1919,7 @@ Test(darwin, nameless_many_in_flight)
 
 /* Giving back works the same through the nameless check-in: the give
  * port comes with its reply. */
-Test(darwin, nameless_give_back)
+Test(darwin, nameless_give_back, .init = holds_before)
 {
     struct rights *mark = rights_mark();
 
@@ -1923,7 +1973,7 @@ static void assert_registered_kept(const posix_spawnattr_t *attr)
     destroy_receive(mine);
 }
 
-Test(darwin, nameless_without_attr_keeps_registered_ports)
+Test(darwin, nameless_without_attr_keeps_registered_ports, .init = holds_before)
 {
     struct rights *mark = rights_mark();
 
@@ -1931,7 +1981,7 @@ Test(darwin, nameless_without_attr_keeps_registered_ports)
     assert_rights_back(mark);
 }
 
-Test(darwin, nameless_with_attr_keeps_registered_ports)
+Test(darwin, nameless_with_attr_keeps_registered_ports, .init = holds_before)
 {
     struct rights *mark = rights_mark();
     posix_spawnattr_t attr;
