@@ -134,6 +134,13 @@
  *  Nothing is public: no service name, no lookup, so a sandbox that
  *  denies "mach-register" (or the lookup of a name) does not stop it. The
  *  spawn holds its own duplicate of every attached fd, as pid-bound does.
+ *  An exec-ing wrapper keeps the pid and the registered ports: the
+ *  program it executes checks in. A forking wrapper's child inherits the
+ *  right as well (fork copies the registered ports) and CPH_HANDSHAKE:
+ *  its constructor takes the right out of the slot and stops at step 3
+ *  (its parent is the wrapper: ECONNREFUSED), and a check-in sent from it
+ *  anyway is destroyed at step 4; the parent's outcome is ECONNABORTED
+ *  once the wrapper exits (or every holder of the right has let it go).
  *
  * Every delivery: cph never reaps (waitpid) the caller's children and
  * never touches signal dispositions. The child leaves alone any fd that is
