@@ -39,11 +39,12 @@ static const char *failure(int status)
     case EINVAL:
         return "CPH_HANDSHAKE is stale or malformed";
     case EBADF:
-        return "the fd CPH_HANDSHAKE names is not the channel: closed by the "
-               "launcher's file actions, or a stale variable";
+        return "the fd (nameless: the registered-port slot) CPH_HANDSHAKE "
+               "names is not the channel: closed by the launcher's file "
+               "actions, or a stale variable";
     case ECONNREFUSED:
         return "the parent is gone, or a wrapper forked cph-show instead of "
-               "executing it (pid-bound delivery)";
+               "executing it (pid-bound and nameless deliveries)";
     case ECONNRESET:
         return "already taken by another process, or the parent died";
     default:

@@ -7,9 +7,10 @@
  *
  *   - reads CPH_HANDSHAKE and unsets it at once, whatever happens next, so
  *     that no grandchild sees it; without it there is nothing to do;
- *   - checks that the fd it names is the channel the parent made (its
- *     inode, and what the OS tells of its kind: on Linux also its maker)
- *     and is not 0, 1 or 2; any other fd is left alone;
+ *   - direct and pid-bound: checks that the fd it names is the channel
+ *     the parent made (its inode, and what the OS tells of its kind: on
+ *     Linux also its maker) and is not 0, 1 or 2; any other fd is left
+ *     alone;
  *   - direct delivery (Linux): reads every handle queued in the inherited
  *     socket and closes it;
  *   - pid-bound delivery: checks that its parent (getppid()) is still the
@@ -18,7 +19,13 @@
  *     macOS: bootstrap_look_up), sends the token, closes the pipe, and
  *     receives every handle with its key. The service must belong to its
  *     parent: on Linux this is checked before the token is sent, on macOS
- *     on the reply's audit trailer.
+ *     on the reply's audit trailer;
+ *   - nameless delivery (macOS): takes the send right from the
+ *     registered-port slot CPH_HANDSHAKE names and clears the slot (so
+ *     that no process it creates inherits it), checks that its parent
+ *     (getppid()) is still the pid that made it, sends its check-in on
+ *     it, and receives every handle with its key; the reply's audit
+ *     trailer must name its parent.
  *
  * When the parent expects handles back (cph_attachments_expect), the
  * constructor also keeps the channel the handles came on as its give
@@ -26,24 +33,23 @@
  * direct delivery the inherited socketpair end, under the pid-bound
  * delivery the check-in's connection, on which it acknowledges the
  * check-in (a parent already gone misses the ack, and the check-in still
- * succeeds);
- * on macOS a send right to the give port the parent sent with the reply
- * (one port name for the life of the process).
- * cph_child_give_fd() sends on it; see GIVING BACK in <cph/spawn.h>.
+ * succeeds); on macOS, pid-bound or nameless, a send right to the give
+ * port the parent sent with the reply (one port name for the life of the
+ * process). cph_child_give_fd() sends on it; see GIVING BACK in
+ * <cph/spawn.h>.
  *
  * The constructor never aborts, exits, prints or raises a signal, and
  * leaves errno as it found it. Its whole wait is bounded by
- * CPH_CHILD_TIMEOUT_MS. A pid-bound parent already gone (getppid() is not
- * the pid that serves the name) is noticed before the token leaves, and
- * main() starts at once. If the parent dies mid-handshake: on Linux the
- * channel or connection breaks and main() starts at once. On macOS a
- * request queued to the parent is destroyed when the kernel tears the
- * dead parent's ports down, and the child learns of it then (ECONNRESET);
- * but launchd keeps the dead parent's name resolvable for a while and
- * that teardown can come later, so at worst the child waits out the
- * bound. If the parent is alive but
- * never answers, main() starts after the bound. Either way
- * cph_child_status() tells why.
+ * CPH_CHILD_TIMEOUT_MS. A pid-bound or nameless parent already gone
+ * (getppid() is not the pid CPH_HANDSHAKE names) is noticed before
+ * anything is sent, and main() starts at once. If the parent dies
+ * mid-handshake: on Linux the channel or connection breaks and main()
+ * starts at once. On macOS a request queued to the parent is destroyed
+ * when the kernel tears the dead parent's ports down, and the child learns
+ * of it then (ECONNRESET); pid-bound, launchd keeps the dead parent's name
+ * resolvable for a while and that teardown can come later, so at worst the
+ * child waits out the bound. If the parent is alive but never answers,
+ * main() starts after the bound. Either way cph_child_status() tells why.
  *
  * With a static libcph_child, the constructor is linked only if the
  * program calls one of the functions below (they live in the same object).
@@ -78,18 +84,23 @@ extern "C" {
  *   ENOENT        not launched by cph_spawn (no CPH_HANDSHAKE);
  *   EINVAL        CPH_HANDSHAKE is malformed;
  *   EBADF         the fd CPH_HANDSHAKE names is not the channel it says
- *                 (left alone: not read, not closed);
+ *                 (left alone: not read, not closed); nameless: the
+ *                 registered-port slot it names holds no port (a value
+ *                 inherited from an earlier process);
  *   EPROTO        the pipe or the parent's reply broke the protocol (a
  *                 malformed reply, a key sent twice, ...);
- *   ECONNREFUSED  pid-bound: the parent's service is gone or is not this
- *                 process's parent (the parent exited before the check-in,
- *                 a wrapper forked this process, or the name cannot be
- *                 looked up);
+ *   ECONNREFUSED  pid-bound, nameless: the parent's service (nameless: its
+ *                 port) is gone or is not this process's parent (the
+ *                 parent exited before the check-in, a wrapper forked
+ *                 this process, or the name cannot be looked up);
  *   ECONNRESET    the parent closed the channel or the check-in before
  *                 every handle came: it refused it, it died
  *                 mid-handshake, or (macOS) it could not hand the
  *                 handles over (its outcome is EIO);
- *   EPERM         the service does not belong to this process's parent;
+ *   EPERM         the service does not belong to this process's parent
+ *                 (macOS: the reply's audit trailer names another pid);
+ *   EIO           nameless: the slot could not be cleared
+ *                 (mach_ports_register failed); the right is let go;
  *   ETIMEDOUT     no answer within CPH_CHILD_TIMEOUT_MS;
  *   ENOMEM, EMFILE, ENFILE  out of resources while receiving or after.
  *                 On Linux the parent then learns that the handles did

@@ -10,8 +10,9 @@
  *
  * No OS lets a parent pass arbitrary Mach port rights across posix_spawn,
  * and passing fds by number is fragile. cph hands the child its handles
- * while it starts, in one of two deliveries, chosen per list with
- * cph_attachments_set_delivery():
+ * while it starts, in one of three deliveries, chosen per list with
+ * cph_attachments_set_delivery() (side by side under "The deliveries
+ * side by side" below):
  *
  * Direct (Linux; the default there). Per spawn, one SOCK_SEQPACKET
  * socketpair:
@@ -50,7 +51,8 @@
  *  the spawned process must outlive that check-in, since its exit
  *  releases what was not read.
  *
- * Pid-bound (Linux and macOS; the only delivery on macOS). The
+ * Pid-bound (Linux and macOS, by choice; on macOS also where the
+ * nameless delivery finds no free registered-port slot, see below). The
  * rendezvous of Crashpad's ChildPortHandshake and Chromium's
  * MachPortRendezvous, which binds the handles to the spawned pid:
  *  1. The parent runs one rendezvous server per process, started on the
@@ -88,77 +90,176 @@
  *     held for it is released at once.
  *  The pid-bound spawn holds its own duplicate of every attached fd until
  *  the server has sent them to the checked-in child, or the child is gone.
+ *  On macOS registering the service needs the sandbox rule
+ *  "mach-register": where it is denied, cph_spawn says EPERM.
  *
- * Either way, cph never reaps (waitpid) the caller's children and never
- * touches signal dispositions. The child leaves alone any fd that is not
- * the channel CPH_HANDSHAKE names (a stale or forged value, a caller's
+ * Nameless (macOS; the default there). The rendezvous's server and
+ * messages without its name, token and pipe: the port the child checks
+ * in on reaches it through its registered ports. Every task starts with
+ * a send right for each of the three registered ports of the task it was
+ * created from (xnu osfmk/kern/ipc_tt.c, ipc_task_init: posix_spawn's new
+ * task and fork's alike; exec keeps them); mach_ports_lookup() reads
+ * them and mach_ports_register() replaces them. Unlike a task special
+ * port (posix_spawnattr_setspecialport_np), each of which the system
+ * gives a meaning (bootstrap, host, ...) the child would lose, a
+ * registered port means nothing to anyone else.
+ *  1. The parent's server (libcph's thread and kqueue, as for pid-bound,
+ *     but no bootstrap service) receives on a port set. Per spawn the
+ *     parent makes a port in that set, and picks the first of its own
+ *     three registered-port slots that holds no port. None free: the
+ *     spawn uses the pid-bound delivery instead.
+ *  2. The child's registered ports are the parent's own set with a send
+ *     right to that port in that slot (see "the channel" below for how).
+ *     CPH_HANDSHAKE=n:<slot>:<pid>.
+ *  3. The child's constructor unsets CPH_HANDSHAKE, takes the right from
+ *     the slot and clears it (registering the other two again), so that
+ *     no process it creates inherits it; checks that its parent
+ *     (getppid()) is still <pid> (else ECONNREFUSED, and nothing is
+ *     sent); sends the rendezvous's check-in request on the port, with a
+ *     token of zeros and a reply right; lets its send right go; receives
+ *     the same reply as under the pid-bound delivery (the same
+ *     descriptors in the same order, the same give port) and checks its
+ *     audit trailer against its parent's pid.
+ *  4. The server takes a check-in on that port for that spawn alone, and
+ *     only from the spawned pid (the request's audit trailer): anything
+ *     else is destroyed, and the server goes on waiting for the real
+ *     child. The token is not looked at: the port names the spawn.
+ *  5. The outcome: 0 once the reply is queued, as for pid-bound on macOS.
+ *     Once the child exists the parent lets its own send right go, and
+ *     the port's no-senders notification takes the place of the pipe's
+ *     EOF: it comes when the child and every process that inherited the
+ *     right from it have let it go or exited, and without a check-in
+ *     before it, the outcome is ECONNABORTED; so is the child's exit
+ *     (EVFILT_PROC) without one.
+ *  Nothing is public: no service name, no lookup, so a sandbox that
+ *  denies "mach-register" (or the lookup of a name) does not stop it. The
+ *  spawn holds its own duplicate of every attached fd, as pid-bound does.
+ *  An exec-ing wrapper keeps the pid and the registered ports: the
+ *  program it executes checks in. A forking wrapper's child inherits the
+ *  right as well (fork copies the registered ports) and CPH_HANDSHAKE:
+ *  its constructor takes the right out of the slot and stops at step 3
+ *  (its parent is the wrapper: ECONNREFUSED), and a check-in sent from it
+ *  anyway is destroyed at step 4; the parent's outcome is ECONNABORTED
+ *  once the wrapper exits (or every holder of the right has let it go).
+ *
+ * Every delivery: cph never reaps (waitpid) the caller's children and
+ * never touches signal dispositions. The child leaves alone any fd that is
+ * not the channel CPH_HANDSHAKE names (a stale or forged value, a caller's
  * own fd at that number), and never uses fds 0-2 for it; received fds
  * never land on 0, 1 or 2.
  *
- * The channel. With file_actions NULL, cph adds its own file action
- * dup2(end, M), where M is a close-on-exec duplicate made for the
- * purpose: no inheritable copy of the child's end (the socket, or the
- * pipe) ever exists in the parent, so a process spawned or forked
+ * The channel (direct and pid-bound). With file_actions NULL, cph adds its
+ * own file action dup2(end, M), where M is a close-on-exec duplicate made
+ * for the purpose: no inheritable copy of the child's end (the socket, or
+ * the pipe) ever exists in the parent, so a process spawned or forked
  * concurrently by another thread cannot get it. On macOS the pipe is a
- * socketpair, which is created inheritable (there is no SOCK_CLOEXEC)
- * and made close-on-exec right after: a process that another thread
+ * socketpair, which is created inheritable (there is no SOCK_CLOEXEC) and
+ * made close-on-exec right after: a process that another thread
  * posix_spawns in between inherits both ends, can read the token (it
  * cannot check in: the pid check refuses it) and delays the pipe's EOF
  * until it closes them (the child's exit is still noticed). When the
- * caller passes
- * its own file_actions, cph cannot add to them (the object is the
- * caller's and cannot be copied), so M is made inheritable from just
- * before posix_spawn until it returns; a process that another thread
+ * caller passes its own file_actions, cph cannot add to them (the object
+ * is the caller's and cannot be copied), so M is made inheritable from
+ * just before posix_spawn until it returns; a process that another thread
  * forks or spawns inside that window inherits M too. Pid-bound, such a
  * process cannot check in (the pid check refuses it) but could read the
  * token away; direct, it could take the handles. M is the lowest free fd
  * from 3/4 of RLIMIT_NOFILE's soft limit, that limit taken at most 1024
- * (so 768 by default; the lowest free above 2 when none is free there):
- * a number no caller's file actions name in practice, so that naming an
- * fd the caller does not hold fails as it does with posix_spawn (EBADF)
- * instead of finding cph's channel. What is left: file actions that
- * name M itself as a source find the channel there, and file actions
- * that close M (or a range containing it), or dup2 onto it, make the
- * child's check-in fail, and so does macOS's POSIX_SPAWN_CLOEXEC_DEFAULT
- * with the caller's own file actions (cph cannot add addinherit_np to
- * them).
+ * (so 768 by default; the lowest free above 2 when none is free there): a
+ * number no caller's file actions name in practice, so that naming an fd
+ * the caller does not hold fails as it does with posix_spawn (EBADF)
+ * instead of finding cph's channel. What is left: file actions that name M
+ * itself as a source find the channel there, and file actions that close M
+ * (or a range containing it), or dup2 onto it, make the child's check-in
+ * fail, and so does macOS's POSIX_SPAWN_CLOEXEC_DEFAULT with the caller's
+ * own file actions (cph cannot add addinherit_np to them).
  * Everything a spawn creates, and every connection the pid-bound server
  * accepts, is made under cph's lock and closed by its atfork handler,
  * so a process that another thread fork()s meanwhile keeps none of it.
  *
+ * The channel (nameless). There is no fd: the caller's file_actions and
+ * POSIX_SPAWN_CLOEXEC_DEFAULT do not reach it. With attrp NULL, cph
+ * spawns with attributes of its own that set the child's registered
+ * ports for that spawn alone (posix_spawnattr_set_registered_ports_np;
+ * xnu bsd/kern/kern_exec.c, PSPA_REGISTERED_PORTS): the parent's own
+ * registered ports never hold the port, so no other process can inherit
+ * it. The function is private (libsyscall's spawn_private.h, not in the
+ * SDK) and came with macOS 10.15 (xnu-6153; xnu-4903, macOS 10.14, has
+ * none): cph looks it up at run time, and where it is missing does as
+ * with the caller's attributes. When the caller passes attrp, cph cannot
+ * add to it (Apple's attributes are opaque and cannot be copied), so it
+ * registers the port on the parent's own task (mach_ports_register)
+ * just before posix_spawn and puts the parent's own set back as soon as
+ * it returns, all under cph's lock: a fork() by another thread meanwhile
+ * waits for the lock (cph's atfork handler takes it), but a process that
+ * another thread creates without fork() inside that window (posix_spawn,
+ * or a cph_spawn already past its preparation) inherits the send right.
+ * It cannot check in (the pid check refuses it), but while it, or a
+ * process it created, holds the right, the no-senders notification
+ * waits, and the outcome comes from the child's check-in or exit. A
+ * nameless cph_spawn with attrp NULL that finds its slot taken meanwhile
+ * fails with EAGAIN. cph's other calls (spawns, waits, the server
+ * thread) wait for that window to end, since it holds the lock.
+ *
+ * The deliveries side by side (the windows as "the channel" says):
+ *                     direct             pid-bound          nameless
+ *  systems            Linux, default     Linux and macOS    macOS, default
+ *  CPH_HANDSHAKE      d:<fd>:<inode>:    p:<fd>:<inode>:    n:<slot>:<pid>
+ *                     <pid>              <pid>:<service>
+ *  needs              a socketpair       a pipe, a token,   a port, a free
+ *                                        a public name      registered-port
+ *                                        (macOS: the rule   slot (else:
+ *                                        mach-register)     pid-bound)
+ *  who takes them     the first process  the spawned pid    the spawned pid
+ *                     to read them from  with the token
+ *                     the socket
+ *  window with        none               none (macOS: the   none (before
+ *  attrp and                             socketpair until   macOS 10.15: as
+ *  file_actions NULL                     it is CLOEXEC)     with attrp)
+ *  window with the    file_actions: M,   file_actions: M,   attrp: the port,
+ *  caller's objects   to forks, spawns   to forks, spawns   to spawns only
+ *  what inherits it   can take the       can read the       cannot check in;
+ *                     handles            token; cannot      holds the right
+ *                                        check in
+ *  exec-ing wrapper   works              works              works
+ *  forking wrapper    works              refused            refused
+ *
  * posix_spawn's twin. With no attachments, cph_spawn is posix_spawn.
- * Otherwise it takes the same arguments, modifies none of the objects
- * they point to, is no cancellation point, leaves errno as posix_spawn
- * leaves it in the same situation (glibc's changes it at times even on
- * success, and leaves the error there on failure; cph's own calls around
- * it change nothing, and a failure of cph's own before it leaves its
- * error there), returns what posix_spawn returns when the spawn fails, and
- * then leaves nothing behind: libcph's thread starts before posix_spawn,
- * so that a thread that cannot start fails the spawn (EAGAIN, ENOMEM)
- * instead of every outcome, and ends again when the spawn fails before
- * any child needs it; its epoll set and the pid-bound server start with
- * the first child that exists (on macOS the pid-bound server, its
- * service name, kqueue, two ports and thread, starts before the first
- * pid-bound posix_spawn and stays even if that spawn fails). It differs
- * where the channel costs something: it needs free fds in the parent
- * (direct 3, pid-bound 4, and on the first pid-bound spawn one more for
- * the server; libcph's thread takes one more where it runs, and the
- * quiet set one more once a child has been sent its handles),
- * where posix_spawn needs none: without them it fails with EMFILE. glibc's
- * and musl's own posix_spawn tests pass through it but for that one
- * (glibc's tst-spawn3, which fills the fd table first).
+ * Otherwise it takes the same arguments, modifies none of the objects they
+ * point to, is no cancellation point, leaves errno as posix_spawn leaves
+ * it in the same situation (glibc's changes it at times even on success,
+ * and leaves the error there on failure; cph's own calls around it change
+ * nothing, and a failure of cph's own before it leaves its error there),
+ * returns what posix_spawn returns when the spawn fails, and then leaves
+ * nothing behind: libcph's thread starts before posix_spawn, so that a
+ * thread that cannot start fails the spawn (EAGAIN, ENOMEM) instead of
+ * every outcome, and ends again when the spawn fails before any child
+ * needs it; its epoll set and the pid-bound server start with the first
+ * child that exists (on macOS the server, its kqueue, port set and thread,
+ * starts before the first pid-bound or nameless posix_spawn and stays even
+ * if that spawn fails, and so does the service name and its port that the
+ * first pid-bound spawn adds). It differs where the channel costs
+ * something: it needs free fds in the parent (direct 3, pid-bound 4, and
+ * on the first pid-bound spawn one more for the server; nameless none for
+ * its channel, a port, and on the first nameless spawn one for the
+ * server's kqueue; pid-bound and nameless spawns also duplicate every
+ * attached fd; libcph's thread takes one more where it runs, and the quiet
+ * set one more once a child has been sent its handles), where posix_spawn
+ * needs none: without them it fails with EMFILE. glibc's and musl's own
+ * posix_spawn tests pass through it but for that one (glibc's tst-spawn3,
+ * which fills the fd table first).
  *
  * Every public function is thread-safe. A process that forks after using
  * cph gets a clean state in the forked child (handlers registered with
  * pthread_atfork close every fd cph held there) and may use cph again.
  * libcph starts one thread of its own, with all signals blocked, only
- * where one is needed: for the pid-bound server, and for lists that
- * expect keys back (it reads the gives). The direct delivery of a list
- * that expects nothing never makes its caller multithreaded: its
+ * where one is needed: for the pid-bound or nameless server, and for lists
+ * that expect keys back (it reads the gives). The direct delivery of a
+ * list that expects nothing never makes its caller multithreaded: its
  * outcomes are collected by whoever asks.
  */
 /*
- * GIVING BACK (child to parent; Linux, both deliveries, and macOS)
+ * GIVING BACK (child to parent; every delivery, both systems)
  *
  * The other direction of Crashpad's ChildPortHandshake: a child, such
  * as a crash handler that creates its own server end, gives its parent
@@ -210,15 +311,15 @@
  *
  * Bounds and release. Per child spawned with expected keys the parent
  * keeps, while the child lives, its give channel: under the direct
- * delivery 3 fds until the check-in (the channel's two ends and a pidfd;
- * a list without expected keys costs 1) and 2 until the child exits;
- * under the pid-bound delivery what the check-in costs today, then 2
- * (the connection and a pidfd) until it exits (on macOS: one port and
- * the exit watch); plus at most one fd or right per expected key, given
- * and not yet taken. After the child can no longer give, what
+ * delivery 3 fds until the check-in (the channel's two ends and a pidfd; a
+ * list without expected keys costs 1) and 2 until the child exits; under
+ * the pid-bound delivery what the check-in costs today, then 2 (the
+ * connection and a pidfd) until it exits (on macOS, pid-bound or nameless:
+ * one port and the exit watch); plus at most one fd or right per expected
+ * key, given and not yet taken. After the child can no longer give, what
  * nobody took stays for cph_take_fd(), for the last 128 such children:
- * past that the oldest entry is released and its fds closed (then
- * ESRCH). A new child with the same pid replaces an older entry.
+ * past that the oldest entry is released and its fds closed (then ESRCH).
+ * A new child with the same pid replaces an older entry.
  */
 #ifndef CPH_SPAWN_H
 #define CPH_SPAWN_H
@@ -253,17 +354,20 @@ typedef struct cph_attachments cph_attachments_t;
 CPH_PUBLIC int cph_attachments_init(cph_attachments_t **list);
 
 /*
- * How a list's handles travel (see THE PROTOCOL above):
+ * How a list's handles travel (see THE PROTOCOL above). A new list has
+ * the system's default:
  *   CPH_DELIVERY_DIRECT     Linux, the default there: queued before
  *                           posix_spawn in a socketpair the child
  *                           inherits; no server, no name.
- *   CPH_DELIVERY_PID_BOUND  the rendezvous: a token on an inherited pipe
- *                           and a named service that serves only the
- *                           spawned pid.
- *   CPH_DELIVERY_NAMELESS   macOS (not yet the default): a port the parent
- *                           registers for the child only (registered
- *                           ports); no name, no token, serves only the
- *                           spawned pid.
+ *   CPH_DELIVERY_PID_BOUND  Linux and macOS: the rendezvous, a token on
+ *                           an inherited pipe and a named service that
+ *                           serves only the spawned pid.
+ *   CPH_DELIVERY_NAMELESS   macOS, the default there: the rendezvous's
+ *                           server reached through a port the child
+ *                           inherits in its registered ports; no name,
+ *                           no token, serves only the spawned pid. A
+ *                           spawn that finds none of the parent's three
+ *                           registered-port slots free is pid-bound.
  */
 #define CPH_DELIVERY_DIRECT 1
 #define CPH_DELIVERY_PID_BOUND 2
@@ -282,8 +386,8 @@ CPH_PUBLIC int cph_attachments_set_delivery(cph_attachments_t *list,
 /*
  * Destroys a list and closes the duplicates it holds. Children already
  * spawned with it are not affected: their handles are already in flight
- * in their channel (direct) or held by their spawn (pid-bound). NULL is
- * allowed.
+ * in their channel (direct) or held by their spawn (pid-bound,
+ * nameless). NULL is allowed.
  */
 CPH_PUBLIC void cph_attachments_destroy(cph_attachments_t *list);
 
@@ -350,17 +454,21 @@ CPH_PUBLIC int cph_take_fd(pid_t pid, const char *key, int timeout_ms,
  * exactly: same arguments, no CPH_HANDSHAKE. A list that only expects
  * keys runs the whole handshake.
  * Otherwise the child's environment is envp (an empty one if envp is NULL)
- * with CPH_HANDSHAKE set, and the channel's fd is added as described
- * above.
+ * with CPH_HANDSHAKE set, and the channel is added as described above
+ * (direct, pid-bound: an fd; nameless: a registered port).
  *
  * cph_spawn returns as soon as posix_spawn has; the outcome is watched by
- * libcph's own thread (pid-bound, keys expected back) or collected when
- * asked (direct). Use cph_checkin_wait() to learn how it ended.
+ * libcph's own thread (pid-bound, nameless, keys expected back) or
+ * collected when asked (direct). Use cph_checkin_wait() to learn how it
+ * ended.
  * A pending child costs the parent: direct, one fd (its copy of the
  * child's end), the record (about 100 bytes), and the attached fds in
  * flight, which Linux counts per user against RLIMIT_NOFILE; pid-bound,
- * a pipe, a pidfd and a duplicate of every attached fd until the check-in
- * has been served, then one fd (the connection) and the record.
+ * a pipe, a pidfd (macOS: an exit watch in the server's kqueue) and a
+ * duplicate of every attached fd until the check-in has been served,
+ * then on Linux one fd (the connection) and the record; nameless, the
+ * record, a port, an exit watch and a duplicate of every attached fd
+ * until the check-in has been served.
  * On Linux a child that took its handles keeps its one fd and record
  * until the parent collects them, many at a time and without waking
  * anyone: at the next cph_checkin_wait, when 64 of them wait (at the next
@@ -374,14 +482,22 @@ CPH_PUBLIC int cph_take_fd(pid_t pid, const char *key, int timeout_ms,
  *           counts them per user);
  *   ENOBUFS (direct) the list does not fit in a socket buffer even at
  *           net.core.wmem_max;
- *   EPERM   macOS: the sandbox denies registering the bootstrap service
- *           (the rule "mach-register" is needed);
- *   EADDRINUSE  macOS: the bootstrap server says the service name is
- *           taken;
- *   ENXIO   macOS: the bootstrap server cannot be used (no bootstrap
- *           port, or launchd knows no job for this process): retrying
- *           will not help;
- *   EAGAIN  macOS also: out of Mach resources;
+ *   EPERM   macOS, pid-bound: the sandbox denies registering the
+ *           bootstrap service (the rule "mach-register" is needed; the
+ *           nameless delivery needs none);
+ *   EADDRINUSE  macOS, pid-bound: the bootstrap server says the service
+ *           name is taken;
+ *   ENXIO   macOS, pid-bound: the bootstrap server cannot be used (no
+ *           bootstrap port, or launchd knows no job for this process):
+ *           retrying will not help;
+ *   EAGAIN  macOS also: out of Mach resources, or (nameless) the
+ *           registered-port slot chosen for the child was taken before
+ *           posix_spawn (by another thread's window, see "the channel",
+ *           or by the caller's own mach_ports_register);
+ *   EIO     macOS, nameless: the kernel refused, for a reason other
+ *           than resources, a Mach call that prepares the child's port
+ *           (mach_ports_lookup or mach_ports_register of the parent's
+ *           own set, the port's set-up);
  *   any error of posix_spawn, socket, pipe or thread creation (ENOENT,
  *   EACCES, ENFILE, ENOMEM, EAGAIN, ...).
  * On error no child exists and everything cph made for the spawn is
@@ -413,8 +529,10 @@ CPH_PUBLIC int cph_spawnp(pid_t *pid, const char *file,
  *                 port and reports success;
  *   ETIMEDOUT     still pending;
  *   ECONNABORTED  the child went away (exited, gave up, or, pid-bound,
- *                 closed its pipe) without taking its handles; everything
- *                 held for it is released;
+ *                 closed its pipe, or, nameless, let its right to the
+ *                 port go, as did every process that inherited it)
+ *                 without taking its handles; everything held for it is
+ *                 released;
  *   EIO           the parent could not hand the handles over or watch the
  *                 child (out of resources, or the kernel refused a
  *                 handle); everything held for it is released (on macOS

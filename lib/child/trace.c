@@ -13,18 +13,21 @@
 
 #include "trace.h"
 
-static const char *cause(int status)
+static const char *cause(const char *value, int status)
 {
     switch (status) {
     case EINVAL:
         return "CPH_HANDSHAKE is stale or malformed";
     case EBADF:
+        if (value[0] == 'n')
+            return "the registered-port slot it names holds no port: the "
+                   "value was inherited from an earlier process";
         return "the fd it names is not cph's channel: the launcher closed it "
                "(posix_spawn_file_actions_addclosefrom_np, closefrom) or the "
                "value was inherited from an earlier process";
     case ECONNREFUSED:
-        return "pid-bound: the parent is gone, or this process is not the "
-               "one it spawned (a wrapper forked it)";
+        return "pid-bound, nameless: the parent is gone, or this process is "
+               "not the one it spawned (a wrapper forked it)";
     case ECONNRESET:
         return "the parent closed the channel first (it died, or gave the "
                "handles to another process)";
@@ -51,7 +54,7 @@ void cph__child_trace(const char *value, int status)
     }
     if (status != 0) {
         dprintf(2, "cph[%ld]: CPH_HANDSHAKE=%s: check-in failed: %s\n",
-                (long)getpid(), value, cause(status));
+                (long)getpid(), value, cause(value, status));
         return;
     }
     dprintf(2, "cph[%ld]: CPH_HANDSHAKE=%s: checked in, %zu handle%s",
