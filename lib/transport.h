@@ -47,9 +47,19 @@ void cph__handed_attend(bool more);
  * without keys expected back: no thread decides its outcome). */
 int cph__handed_wait(int ms);
 
+/* Under the lock: libcph's thread collects the hang-ups from now on, as
+ * they come (it starts if need be), until as many
+ * cph__handed_attend(false) as calls that returned 0: for a bell that
+ * must ring without anybody asking (cph_child_pollfd). */
+int cph__handed_follow(void);
+
 /* Under the lock: a spawn failed. libcph's thread, started for it, ends
  * if no child needs it yet (Linux, both deliveries). */
 void cph__loop_idle(void);
+
+/* A pidfd of pid in *fd, close-on-exec, the caller's (cph_child_pidfd);
+ * or an errno: ENOTSUP where the OS has none. */
+int cph__exit_fd(pid_t pid, int *fd);
 
 /*
  * Parent side, pid-bound delivery.

@@ -551,6 +551,66 @@ CPH_PUBLIC int cph_spawnp(pid_t *pid, const char *file,
  */
 CPH_PUBLIC int cph_checkin_wait(pid_t pid, int timeout_ms);
 
+/*
+ * For parents that cannot block (an event loop: libuv, GLib, tokio,
+ * asyncio): an fd that polls readable when cph has news about child pid,
+ * so that cph_checkin_wait(pid, 0) and cph_take_fd(pid, key, 0, ...)
+ * answer at once instead of ETIMEDOUT. On success *fd is the caller's,
+ * close-on-exec and non-blocking: watch it for input (POLLIN, EPOLLIN,
+ * UV_READABLE, G_IO_IN), never read from it, close it when done. Each
+ * call returns a new fd; all of them watch the same news.
+ *
+ * The fd polls readable (POLLIN):
+ *   - while pid's outcome is known and cph_checkin_wait() has not
+ *     returned it yet (once it has, that news is told);
+ *   - while a handle pid gave back waits to be taken (cph_take_fd,
+ *     cph_take_port: each take is one less).
+ * It hangs up (POLLHUP, and read() would say end-of-file) once cph has
+ * nothing more to say: the outcome was returned, and pid can give no
+ * more with nothing left to take (keys it never gave now answer
+ * ECONNABORTED). It also hangs up when cph forgets pid (its outcome and
+ * given-back handles released as cph_checkin_wait and cph_take_fd
+ * describe, or a new child under the same pid). So on each wake-up:
+ * call cph_checkin_wait(pid, 0), take what you wait for with a timeout
+ * of 0, and on POLLHUP close the fd.
+ *
+ * Cost: the first call for pid makes a pipe that cph keeps until it
+ * hangs up (2 fds). On Linux, while the outcome of a child without
+ * expected keys is pending, libcph's thread (started if need be) collects
+ * the outcomes of such children as they come, which otherwise wait for
+ * whoever asks (see cph_spawn): a thread wake-up per child that checks
+ * in. Works under every delivery, on Linux and macOS.
+ *
+ * Returns 0, or:
+ *   EINVAL  fd is NULL;
+ *   ESRCH   cph knows nothing of pid (as cph_checkin_wait and
+ *           cph_take_fd both would say);
+ *   EMFILE, ENFILE, ENOMEM  out of resources;
+ *   EAGAIN  Linux: libcph's thread could not start.
+ * Not a cancellation point; leaves errno alone.
+ */
+CPH_PUBLIC int cph_child_pollfd(pid_t pid, int *fd);
+
+/*
+ * Linux: a pidfd of child pid (see pidfd_open(2)) in *fd, the caller's,
+ * close-on-exec: it polls readable once pid has exited, to be watched
+ * with the fd of cph_child_pollfd() in the same loop (and waitid(P_PIDFD)
+ * reaps through it). cph never reaps: call this before you reap pid
+ * (waitpid, SIGCHLD set to SIG_IGN), as cph_spawn takes its own. Until
+ * then pid names the child, even after it has exited, and the pidfd is
+ * the child's; once reaped, the number may name another process, which
+ * neither cph nor pidfd_open can tell.
+ * Returns 0, or:
+ *   EINVAL  fd is NULL;
+ *   ESRCH   cph knows nothing of pid, or no process pid exists (reaped);
+ *   ENOTSUP macOS, which has no pidfds (a kqueue's EVFILT_PROC watches
+ *           a pid there);
+ *   ENOSYS  Linux older than 5.3;
+ *   EMFILE, ENFILE, ENOMEM  out of resources.
+ * Leaves errno alone.
+ */
+CPH_PUBLIC int cph_child_pidfd(pid_t pid, int *fd);
+
 #if defined(__APPLE__) || defined(CPH_SIMULATED_MACH)
 /*
  * macOS: adds a Mach port right under key. disposition says which right

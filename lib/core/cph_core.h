@@ -192,10 +192,28 @@ int cph__given_put(uint64_t id, struct cph__handle *h);
  * handle of another kind under key answers ENOENT and stays. */
 int cph__given_take(pid_t pid, const char *key, unsigned kinds,
                     int timeout_ms, struct cph__handle *out);
+/* Whether child id can still give; *held: a handle it gave waits to be
+ * taken. The id of pid's entry, or 0. */
+bool cph__given_state(uint64_t id, bool *held);
+uint64_t cph__given_id(pid_t pid);
 /* Child id can give no more (idempotent; no-op for an unknown id). */
 void cph__given_end(uint64_t id);
 /* In a forked child: close and free everything. */
 void cph__given_forget(void);
+
+/*
+ * polled.c — the fds cph_child_pollfd hands out. The registry and the
+ * given-back table call these, under the lock, when what they know of
+ * pid changes: its outcome recorded (finished), returned by
+ * cph_checkin_wait or forgotten (seen), a handle given, taken or no
+ * longer to come (given), a new child under the same number (replaced).
+ */
+void cph__polled_finished(pid_t pid);
+void cph__polled_seen(pid_t pid);
+void cph__polled_given(pid_t pid);
+void cph__polled_replaced(pid_t pid);
+/* In a forked child: close and free everything. */
+void cph__polled_forget(void);
 
 /* registry.c: conditions on the monotonic clock, waited with the lock
  * held for at most ms (negative: no limit). */
@@ -263,6 +281,10 @@ struct cph__record *cph__registry_claim(const uint8_t *token, pid_t peer);
 struct cph__record *cph__registry_claim_id(uint64_t id, pid_t peer);
 void cph__registry_finish(struct cph__record *r, int outcome);
 void cph__registry_gone(struct cph__record *r);
+/* The published record of pid, or NULL; pid's outcome, ESRCH if none is
+ * known (either way a record finished). */
+struct cph__record *cph__registry_find_pid(pid_t pid);
+int cph__registry_outcome(pid_t pid);
 
 struct cph__record *cph__record_new(void);
 void cph__record_close_spawn_fds(struct cph__record *r);

@@ -108,6 +108,7 @@ static void release(struct cph__giving **at)
     if (g->ended)
         ended_count--;
     wake(g->pid);
+    cph__polled_given(g->pid);
     cph__giving_free(g);
 }
 
@@ -155,6 +156,7 @@ int cph__given_put(uint64_t id, struct cph__handle *h)
     g->state[at] = SLOT_HELD;
     g->held[at] = *h;
     wake(g->pid);
+    cph__polled_given(g->pid);
     return 0;
 }
 
@@ -166,12 +168,30 @@ void cph__given_end(uint64_t id)
         return;
     g->ended = true;
     wake(g->pid);
+    cph__polled_given(g->pid);
     if (++ended_count <= CPH__GIVEN_ENDED_MAX)
         return;
     for (p = &entries; *p; p = &(*p)->next)
         if ((*p)->ended)
             oldest = p;
     release(oldest);
+}
+
+bool cph__given_state(uint64_t id, bool *held)
+{
+    struct cph__giving *g = id ? find(id, 0) : NULL;
+
+    *held = false;
+    for (size_t i = 0; g && i < g->count; i++)
+        *held |= g->state[i] == SLOT_HELD;
+    return g && !g->ended;
+}
+
+uint64_t cph__given_id(pid_t pid)
+{
+    struct cph__giving *g = find(0, pid);
+
+    return g ? g->id : 0;
 }
 
 /* The parent's takers are threads this process does not have. */
@@ -202,6 +222,7 @@ static int try_take(pid_t pid, const char *key, unsigned kinds,
             return ENOENT;
         *out = g->held[at];
         g->state[at] = SLOT_TAKEN;
+        cph__polled_given(pid);
         return 0;
     }
     return g->ended ? ECONNABORTED : EAGAIN;

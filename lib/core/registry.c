@@ -126,6 +126,7 @@ static void atfork_child(void)
     }
     waiters = NULL;
     leading = false;
+    cph__polled_forget();
     cph__given_forget();
     outcomes_next = outcomes_used = 0;
     server_started = server_named = false;
@@ -247,6 +248,7 @@ void cph__registry_drop(struct cph__record *r)
  * the same number is about another process. */
 static void forget_outcome(pid_t pid)
 {
+    cph__polled_replaced(pid);
     for (size_t i = 0; i < outcomes_used; i++)
         if (outcomes[i].pid == pid)
             outcomes[i].pid = 0;
@@ -362,6 +364,11 @@ void cph__registry_finish(struct cph__record *r, int outcome)
 {
     cph__server_unwatch(r);
     unlink_record(r);
+    if (outcomes_used == CPH__OUTCOMES_MAX && outcomes[outcomes_next].pid) {
+        pid_t old = outcomes[outcomes_next].pid;
+        outcomes[outcomes_next].pid = 0;
+        cph__polled_seen(old);
+    }
     outcomes[outcomes_next].pid = r->pid;
     outcomes[outcomes_next].outcome = outcome;
     outcomes_next = (outcomes_next + 1) % CPH__OUTCOMES_MAX;
@@ -373,6 +380,7 @@ void cph__registry_finish(struct cph__record *r, int outcome)
     /* A child that never checked in can give nothing back. */
     if (outcome)
         cph__given_end(r->id);
+    cph__polled_finished(r->pid);
     cph__record_free(r);
 }
 
@@ -401,6 +409,16 @@ static int find_outcome(pid_t pid)
             return outcomes[at].outcome;
     }
     return ESRCH;
+}
+
+struct cph__record *cph__registry_find_pid(pid_t pid)
+{
+    return find_pid(pid);
+}
+
+int cph__registry_outcome(pid_t pid)
+{
+    return find_outcome(pid);
 }
 
 static void waiter_remove(struct waiter *w)
@@ -492,8 +510,10 @@ int cph_checkin_wait(pid_t pid, int timeout_ms)
         waiter_remove(&w);
         pthread_cond_destroy(&w.done);
     }
-    if (!find_pid(pid))
+    if (!find_pid(pid)) {
         result = find_outcome(pid);
+        cph__polled_seen(pid);
+    }
     pthread_mutex_unlock(&lock);
     pthread_setcancelstate(cancel, NULL);
     errno = saved;

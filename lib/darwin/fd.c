@@ -9,6 +9,8 @@
  * An fd guarded against fileports (GUARD_FILEPORT) raises a guard
  * exception there instead, as it would in the reply.
  */
+#include <errno.h>
+
 #include "../transport.h"
 #include "ports.h"
 
@@ -23,4 +25,12 @@ int cph__fd_sendable(int fd)
     if (!err)
         mach_port_deallocate(mach_task_self(), port);
     return err;
+}
+
+/* macOS has no pidfd: a kqueue's EVFILT_PROC watches a pid there. */
+int cph__exit_fd(pid_t pid, int *fd)
+{
+    (void)pid;
+    (void)fd;
+    return ENOTSUP;
 }

@@ -92,6 +92,11 @@ void cph__handed_attend(bool more)
     cph__loop_attend(more);
 }
 
+int cph__handed_follow(void)
+{
+    return cph__loop_follow();
+}
+
 int cph__handed_wait(int ms)
 {
     return cph__loop_quiet_wait(ms);

@@ -186,6 +186,15 @@ size_t cph__loop_quiet_count(void)
     return quiet_count;
 }
 
+int cph__loop_follow(void)
+{
+    int err = loop_open();
+
+    if (!err)
+        cph__loop_attend(true);
+    return err;
+}
+
 void cph__loop_attend(bool more)
 {
     if (more ? attending++ == 0 : --attending == 0)
@@ -215,4 +224,15 @@ void cph__loop_forget(void)
 int cph__pidfd_open(pid_t pid)
 {
     return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* pidfd_open's fds are close-on-exec (kernel/pid.c, pidfd_create). */
+int cph__exit_fd(pid_t pid, int *fd)
+{
+    int pidfd = cph__pidfd_open(pid);
+
+    if (pidfd < 0)
+        return errno;
+    *fd = pidfd;
+    return 0;
 }

@@ -65,6 +65,9 @@ int cph__loop_quiet_ready(uint64_t *data, int max);
 int cph__loop_quiet_wait(int ms);
 /* How many channels the quiet set watches. */
 size_t cph__loop_quiet_count(void);
+/* The thread's set is made (and the thread started) if need be, then as
+ * cph__loop_attend(true). */
+int cph__loop_follow(void);
 /* One more (or one less) thread waiting for an outcome on the thread. */
 void cph__loop_attend(bool more);
 /* Removes fd from whichever set watches it. */
