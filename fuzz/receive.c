@@ -175,7 +175,7 @@ static void receive(enum receiver r, int sock)
         err = cph__direct_receive(sock, getpid(), deadline, &h, &count);
     } else {
         err = cph__receive_all(sock, deadline, &h, &count,
-                               r == KEEP_EXTRA ? extra : NULL);
+                               r == KEEP_EXTRA ? extra : NULL, 0);
     }
     if (err == ETIMEDOUT)
         fail("the receiver waited for a channel already closed");
