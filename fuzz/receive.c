@@ -172,10 +172,10 @@ static void receive(enum receiver r, int sock)
     if (r == DIRECT) {
         if (cph__direct_check(sock, getpid()) != 0)
             fail("cph__direct_check refused this process's own pair");
-        err = cph__direct_receive(sock, deadline, &h, &count);
+        err = cph__direct_receive(sock, getpid(), deadline, &h, &count);
     } else {
         err = cph__receive_all(sock, deadline, &h, &count,
-                               r == KEEP_EXTRA ? extra : NULL);
+                               r == KEEP_EXTRA ? extra : NULL, 0);
     }
     if (err == ETIMEDOUT)
         fail("the receiver waited for a channel already closed");
@@ -184,7 +184,7 @@ static void receive(enum receiver r, int sock)
         verdict = index_keys(h, count);
     }
     if (r == DIRECT)
-        cph__direct_confirm(sock, err ? err : verdict);
+        cph__direct_confirm(sock, getpid(), err ? err : verdict);
     if (!err && r == KEEP_EXTRA) {
         for (size_t i = 0; i < CPH__EXTRA_MAX; i++) {
             if (extra[i] == -1)
@@ -208,6 +208,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
         fail("cannot make a socketpair");
+    /* As the parent does: the direct receiver takes only stamped
+     * messages from it. */
+    if (cph__pass_creds(pair[0], true) != 0)
+        fail("cannot set SO_PASSCRED");
     queue_script(&s, pair[1]);
     close(pair[1]);
     receive(r, pair[0]);

@@ -133,14 +133,16 @@ int cph__checkin_send_port(mach_port_t server, const uint8_t *token,
 
 /*
  * Child side, direct delivery: whether fd is a channel made by pid (EBADF
- * if not); then every handle queued in it (on error nothing received is
- * kept); then, with the core's verdict on them (0 or an errno), telling
- * the parent whether they were accepted.
+ * if not); then every handle queued in it by pid (on error nothing
+ * received is kept); then, with the core's verdict on them (0 or an
+ * errno), telling the parent whether they were accepted: the verdict,
+ * or the error that kept an acceptance from reaching the parent (then it
+ * learns a refusal).
  */
 int cph__direct_check(int fd, pid_t pid);
-int cph__direct_receive(int fd, int64_t deadline_ms,
+int cph__direct_receive(int fd, pid_t pid, int64_t deadline_ms,
                         struct cph__handle **handles, size_t *count);
-void cph__direct_confirm(int fd, int err);
+int cph__direct_confirm(int fd, pid_t pid, int err);
 
 /*
  * Child side, pid-bound delivery: the check-in runs in two steps so that

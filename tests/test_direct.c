@@ -12,6 +12,7 @@
 #include <linux/seccomp.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -221,4 +222,171 @@ Test(direct, inflight_limit_is_emfile, .timeout = 60)
     text = read_all(p[0]);
     cr_assert_str_eq(text, "err 24 pid -12345 fds 0\n");
     free(text);
+}
+
+/* Runs argv (posix_spawn, or cph_spawn with list and file actions of
+ * its own) with stdin from in (/dev/null if -1); *out gets its stdout. */
+static pid_t spawn_piped(char *const argv[], int in, int *out,
+                         const cph_attachments_t *list)
+{
+    posix_spawn_file_actions_t fa;
+    int p[2], err;
+    pid_t pid;
+
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+    cr_assert_eq(posix_spawn_file_actions_init(&fa), 0);
+    if (in >= 0)
+        cr_assert_eq(posix_spawn_file_actions_adddup2(&fa, in, 0), 0);
+    else
+        cr_assert_eq(posix_spawn_file_actions_addopen(&fa, 0, "/dev/null",
+                                                      O_RDONLY, 0),
+                     0);
+    cr_assert_eq(posix_spawn_file_actions_adddup2(&fa, p[1], 1), 0);
+    err = list ? cph_spawn(&pid, argv[0], &fa, NULL, argv, environ, list)
+               : posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+    cr_assert_eq(err, 0, "spawn %s: %s", argv[0], strerror(err));
+    posix_spawn_file_actions_destroy(&fa);
+    close(p[1]);
+    *out = p[0];
+    return pid;
+}
+
+/* The first line a helper printed. */
+static char *first_line(int fd)
+{
+    static char line[128];
+    size_t n = 0;
+
+    while (n + 1 < sizeof line && read(fd, line + n, 1) == 1 &&
+           line[n] != '\n')
+        n++;
+    line[n] = '\0';
+    return line;
+}
+
+/* The fd number CPH_HANDSHAKE gave pid (which kept it: a shell), or -1
+ * while its environment is not there yet (vfork returns in the middle of
+ * the exec, before the new image's stack is set up). */
+static int channel_fd_now(pid_t pid)
+{
+    static char env[65536];
+    char path[64];
+    ssize_t n = 0, got;
+    int fd;
+
+    snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+    while ((got = read(fd, env + n, sizeof env - 1 - (size_t)n)) > 0)
+        n += got;
+    close(fd);
+    env[n] = '\0';
+    for (char *at = env; at < env + n; at += strlen(at) + 1)
+        if (strncmp(at, "CPH_HANDSHAKE=d:", 16) == 0)
+            return atoi(at + 16);
+    return -1;
+}
+
+static int channel_fd_of(pid_t pid)
+{
+    int fd;
+
+    for (int ms = 0; (fd = channel_fd_now(pid)) < 0 && ms < LIVENESS_MS;
+         ms++)
+        usleep(1000);
+    cr_assert_geq(fd, 0, "no CPH_HANDSHAKE for %d", (int)pid);
+    return fd;
+}
+
+static cph_attachments_t *thief_list(bool expects)
+{
+    cph_attachments_t *list = list_for(CPH_DELIVERY_DIRECT);
+
+    list_add(list, "a", memfd_text("alpha"));
+    if (expects)
+        cr_assert_eq(cph_attachments_expect(list, "back"), 0);
+    return list;
+}
+
+/*
+ * A same-uid process outside the child's tree copies the child's end
+ * (pidfd_getfd) while the spawned shell waits at a gate, and checks in
+ * on it: it gets the handles, but the parent records EACCES, not 0, and
+ * the real program behind the gate finds the channel empty
+ * (ECONNRESET). Without the thief, the same shell's exec'd program gets
+ * them (0), and so does a program the shell forks, checked while it
+ * lives.
+ */
+static void thief_round(bool expects)
+{
+    cph_attachments_t *list = thief_list(expects);
+    char gate[256], fd[16], pid_text[16], parent[16], *thief_path;
+    char *real[] = {"/bin/sh", "-c",
+                    "i=0; while [ ! -e \"$0\" ] && [ $i -lt 3000 ]; do "
+                    "sleep 0.01; i=$((i+1)); done; exec \"$1\" hold",
+                    gate, NULL, NULL};
+    char *forking[] = {"/bin/sh", "-c", "\"$0\" hold; true", NULL, NULL};
+    char *thief[] = {NULL, "getfd", pid_text, fd, parent, NULL};
+    int real_out, thief_out, hold[2], got;
+    pid_t pid, thief_pid;
+
+    thief_path = strdup(helper_path("x_thief"));
+    real[4] = thief_path;
+    forking[3] = thief_path;
+    thief[0] = thief_path;
+    snprintf(gate, sizeof gate, "%s", scratch_path("gate"));
+    unlink(gate);
+    snprintf(parent, sizeof parent, "%d", (int)getpid());
+
+    /* Thief: takes everything while the real program waits. */
+    pid = spawn_piped(real, -1, &real_out, list);
+    snprintf(pid_text, sizeof pid_text, "%d", (int)pid);
+    snprintf(fd, sizeof fd, "%d", channel_fd_of(pid));
+    cr_assert_eq(pipe2(hold, O_CLOEXEC), 0);
+    thief_pid = spawn_piped(thief, hold[0], &thief_out, NULL);
+    close(hold[0]);
+    cr_assert_str_eq(first_line(thief_out), "status 0 count 1",
+                     "the thief did not take the handles");
+    got = cph_checkin_wait(pid, LIVENESS_MS);
+    cr_assert_eq(got, EACCES, "a thief's check-in recorded: %s",
+                 strerror(got));
+    close(creat(gate, 0600));
+    cr_assert_str_eq(first_line(real_out), "status 104 count 0");
+    cr_assert_eq(wait_exit(pid), 0);
+    close(hold[1]);
+    cr_assert_eq(wait_exit(thief_pid), 0);
+    close(real_out);
+    close(thief_out);
+
+    /* No thief: the exec'd program is the spawned process. */
+    pid = spawn_piped(real, -1, &real_out, list);
+    cr_assert_str_eq(first_line(real_out), "status 0 count 1");
+    got = cph_checkin_wait(pid, LIVENESS_MS);
+    cr_assert_eq(got, 0, "the real child: %s", strerror(got));
+    cr_assert_eq(wait_exit(pid), 0);
+    close(real_out);
+    unlink(gate);
+
+    /* A forked program, placed while it lives. */
+    cr_assert_eq(pipe2(hold, O_CLOEXEC), 0);
+    pid = spawn_piped(forking, hold[0], &real_out, list);
+    close(hold[0]);
+    cr_assert_str_eq(first_line(real_out), "status 0 count 1");
+    got = cph_checkin_wait(pid, LIVENESS_MS);
+    cr_assert_eq(got, 0, "a forking wrapper's child: %s", strerror(got));
+    close(hold[1]);
+    cr_assert_eq(wait_exit(pid), 0);
+    close(real_out);
+    free(thief_path);
+    cph_attachments_destroy(list);
+}
+
+Test(direct, thief_with_a_copy_of_the_end, .timeout = 60)
+{
+    thief_round(false);
+}
+
+Test(direct, thief_with_a_copy_of_the_end_expecting_keys, .timeout = 60)
+{
+    thief_round(true);
 }

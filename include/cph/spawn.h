@@ -24,16 +24,29 @@
  *     end by number, inode and the parent's pid.
  *  3. The final message, queued before posix_spawn too, carries the
  *     parent's sending end itself (the receipt); right after posix_spawn
- *     a trailer carries a pidfd of the child. The parent keeps one fd per
- *     pending child: a copy of the child's end.
+ *     a trailer carries a pidfd of the child (or no fd when the parent
+ *     cannot make one). The parent keeps one fd per pending child: a
+ *     copy of the child's end, which has SO_PASSCRED, so that the kernel
+ *     stamps every message queued in it with its sender's pid.
  *  4. libcph_child's constructor, before main(), unsets CPH_HANDSHAKE,
  *     checks that the fd is that socket (inode, SO_PEERCRED of the
- *     parent), reads every message, closes the trailer's pidfd if it is
- *     there (which ends the parent's watch on its exit), the receipt and
- *     its end.
+ *     parent), reads every message (each must be stamped with the
+ *     parent's pid: a copy of the end elsewhere cannot slip one in),
+ *     closes the trailer's pidfd if it is there (which ends the parent's
+ *     watch on its exit), writes the ack on the receipt (on its end
+ *     after a trailer without an fd: the parent kept its sending end
+ *     instead), and closes the receipt and its end.
  *  5. The parent learns the outcome from its copy of the child's end: a
- *     hangup with nothing left queued means the receipt was taken and
- *     closed (handed over); a reset, or a hangup with messages still
+ *     hangup with nothing left queued but the ack means the handles were
+ *     taken; the ack's pid, which a process without CAP_SYS_ADMIN cannot
+ *     forge (SCM_CREDENTIALS), says by whom: 0 if it is the spawned
+ *     process (exec-ing wrappers keep its pid) or, as /proc shows when
+ *     the parent collects the outcome, one of its descendants, EACCES if
+ *     it is any other process (or no ack came). A taker already gone by
+ *     then (reaped) cannot be placed and counts as the child's, so a
+ *     wrapper's child that exits first still gets 0. A process that may
+ *     ptrace the child can act as it, and is not caught. A reset, or a
+ *     hangup with messages still
  *     queued, means the child gave up (on any error it writes a refusal
  *     into the receipt's queue and closes the receipt before it shuts
  *     its end down; nothing it does after reading the final message can
@@ -163,7 +176,11 @@
  * just before posix_spawn until it returns; a process that another thread
  * forks or spawns inside that window inherits M too. Pid-bound, such a
  * process cannot check in (the pid check refuses it) but could read the
- * token away; direct, it could take the handles. M is the lowest free fd
+ * token away; direct, it could take the handles, and the outcome says
+ * EACCES. (The kernel offers no narrower window without a thread of
+ * cph's own: unshare(CLONE_FILES) would keep M inheritable for the
+ * spawning thread only, but cannot be undone, and a child's
+ * PR_SET_PDEATHSIG follows the thread that spawned it.) M is the lowest free fd
  * from 3/4 of RLIMIT_NOFILE's soft limit, that limit taken at most 1024
  * (so 768 by default; the lowest free above 2 when none is free there): a
  * number no caller's file actions name in practice, so that naming an fd
@@ -533,6 +550,11 @@ CPH_PUBLIC int cph_spawnp(pid_t *pid, const char *file,
  *                 port go, as did every process that inherited it)
  *                 without taking its handles; everything held for it is
  *                 released;
+ *   EACCES        direct: the handles were taken, but not by the spawned
+ *                 process or a descendant of it (see THE PROTOCOL, 5):
+ *                 another process held a copy of the child's end (the
+ *                 window with caller file actions, pidfd_getfd); the
+ *                 child finds the channel empty (ECONNRESET);
  *   EIO           the parent could not hand the handles over or watch the
  *                 child (out of resources, or the kernel refused a
  *                 handle); everything held for it is released (on macOS

@@ -289,7 +289,8 @@ static int check_in(const char *value)
         return EBADF;
 #if CPH__HAS_DIRECT
     if (e.delivery == CPH_DELIVERY_DIRECT) {
-        err = cph__direct_receive(e.fd, deadline, &got.handles, &got.received);
+        err = cph__direct_receive(e.fd, e.pid, deadline, &got.handles,
+                                  &got.received);
         channel = e.fd;
     } else
 #endif
@@ -307,7 +308,7 @@ static int check_in(const char *value)
         err = open_give(channel, deadline);
 #if CPH__HAS_DIRECT
     else if (e.delivery == CPH_DELIVERY_DIRECT)
-        cph__direct_confirm(channel, err);
+        err = cph__direct_confirm(channel, e.pid, err);
     else if (channel != CPH__NO_CHANNEL)
         cph__checkin_confirm(channel, err);
 #endif

@@ -91,7 +91,7 @@ fail:
 int cph__checkin_receive(struct cph__checkin *c, int64_t deadline_ms,
                          struct cph__handle **handles, size_t *count)
 {
-    int err = cph__receive_all(c->fd, deadline_ms, handles, count, NULL);
+    int err = cph__receive_all(c->fd, deadline_ms, handles, count, NULL, 0);
 
     free(c);
     return err;

@@ -12,11 +12,13 @@
  * when it has taken its handles. The parent closes its own copies and
  * keeps one fd per pending child, a copy of the child's end:
  *
- *  - The child consumes the final message, accepts the handles and
- *    closes the receipt: the sending end's last reference is gone, so
- *    the kernel shuts the pair down (unix_release_sock) and the parent's
- *    copy hangs up with nothing but the trailer, if anything, queued:
- *    handed over (outcome 0).
+ *  - The child consumes the final message, accepts the handles, writes
+ *    the ack on the receipt (stamped with its pid: the child's end has
+ *    SO_PASSCRED) and closes it: the sending end's last reference is
+ *    gone, so the kernel shuts the pair down (unix_release_sock) and the
+ *    parent's copy hangs up with nothing but the ack and the trailer, if
+ *    anything, queued: handed over (outcome 0) if the ack came from the
+ *    spawned process or a descendant (taker.c), EACCES otherwise.
  *  - The child fails before the final message (out of fds, a malformed
  *    message) and shuts its end down: hangup with messages still queued,
  *    or the trailer's send finds the pair shut down (EPIPE); or after it,
@@ -90,9 +92,19 @@ static int send_message(int fd)
 static int make_pair(int pair[2])
 {
     struct rlimit rl;
+    int err;
 
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
         return errno;
+    /* Every message the child's end receives carries its sender's pid:
+     * the child takes only the parent's, the parent only an ack from the
+     * child's tree. */
+    err = cph__pass_creds(pair[1], true);
+    if (err) {
+        close(pair[0]);
+        close(pair[1]);
+        return err;
+    }
     if (cph__loop_quiet_count() > 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
         (rlim_t)pair[1] + 3 >= rl.rlim_cur)
         cph__handed_collect();
@@ -127,7 +139,12 @@ int cph__direct_prepare(struct cph__record *r,
      * that a child that could not take them all leaves it unread. */
     cph__message_build(&message, NULL, 0, 0, true, &pair[0],
                        list->nexpects ? 0 : 1);
-    return send_message(pair[0]);
+    err = send_message(pair[0]);
+    /* The give channel's ack is stamped too. Only now: a sender with
+     * SO_PASSCRED gets bound to an abstract name (autobind). */
+    if (!err && list->nexpects)
+        err = cph__pass_creds(pair[0], true);
+    return err;
 }
 
 /* Without a pidfd (Linux < 5.3, a seccomp filter, valgrind, or a child
@@ -140,6 +157,17 @@ int cph__direct_prepare(struct cph__record *r,
  * until it exits. */
 static int keep_sender(struct cph__record *r)
 {
+    int err;
+
+    /* A trailer without a pidfd tells the child to ack on its end, which
+     * queues it here (direct_child.c); stamped, since the end has
+     * SO_PASSCRED, and read with the pid only where this end asks. */
+    cph__message_build(&message, NULL, 0, 0, false, NULL, 0);
+    err = send_message(r->spawn_fds[0]);
+    if (!err)
+        err = cph__pass_creds(r->spawn_fds[0], true);
+    if (err)
+        return err == EPIPE ? ECONNABORTED : EIO;
     close(r->end_fd);
     r->end_fd = r->spawn_fds[0];
     r->spawn_fds[0] = -1;
@@ -177,6 +205,22 @@ static int send_trailer(struct cph__record *r, int pidfd)
     return err;
 }
 
+/* The child exited and was reaped before the parent looked (SIGCHLD
+ * ignored, or a handler that reaps): it took its handles if nothing but
+ * its ack is queued, and the hangup comes once the receipt is closed;
+ * anything else queued will never be read. */
+static int reaped(struct cph__record *r)
+{
+    struct cph__message_head head;
+    ssize_t n = recv(r->end_fd, &head, sizeof head, MSG_PEEK | MSG_DONTWAIT);
+
+    if (n < 0 ? errno == EAGAIN
+              : (size_t)n == sizeof head && !head.count && head.last &&
+                    !head.extra)
+        return cph__handed_watch(r, CPH__TAG_END);
+    return ECONNABORTED;
+}
+
 int cph__direct_publish(struct cph__record *r)
 {
     int pidfd, err;
@@ -187,6 +231,8 @@ int cph__direct_publish(struct cph__record *r)
     /* A child reaped already (SIGCHLD ignored, or a handler that
      * reaps) has no pid left: the channel alone says what it did. */
     pidfd = cph__pidfd_open(r->pid);
+    if (pidfd < 0 && errno == ESRCH)
+        return reaped(r);
     err = pidfd < 0 ? errno : send_trailer(r, pidfd);
     if (err == EPIPE)
         return ECONNABORTED;

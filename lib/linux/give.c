@@ -19,6 +19,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cph/spawn.h>
+
 #include "../transport.h"
 #include "loop.h"
 #include "protocol.h"
@@ -84,17 +86,24 @@ static bool acking(const struct cph__record *r)
     return r && (r->state == CPH__WAITING || r->state == CPH__HANDED);
 }
 
-/* The ack: the handshake of record g->id is over. */
-static void checked_in(struct giver *g)
+/* The ack, from sender: the handshake of record g->id is over, and the
+ * channel with it unless the spawned process or a descendant sent it
+ * (taker.c; the parent's end has SO_PASSCRED, direct.c). */
+static bool checked_in(struct giver *g, pid_t sender)
 {
     struct cph__record *r;
+    bool ok = true;
 
-    g->checked_in = true;
     cph__lock();
     r = cph__registry_find(g->id);
-    if (acking(r))
-        cph__registry_finish(r, 0);
+    if (acking(r)) {
+        ok = r->delivery != CPH_DELIVERY_DIRECT ||
+             cph__taker_ok(sender, r->pid);
+        cph__registry_finish(r, ok ? 0 : EACCES);
+    }
     cph__unlock();
+    g->checked_in = ok;
+    return ok;
 }
 
 /* One message (n bytes, b's fds): false when it breaks the protocol
@@ -114,8 +123,7 @@ static bool take_message(struct giver *g, size_t n, struct cph__batch *b)
     if (!g->checked_in) {
         if (head.count != 0 || !head.last || n != off || b->n != 0)
             return false;
-        checked_in(g);
-        return true;
+        return checked_in(g, b->sender);
     }
     if (head.count != 1 || head.last || b->n != 1 ||
         cph__wire_get(bytes, n, &off, &h) != 0 || off != n ||
@@ -152,7 +160,7 @@ static enum reading read_some(struct giver *g)
         if (n < 0)
             return errno == EAGAIN ? READ_EMPTY : READ_OVER;
         ok = !(flags & (MSG_TRUNC | MSG_CTRUNC));
-        if (n == 0 && b.n == 0)
+        if (cph__eof(n, &b))
             return READ_OVER;
         ok = ok ? take_message(g, (size_t)n, &b) : g->checked_in;
         cph__batch_close(&b);
@@ -175,7 +183,7 @@ static void end(struct giver *g)
     cph__lock();
     r = cph__registry_find(g->id);
     if (acking(r)) {
-        cph__drain(r->end_fd);
+        cph__drain(r->end_fd, NULL);
         cph__registry_finish(r, ECONNABORTED);
     }
     cph__given_end(g->id);

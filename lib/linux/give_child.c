@@ -37,8 +37,13 @@ static int send_waiting(int fd, struct msghdr *m, int64_t deadline_ms)
 /* The caller serializes (transport.h): one buffer serves every give. */
 static struct cph__message m;
 
+/* Direct: the parent set SO_PASSCRED on this end to stamp what it sent;
+ * sending with it set would bind the end to an abstract name
+ * (unix_dgram_sendmsg's autobind). The parent's end has it: the kernel
+ * stamps the ack with this process's pid all the same. */
 int cph__give_ack(int fd, int64_t deadline_ms)
 {
+    cph__pass_creds(fd, false);
     cph__message_build(&m, NULL, 0, 0, true, NULL, 0);
     return send_waiting(fd, &m.msg, deadline_ms);
 }

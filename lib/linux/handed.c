@@ -18,6 +18,8 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
+#include <cph/spawn.h>
+
 #include "../transport.h"
 #include "loop.h"
 #include "protocol.h"
@@ -41,17 +43,22 @@ static bool reset(int fd)
            err == ECONNRESET;
 }
 
-/* Whether the child refused or left its handles: see direct_child.c and
- * child.c's close_channel for what it does to say so. */
-static bool given_up(struct cph__record *r, enum cph__tag tag)
+/* The outcome: ECONNABORTED if the child refused or left its handles
+ * (see direct_child.c and child.c's close_channel for what it does to
+ * say so); direct, EACCES if they were taken but no ack proves that the
+ * spawned process or a descendant took them (taker.c). */
+static int outcome(struct cph__record *r, enum cph__tag tag)
 {
     bool left;
+    pid_t taker;
 
-    if (tag == CPH__TAG_SENDER)
-        return reset(r->end_fd) || queued(r->end_fd, SIOCINQ) ||
-               queued(r->end_fd, SIOCOUTQ);
-    left = reset(r->end_fd);
-    return cph__drain(r->end_fd) || left;
+    left = reset(r->end_fd) ||
+           (tag == CPH__TAG_SENDER && queued(r->end_fd, SIOCOUTQ));
+    if (cph__drain(r->end_fd, &taker) || left)
+        return ECONNABORTED;
+    if (r->delivery != CPH_DELIVERY_DIRECT)
+        return 0;
+    return cph__taker_ok(taker, r->pid) ? 0 : EACCES;
 }
 
 /* Under the lock; whether it finished r. */
@@ -61,7 +68,7 @@ static bool settle(uint64_t id, enum cph__tag tag)
 
     if (!r || (r->state != CPH__WAITING && r->state != CPH__HANDED))
         return false;
-    cph__registry_finish(r, given_up(r, tag) ? ECONNABORTED : 0);
+    cph__registry_finish(r, outcome(r, tag));
     return true;
 }
 

@@ -106,6 +106,10 @@ int cph__server_tick(void);
 /* A pidfd of pid (readable once it exits), or -1 with errno. */
 int cph__pidfd_open(pid_t pid);
 
+/* Whether the process that sent an ack (its pid as the kernel stamped
+ * it) is child or one of its descendants (taker.c). */
+bool cph__taker_ok(pid_t taker, pid_t child);
+
 /* In a forked child: forget the thread and the epoll set. */
 void cph__loop_forget(void);
 

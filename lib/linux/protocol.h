@@ -13,13 +13,16 @@
  * follow the handles.
  *
  * Direct delivery: the parent queues every message in the channel before
- * posix_spawn, the final one (count 0) included, so that the child never
- * waits for its parent. Right after posix_spawn it may add a trailer
- * (count 0, last 0, extra 1: a pidfd, see direct.c), which the child
- * reads and closes if it is there once it has accepted the handles; it
- * never waits for it, since the final message ends the delivery. With
- * expected keys the final message has no extra fds, and the channel
- * stays open as the child's give channel (below).
+ * posix_spawn, the final one (count 0) included, so that the child
+ * reads them without waiting. The child's end has SO_PASSCRED: every
+ * message carries its sender's pid, and the child takes only its
+ * parent's. Right after posix_spawn the parent adds a trailer (count 0,
+ * last 0, extra 1: a pidfd, see direct.c; extra 0 when it kept its
+ * sending end instead), which a child that accepted the handles closes
+ * if it is there (it never waits for it), and answers with the ack
+ * (below) on the receipt, or on its end after a trailer without an fd. With expected keys the final
+ * message has no extra fds, no trailer follows, and the channel stays
+ * open as the child's give channel (below), where the ack goes.
  *
  * Pid-bound delivery, over a connection to the abstract Unix socket
  * "\0<service>":
@@ -36,7 +39,9 @@
  *
  * Giving back, child -> parent on the give channel:
  *   ack          direct only: count 0, last 1, no fds: every handle
- *                arrived (the parent's outcome 0). Nothing before it.
+ *                arrived. Its pid, stamped by the kernel, must be the
+ *                spawned process's or a descendant's (taker.c) for the
+ *                parent's outcome 0. Nothing before it.
  *   give         count 1, last 0, extra 0: one entry of kind FD, its fd
  *                by SCM_RIGHTS. Anything else is dropped (fds closed).
  * The parent reads until the child hangs up or exits.
@@ -70,11 +75,13 @@ struct cph__message_head {
     (sizeof(struct cph__message_head) + \
      CPH__FDS_PER_MESSAGE * (2 + CPH__KEY_MAX))
 
-/* Room for the SCM_RIGHTS of any message. */
+/* Room for the SCM_RIGHTS of any message, and the sender's
+ * SCM_CREDENTIALS where the receiver asked for them (SO_PASSCRED). */
 union cph__control {
     size_t align; /* a struct cmsghdr's alignment */
     char space[CMSG_SPACE(sizeof(int) *
-                          (CPH__FDS_PER_MESSAGE + CPH__EXTRA_MAX))];
+                          (CPH__FDS_PER_MESSAGE + CPH__EXTRA_MAX)) +
+               CMSG_SPACE(sizeof(pid_t) + sizeof(uid_t) + sizeof(gid_t))]; /* ucred */
 };
 
 /* A message under construction: its bytes and its SCM_RIGHTS. */
@@ -101,16 +108,26 @@ size_t cph__message_next(struct cph__message *m, const void *base,
                          const struct cph__handle *expects, size_t nexpects,
                          size_t sent, bool final);
 
-/* SCM_RIGHTS fds of one received message. */
+/* SCM_RIGHTS fds of one received message, and the pid the kernel
+ * stamped it with (0 without SCM_CREDENTIALS). */
 struct cph__batch {
     int fds[CPH__FDS_PER_MESSAGE + CPH__EXTRA_MAX];
     size_t n;
+    pid_t sender;
 };
 
 /* Takes every fd of msg's SCM_RIGHTS into b, whatever else is wrong with
  * the message, so that none is left open; more than b holds is EPROTO. */
 int cph__take_fds(struct msghdr *msg, struct cph__batch *b);
 void cph__batch_close(struct cph__batch *b);
+
+/* Whether what cph__receive_message returned (n, b) is an EOF: no
+ * bytes, no fds, and no sender, which any message, even an empty one,
+ * carries where the receiver asked for it (SO_PASSCRED). */
+static inline bool cph__eof(ssize_t n, const struct cph__batch *b)
+{
+    return n == 0 && b->n == 0 && !b->sender;
+}
 
 /* Receives one message from fd without waiting: its bytes into buf (len
  * of them), every fd it carries into b (MSG_CTRUNC in *flags, with the
@@ -120,8 +137,13 @@ ssize_t cph__receive_message(int fd, void *buf, size_t len,
                              struct cph__batch *b, int *flags);
 
 /* Receives and closes whatever is queued on fd; whether there was
- * anything but trailers. */
-bool cph__drain(int fd);
+ * anything but trailers and acks. taker (if not NULL) gets the sender of
+ * the acks (0 if none came, -1 if they came from different pids). */
+bool cph__drain(int fd, pid_t *taker);
+
+/* Makes the kernel stamp every message received on fd with its sender's
+ * pid (SO_PASSCRED), or stop. */
+int cph__pass_creds(int fd, bool on);
 
 /* rights.c */
 unsigned char *cph__attach_fds(struct msghdr *msg, void *space, size_t n);
@@ -129,10 +151,12 @@ unsigned char *cph__attach_fds(struct msghdr *msg, void *space, size_t n);
 /* Receives messages from fd until the final one; the handles go to
  * *handles (malloc'd, *count of them), never at fds 0-2, and the final
  * message's extra fds to extra (the rest set to -1), or are closed when
- * extra is NULL. On error nothing received is kept. */
+ * extra is NULL. sender not 0: every message must carry it as its
+ * SCM_CREDENTIALS pid (EPROTO otherwise). On error nothing received is
+ * kept. */
 int cph__receive_all(int fd, int64_t deadline_ms,
                      struct cph__handle **handles, size_t *count,
-                     int extra[CPH__EXTRA_MAX]);
+                     int extra[CPH__EXTRA_MAX], pid_t sender);
 
 /* The abstract socket address of service; returns its length, or 0 when
  * the name does not fit. */

@@ -79,9 +79,9 @@ static int parse(const uint8_t *bytes, size_t n, struct cph__batch *b, bool cut,
     }
     if (off != n)
         return EPROTO;
-    /* Out of fds, the kernel keeps the first ones: losing only the extra
-     * fds of the final message loses no handle. */
-    if (b->n < nfds || (b->n < nfds + head.extra && !cut))
+    /* Out of fds, the kernel keeps the first ones: losing even the
+     * receipt is out of fds, since the ack goes on it (direct_child.c). */
+    if (b->n < nfds + head.extra)
         return cut ? truncated(fd) : EPROTO;
     if (b->n > nfds + head.extra)
         return EPROTO;
@@ -118,7 +118,7 @@ static size_t entries(const uint8_t *bytes, size_t n)
  * extra fds go to extra when it is not NULL. */
 static int receive_one(int fd, int64_t deadline_ms, uint8_t *bytes,
                        struct cph__handle **h, size_t *count, bool *last,
-                       int extra[CPH__EXTRA_MAX])
+                       int extra[CPH__EXTRA_MAX], pid_t sender)
 {
     struct cph__batch b;
     struct cph__handle *grown;
@@ -135,9 +135,9 @@ static int receive_one(int fd, int64_t deadline_ms, uint8_t *bytes,
     }
     if (n < 0)
         return errno == EPIPE || errno == ECONNRESET ? ECONNRESET : errno;
-    if (n == 0 && b.n == 0)
+    if (cph__eof(n, &b))
         err = ECONNRESET; /* the peer closed before the final message */
-    if (!err && (flags & MSG_TRUNC))
+    if (!err && ((flags & MSG_TRUNC) || (sender && b.sender != sender)))
         err = EPROTO;
     if (!err && entries(bytes, (size_t)n) > 0) {
         grown = realloc(*h, (*count + entries(bytes, (size_t)n)) * sizeof **h);
@@ -162,7 +162,7 @@ static int receive_one(int fd, int64_t deadline_ms, uint8_t *bytes,
 
 int cph__receive_all(int fd, int64_t deadline_ms,
                      struct cph__handle **handles, size_t *count,
-                     int extra[CPH__EXTRA_MAX])
+                     int extra[CPH__EXTRA_MAX], pid_t sender)
 {
     struct cph__handle *h = NULL;
     static uint8_t bytes[CPH__MESSAGE_MAX]; /* callers are serialized */
@@ -173,7 +173,8 @@ int cph__receive_all(int fd, int64_t deadline_ms,
     for (size_t i = 0; extra && i < CPH__EXTRA_MAX; i++)
         extra[i] = -1;
     while (!err && !last)
-        err = receive_one(fd, deadline_ms, bytes, &h, &n, &last, extra);
+        err = receive_one(fd, deadline_ms, bytes, &h, &n, &last, extra,
+                          sender);
     if (err) {
         cph__handles_release(h, n);
         free(h);

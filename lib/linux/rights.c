@@ -1,3 +1,4 @@
+#define _GNU_SOURCE
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
@@ -28,6 +29,13 @@ int cph__take_fds(struct msghdr *msg, struct cph__batch *b)
     for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm;
          cm = CMSG_NXTHDR(msg, cm)) {
         size_t n;
+        if (cm->cmsg_level == SOL_SOCKET &&
+            cm->cmsg_type == SCM_CREDENTIALS &&
+            cm->cmsg_len == CMSG_LEN(sizeof(struct ucred))) {
+            struct ucred cred;
+            memcpy(&cred, CMSG_DATA(cm), sizeof cred);
+            b->sender = cred.pid;
+        }
         if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
             continue;
         n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -84,6 +92,7 @@ ssize_t cph__receive_message(int fd, void *buf, size_t len,
     ssize_t n = recvmsg_now(fd, &msg);
 
     b->n = 0;
+    b->sender = 0;
     if (n < 0)
         return n;
     *flags = msg.msg_flags;
@@ -92,22 +101,47 @@ ssize_t cph__receive_message(int fd, void *buf, size_t len,
     return n;
 }
 
+int cph__pass_creds(int fd, bool on)
+{
+    int value = on;
+
+    return setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &value, sizeof value) < 0
+               ? errno
+               : 0;
+}
+
+/* The taker's ack: a bare head, count 0, last 1, no fds, sent by a
+ * process other than this one (the parent's own final message carries
+ * the receipt). */
+static bool is_ack(const struct cph__message_head *head, ssize_t n,
+                   const struct cph__batch *b)
+{
+    return (size_t)n == sizeof *head && !head->count && head->last &&
+           !head->extra && b->n == 0 && b->sender != getpid();
+}
+
 /* A trailer is a bare head: anything longer is read only as far as
  * telling it is not one (SEQPACKET drops the rest of a message). */
-bool cph__drain(int fd)
+bool cph__drain(int fd, pid_t *taker)
 {
     bool any = false;
 
+    if (taker)
+        *taker = 0;
     for (;;) {
         struct cph__batch b;
         struct cph__message_head head;
         int flags = 0;
         ssize_t n = cph__receive_message(fd, &head, sizeof head, &b, &flags);
 
-        if (n < 0 || (n == 0 && b.n == 0))
+        if (n < 0 || cph__eof(n, &b))
             return any;
-        if ((size_t)n != sizeof head || (flags & MSG_TRUNC) || head.count ||
-            head.last || head.extra != 1)
+        if ((flags & MSG_TRUNC) || (size_t)n != sizeof head ||
+            memcmp(head.magic, CPH__MAGIC, sizeof head.magic) != 0)
+            any = true;
+        else if (is_ack(&head, n, &b) && taker)
+            *taker = *taker && *taker != b.sender ? -1 : b.sender;
+        else if (head.count || head.last || head.extra != 1)
             any = true;
         cph__batch_close(&b);
     }

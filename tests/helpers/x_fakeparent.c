@@ -28,10 +28,11 @@
  *                     take only some of them (RLIMIT_NOFILE 6, set by
  *                     h_exec, which then execs x_child): the kernel cuts
  *                     the rest off
- *   direct-good, direct-zero-fds, direct-cut-fds, direct-empty-then-good
+ *   direct-good, direct-zero-fds, direct-cut-fds
  *                     the direct delivery instead: a socketpair whose
- *                     end is dup2'd to fd 70, CPH_HANDSHAKE "d:..."
- *                     naming it, and that reply queued in it
+ *                     end is dup2'd to fd 70 (with SO_PASSCRED, as cph
+ *                     makes it), CPH_HANDSHAKE "d:..." naming it, and
+ *                     that reply queued in it
  *
  * OUT gets "child PID", "spawned MS" (CLOCK_MONOTONIC, just before the
  * spawn), "request N" (bytes of the request it read), "keeper PID",
@@ -361,7 +362,8 @@ static void direct(const char *mode)
 {
     int sv[2];
 
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0 ||
+        cph__pass_creds(sv[1], true) != 0)
         exit(126);
     if (strcmp(mode, "good") == 0 ? reply(sv[0], CPH__MAGIC, 1, 1, ENTRY_A,
                                           3, 1) != 0
