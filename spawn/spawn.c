@@ -142,15 +142,8 @@ static int prepare(struct cph__record *r, const cph_attachments_t *list,
                    struct cph__env *e)
 {
     struct stat st;
-    int err;
+    int err = prepare_channel(r, list, &st);
 
-    if (list->nexpects > 0) {
-        err = cph__giving_new(list, &r->giving);
-        if (err)
-            return err;
-        r->expects = cph__giving_keys(r->giving, &r->nexpects);
-    }
-    err = prepare_channel(r, list, &st);
 #if CPH__HAS_DIRECT
     /* Out of fds: the channels of children that took their handles and
      * have not been collected yet may be what is missing. */
@@ -189,17 +182,12 @@ static int run_spawn(void *ctx, const posix_spawnattr_t *attrp)
 
 #if CPH__MACH
 /* Nameless: the port, and the registered-port slot the child finds it
- * in. None of the parent's slots free: the rendezvous instead. */
+ * in (ENOSPC: none of the parent's slots is free). */
 static int prepare_nameless(struct cph__record *r,
                             const cph_attachments_t *list, struct cph__env *e)
 {
     int err = cph__server_start(NULL);
 
-    if (!err && list->nexpects > 0) {
-        err = cph__giving_new(list, &r->giving);
-        if (!err)
-            r->expects = cph__giving_keys(r->giving, &r->nexpects);
-    }
     if (!err)
         err = cph__nameless_prepare(r, &e->slot);
     if (!err)
@@ -209,6 +197,31 @@ static int prepare_nameless(struct cph__record *r,
     return err;
 }
 #endif
+
+/* The keys the child may give back, then the delivery's own objects.
+ * Nameless with none of the parent's slots free: the rendezvous
+ * instead. */
+static int prepare_delivery(struct cph__record *r,
+                            const cph_attachments_t *list, struct cph__env *e)
+{
+    int err;
+
+    if (list->nexpects > 0) {
+        err = cph__giving_new(list, &r->giving);
+        if (err)
+            return err;
+        r->expects = cph__giving_keys(r->giving, &r->nexpects);
+    }
+#if CPH__MACH
+    if (r->delivery == CPH_DELIVERY_NAMELESS) {
+        err = prepare_nameless(r, list, e);
+        if (err != ENOSPC)
+            return err;
+        r->delivery = CPH_DELIVERY_PID_BOUND;
+    }
+#endif
+    return prepare(r, list, e);
+}
 
 /* errno ends as posix_spawn leaves it (glibc's changes it on success at
  * times: a spawnp that tried other directories first, SETSIGDEF of every
@@ -240,15 +253,7 @@ static int spawn_attached(spawn_fn *fn, pid_t *pid, const char *path,
     r->delivery = (uint8_t)list->delivery;
     cph__lock();
     cph__registry_add(r);
-#if CPH__MACH
-    if (r->delivery == CPH_DELIVERY_NAMELESS) {
-        err = prepare_nameless(r, list, &e);
-        if (err == ENOSPC)
-            r->delivery = CPH_DELIVERY_PID_BOUND;
-    }
-    if (r->delivery != CPH_DELIVERY_NAMELESS)
-#endif
-        err = prepare(r, list, &e);
+    err = prepare_delivery(r, list, &e);
     cph__unlock();
     if (!err)
         err = cph__env_format(entry, sizeof entry, &e);

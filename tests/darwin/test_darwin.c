@@ -10,6 +10,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <mach/mach.h>
+#ifdef CPH_SIMULATED_MACH
+#include <malloc.h>
+#else
+#include <malloc/malloc.h>
+#endif
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -1990,4 +1995,77 @@ Test(darwin, nameless_with_attr_keeps_registered_ports, .init = holds_before)
     assert_registered_kept(&attr);
     posix_spawnattr_destroy(&attr);
     assert_rights_back(mark);
+}
+
+/* The bytes this process has allocated with malloc. */
+static size_t bytes_in_use(void)
+{
+#ifdef CPH_SIMULATED_MACH
+    struct mallinfo2 info = mallinfo2();
+
+    return info.uordblks + info.hblkhd;
+#else
+    malloc_statistics_t stats;
+
+    malloc_zone_statistics(NULL, &stats);
+    return stats.size_in_use;
+#endif
+}
+
+#define LONG_KEYS 16
+#define FALLBACK_SPAWNS 40
+
+/* What n spawns of "d_child keys" through delivery cost in memory, each
+ * list expecting LONG_KEYS long keys the child never gives (released
+ * when it exits). */
+static size_t cost_of_spawns(int delivery, int n)
+{
+    size_t before = bytes_in_use();
+
+    for (int i = 0; i < n; i++) {
+        cph_attachments_t *list = list_for(delivery);
+        char *argv[] = {"d_child", "keys", NULL}, *text, key[CPH__KEY_MAX];
+        int report = attach_report(list);
+
+        for (int k = 0; k < LONG_KEYS; k++) {
+            memset(key, 'a' + k, sizeof key - 1); /* the longest key */
+            key[sizeof key - 1] = '\0';
+            cr_assert_eq(cph_attachments_expect(list, key), 0);
+        }
+        text = report_after(spawn_d(argv, NULL, list), report);
+        cr_assert_str_eq(text, "keys report\n");
+        free(text);
+        cph_attachments_destroy(list);
+    }
+    return bytes_in_use() - before;
+}
+
+/* Every one of the parent's registered-port slots taken: a nameless
+ * spawn is a pid-bound one, and costs what a pid-bound one does (the
+ * keys it expects are not set aside twice). */
+Test(darwin, nameless_without_a_free_slot_is_pid_bound,
+     .init = holds_before)
+{
+    mach_port_t mine[CPH__SLOTS], none[CPH__SLOTS] = {MACH_PORT_NULL};
+    size_t pid_bound, fallback;
+
+    for (int i = 0; i < CPH__SLOTS; i++)
+        mine[i] = port_with_send();
+    cr_assert_eq(mach_ports_register(mach_task_self(), mine, CPH__SLOTS),
+                 KERN_SUCCESS);
+    cost_of_spawns(CPH_DELIVERY_PID_BOUND, 4);
+    cost_of_spawns(CPH_DELIVERY_NAMELESS, 4);
+    pid_bound = cost_of_spawns(CPH_DELIVERY_PID_BOUND, FALLBACK_SPAWNS);
+    fallback = cost_of_spawns(CPH_DELIVERY_NAMELESS, FALLBACK_SPAWNS);
+    cr_assert_lt(fallback, pid_bound + FALLBACK_SPAWNS * LONG_KEYS * 16,
+                 "%d nameless spawns kept %zu bytes, pid-bound ones %zu",
+                 FALLBACK_SPAWNS, fallback, pid_bound);
+    cr_assert_eq(mach_ports_register(mach_task_self(), none, CPH__SLOTS),
+                 KERN_SUCCESS);
+    for (int i = 0; i < CPH__SLOTS; i++) {
+        cr_assert_eq(mach_port_deallocate(mach_task_self(), mine[i]),
+                     KERN_SUCCESS);
+        destroy_receive(mine[i]);
+    }
+    holds_nothing_more();
 }
