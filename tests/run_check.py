@@ -23,8 +23,22 @@ TMP = tempfile.mkdtemp()
 BOUND = 30.0
 
 
+STARTED = []
+
+
+def start(args):
+    """subprocess.Popen, killed when a check fails (a cph-run left running
+    would hold meson's pipe open until its timeout)."""
+    p = subprocess.Popen(args)
+    STARTED.append(p)
+    return p
+
+
 def fail(msg):
     print("run: " + msg, file=sys.stderr)
+    for p in STARTED:
+        if p.poll() is None:
+            p.kill()
     sys.exit(1)
 
 
@@ -35,6 +49,18 @@ def wait_for(cond, what):
             return
         time.sleep(0.02)
     fail(what + ": never happened")
+
+
+def listening(sock):
+    """Whether a Unix socket listens at sock: cph-run binds (the file
+    appears) before it listens. /proc/net/unix flags 0x10000 is
+    __SO_ACCEPTCON."""
+    with open("/proc/net/unix") as f:
+        for line in f.readlines()[1:]:
+            cols = line.split()
+            if len(cols) >= 8 and cols[7] == sock and int(cols[3], 16) & 0x10000:
+                return True
+    return False
 
 
 def read(path):
@@ -131,7 +157,7 @@ def every_signal_forwarded():
             signal.SIGRTMAX]
     for sig in sigs:
         got, ready = path("got%d" % sig), path("ready%d" % sig)
-        p = subprocess.Popen([RUN, sys.executable, "-c", RECORDER, got, ready])
+        p = start([RUN, sys.executable, "-c", RECORDER, got, ready])
         wait_for(lambda: read(ready) != "", "the child's start")
         p.send_signal(sig)
         if sig == signal.SIGTSTP:
@@ -148,8 +174,8 @@ def every_signal_forwarded():
 
 def child_dies_with_cph_run():
     sock, pidfile = path("dies.sock"), path("dies.pid")
-    p = subprocess.Popen([RUN, "--listen", "s=unix:" + sock, "--", "sh", "-c",
-                          "echo $$ >%s; exec sleep 60" % pidfile])
+    p = start([RUN, "--listen", "s=unix:" + sock, "--", "sh", "-c",
+               "echo $$ >%s; exec sleep 60" % pidfile])
     wait_for(lambda: read(pidfile).strip() != "", "the child's start")
     child = int(read(pidfile))
     p.kill()
@@ -213,10 +239,10 @@ def connect_and_read(sock):
 
 def restart_refuses_nothing():
     sock = path("restart.sock")
-    p = subprocess.Popen([RUN, "--restart", "--systemd", "--listen",
-                          "s=unix:" + sock, "--", sys.executable, "-c",
-                          ONE_SHOT])
-    wait_for(lambda: os.path.exists(sock), "the socket")
+    p = start([RUN, "--restart", "--systemd", "--listen",
+               "s=unix:" + sock, "--", sys.executable, "-c",
+               ONE_SHOT])
+    wait_for(lambda: listening(sock), "the socket listening")
     pids = set()
     for _ in range(21):
         try:
@@ -244,8 +270,8 @@ while True:
 def workers_and_reload():
     d = path("workers")
     os.mkdir(d)
-    p = subprocess.Popen([RUN, "--workers", "3", "--listen", "s=127.0.0.1:0",
-                          "-q", "--", sys.executable, "-c", WORKER, d])
+    p = start([RUN, "--workers", "3", "--listen", "s=127.0.0.1:0",
+               "-q", "--", sys.executable, "-c", WORKER, d])
     wait_for(lambda: len(os.listdir(d)) == 3, "3 workers")
     first = set(int(x) for x in os.listdir(d))
     os.kill(min(first), signal.SIGKILL)
@@ -264,9 +290,9 @@ def workers_and_reload():
 
 def accept_and_inetd():
     sock = path("accept.sock")
-    p = subprocess.Popen([RUN, "--accept", "--inetd", "--listen",
-                          "s=unix:" + sock, "--", "sh", "-c", "echo hi $$"])
-    wait_for(lambda: os.path.exists(sock), "the socket")
+    p = start([RUN, "--accept", "--inetd", "--listen",
+               "s=unix:" + sock, "--", "sh", "-c", "echo hi $$"])
+    wait_for(lambda: listening(sock), "the socket listening")
     got = {connect_and_read(sock) for _ in range(3)}
     if len(got) != 3 or not all(g.startswith("hi ") for g in got):
         fail("--accept --inetd: %s" % got)
@@ -283,14 +309,14 @@ def accept_and_inetd():
     if r.returncode != 0 or r.stderr != "1\n":
         fail("--inetd: the listener is not on stdin: %s" % r.stderr)
     sock = path("accept2.sock")
-    p = subprocess.Popen([RUN, "--accept", "--systemd", "--listen",
-                          "conn=unix:" + sock, "--", sys.executable, "-c",
-                          "import os, socket\n"
-                          "c = socket.socket(fileno=3)\n"
-                          "c.sendall((os.environ['LISTEN_FDNAMES'] + ' '"
-                          " + str(c.getsockopt(socket.SOL_SOCKET,"
-                          " socket.SO_ACCEPTCONN))).encode())\n"])
-    wait_for(lambda: os.path.exists(sock), "the socket")
+    p = start([RUN, "--accept", "--systemd", "--listen",
+               "conn=unix:" + sock, "--", sys.executable, "-c",
+               "import os, socket\n"
+               "c = socket.socket(fileno=3)\n"
+               "c.sendall((os.environ['LISTEN_FDNAMES'] + ' '"
+               " + str(c.getsockopt(socket.SOL_SOCKET,"
+               " socket.SO_ACCEPTCONN))).encode())\n"])
+    wait_for(lambda: listening(sock), "the socket listening")
     got = connect_and_read(sock)
     p.send_signal(signal.SIGINT)
     p.wait(BOUND)
@@ -358,5 +384,8 @@ for check in (ctrl_c_once, every_signal_forwarded, child_dies_with_cph_run,
               accept_and_inetd, inherited_listen_fds, expect_prints_given,
               missing_adapter):
     if not only or check.__name__ in only:
-        check()
+        try:
+            check()
+        except Exception as e:
+            fail("%s: %r" % (check.__name__, e))
 subprocess.run(["rm", "-rf", TMP])
