@@ -205,7 +205,8 @@ void start_server(void)
 int suite_delivery(void)
 {
 #if defined(__APPLE__) || defined(CPH_SIMULATED_MACH)
-    /* The Mach transport has the pid-bound delivery only. */
+    /* The darwin cases are the rendezvous's; the nameless ones name
+     * their delivery. */
     return CPH_DELIVERY_PID_BOUND;
 #else
     const char *d = getenv("CPH_TEST_DELIVERY");

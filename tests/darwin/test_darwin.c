@@ -1605,6 +1605,29 @@ Test(darwin, nameless_handed_over, .init = holds_before)
 
 #ifdef CPH_SIMULATED_MACH
 void machsim_deny_register(bool deny);
+#else
+#include <sandbox.h>
+#endif
+
+/* This process in a sandbox that denies mach-register and nothing else:
+ * the simulator's switch; on a Mac, sandbox_init with such a profile
+ * (its children inherit it). */
+static void deny_mach_register(void)
+{
+#ifdef CPH_SIMULATED_MACH
+    machsim_deny_register(true);
+#else
+    char *error = NULL;
+
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wdeprecated-declarations"
+    cr_assert_eq(sandbox_init("(version 1)(allow default)"
+                              "(deny mach-register)",
+                              0, &error),
+                 0, "sandbox_init: %s", error ? error : "");
+#pragma clang diagnostic pop
+#endif
+}
 
 /* A sandbox without mach-register: the rendezvous cannot check its
  * service in, the nameless delivery needs none. */
@@ -1614,7 +1637,7 @@ Test(darwin, nameless_survives_denied_mach_register, .init = holds_before)
     char *argv[] = {"d_child", "keys", NULL};
     pid_t pid;
 
-    machsim_deny_register(true);
+    deny_mach_register();
     add_port(list, "port", receive_right(), MACH_MSG_TYPE_MAKE_SEND);
     cr_assert_eq(cph_spawn(&pid, darwin_helper("d_child"), NULL, NULL, argv,
                            environ, list),
@@ -1623,7 +1646,6 @@ Test(darwin, nameless_survives_denied_mach_register, .init = holds_before)
     assert_nameless_handed_over();
     holds_nothing_more();
 }
-#endif
 
 /*
  * The nameless delivery's cases (issue 19). Each ends with the parent's
