@@ -26,10 +26,21 @@ BOUND = 30.0
 STARTED = []
 
 
+def default_signals():
+    """In a child before exec: every signal as at a terminal. cph-run keeps
+    ignored what it was started ignoring (under nohup, in a shell's
+    background job), and the checks send it signals."""
+    for sig in range(1, signal.NSIG):
+        try:
+            signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError, RuntimeError):
+            pass
+
+
 def start(args):
     """subprocess.Popen, killed when a check fails (a cph-run left running
     would hold meson's pipe open until its timeout)."""
-    p = subprocess.Popen(args)
+    p = subprocess.Popen(args, preexec_fn=default_signals)
     STARTED.append(p)
     return p
 
@@ -115,6 +126,7 @@ def ctrl_c_once():
     out, ready = path("count"), path("ready")
     pid, master = pty.fork()
     if pid == 0:
+        default_signals()
         os.execv(RUN, [RUN, "--", sys.executable, "-c", COUNTER, out, ready])
     wait_for(lambda: read(ready) == "ready", "the child's start")
     os.write(master, b"\x03")
