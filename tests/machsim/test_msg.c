@@ -150,6 +150,126 @@ Test(msg, port_dying_under_blocked_send)
 	pthread_join(th, NULL);
 }
 
+static void on_signal(int sig)
+{
+	(void)sig;
+}
+
+/* What another thread does to a thread waiting in mach_msg: 100 ms on, a SIGUSR1 caught by a
+ * handler installed with SA_RESTART (mach_msg is interrupted all the same), then 100 ms on,
+ * with port: receive one message (receive) or send one of id 3 (send). */
+struct later {
+	pthread_t target;
+	mach_port_t port;
+	enum { SIGNAL, SIGNAL_THEN_RECEIVE, SIGNAL_THEN_SEND } what;
+};
+
+static void *act_later(void *arg)
+{
+	struct later *l = arg;
+	struct rmsg r;
+	usleep(100 * 1000);
+	pthread_kill(l->target, SIGUSR1);
+	usleep(100 * 1000);
+	if (l->what == SIGNAL_THEN_RECEIVE) recv_msg(l->port, &r, 10000);
+	if (l->what == SIGNAL_THEN_SEND) send_bare(l->port, MACH_MSG_TYPE_COPY_SEND, 0, 0, 3, 0, 0);
+	return NULL;
+}
+
+static pthread_t start_later(struct later *l)
+{
+	struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
+	pthread_t th;
+	cr_assert_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+	l->target = pthread_self();
+	cr_assert_eq(pthread_create(&th, NULL, act_later, l), 0);
+	return th;
+}
+
+/* ipc_mqueue_send_locked: a caught signal ends a send waiting for room (THREAD_INTERRUPTED)
+ * past its copyin: MACH_SEND_INTERRUPTED when the caller asked with MACH_SEND_INTERRUPT, and
+ * the rights back as on a timeout (mach_msg_trap_send → mach_msg_receive_pseudo); the message
+ * was never queued */
+Test(msg, interrupted_send_pseudo_receive)
+{
+	mach_port_t p = rcv_send_port(), reply = rcv_port();
+	struct later l = {.what = SIGNAL};
+	struct rmsg r;
+	set_qlimit(p, 1);
+	cr_assert_eq(send_bare(p, MACH_MSG_TYPE_COPY_SEND, 0, 0, 1, MACH_SEND_TIMEOUT, 0), 0);
+	mach_msg_header_t h = {MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MAKE_SEND_ONCE),
+	                       sizeof h, p, reply, 0, 2};
+	pthread_t th = start_later(&l);
+	cr_assert_eq(mach_msg(&h, MACH_SEND_MSG | MACH_SEND_TIMEOUT | MACH_SEND_INTERRUPT, sizeof h, 0,
+	                      0, 5000, 0),
+	             MACH_SEND_INTERRUPTED);
+	pthread_join(th, NULL);
+	cr_assert_eq(MACH_MSGH_BITS_REMOTE(h.msgh_bits), MACH_MSG_TYPE_PORT_SEND);
+	cr_assert_eq(MACH_MSGH_BITS_LOCAL(h.msgh_bits), MACH_MSG_TYPE_PORT_SEND_ONCE);
+	cr_assert_eq(refs_of(p, MACH_PORT_RIGHT_SEND), 2, "the copied send right came back");
+	mach_msg_destroy(&h);
+	mach_port_deallocate(TASK, h.msgh_local_port);
+	expect_notification(reply, MACH_NOTIFY_SEND_ONCE);
+	cr_assert_eq(recv_msg(p, &r, 0), 0);
+	cr_assert_eq(r.h.msgh_id, 1);
+	expect_empty(p);
+}
+
+static mach_msg_type_number_t name_count(void)
+{
+	mach_port_name_array_t names;
+	mach_port_type_array_t types;
+	mach_msg_type_number_t n, ntypes;
+	cr_assert_eq(mach_port_names(TASK, &names, &n, &types, &ntypes), KERN_SUCCESS);
+	vm_deallocate(TASK, (vm_address_t)names, n * sizeof *names);
+	vm_deallocate(TASK, (vm_address_t)types, ntypes * sizeof *types);
+	return n;
+}
+
+/* libsyscall mach_msg2_internal: without MACH_SEND_INTERRUPT, an interrupted send is made
+ * again with the header first given, and goes once; what the interrupted try pseudo-received
+ * stays with the sender: one more uref of a copied send right, a send-once right for a made
+ * one (review D12a) */
+Test(msg, interrupted_send_sent_again)
+{
+	mach_port_t p = rcv_send_port(), reply = rcv_port();
+	struct later l = {.port = p, .what = SIGNAL_THEN_RECEIVE};
+	struct rmsg r;
+	set_qlimit(p, 1);
+	cr_assert_eq(send_bare(p, MACH_MSG_TYPE_COPY_SEND, 0, 0, 1, MACH_SEND_TIMEOUT, 0), 0);
+	mach_msg_type_number_t before = name_count();
+	pthread_t th = start_later(&l);
+	cr_assert_eq(send_bare(p, MACH_MSG_TYPE_COPY_SEND, reply, MACH_MSG_TYPE_MAKE_SEND_ONCE, 2, 0, 0),
+	             MACH_MSG_SUCCESS);
+	pthread_join(th, NULL);
+	cr_assert_eq(refs_of(p, MACH_PORT_RIGHT_SEND), 2, "the interrupted try's copy stays");
+	cr_assert_eq(name_count(), before + 1, "the interrupted try's send-once right stays");
+	cr_assert_eq(recv_msg(p, &r, 0), 0);
+	cr_assert_eq(r.h.msgh_id, 2);
+	expect_empty(p);
+}
+
+/* ipc_mqueue_receive_results: a caught signal ends a receive with MACH_RCV_INTERRUPTED when
+ * the caller asked with MACH_RCV_INTERRUPT; without it libsyscall receives again
+ * (mach_msg2_internal) */
+Test(msg, interrupted_receive)
+{
+	mach_port_t p = rcv_send_port();
+	struct later l = {.port = p, .what = SIGNAL};
+	struct rmsg r;
+	pthread_t th = start_later(&l);
+	cr_assert_eq(mach_msg(&r.h, MACH_RCV_MSG | MACH_RCV_TIMEOUT | MACH_RCV_INTERRUPT, 0, sizeof r,
+	                      p, 5000, 0),
+	             MACH_RCV_INTERRUPTED);
+	pthread_join(th, NULL);
+	l.what = SIGNAL_THEN_SEND;
+	th = start_later(&l);
+	cr_assert_eq(mach_msg(&r.h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof r, p, 5000, 0),
+	             MACH_MSG_SUCCESS);
+	pthread_join(th, NULL);
+	cr_assert_eq(r.h.msgh_id, 3);
+}
+
 /* ipc_mqueue_receive: an empty queue with a zero timeout; a name that is no receive right */
 Test(msg, receive_rules)
 {

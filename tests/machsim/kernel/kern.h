@@ -165,6 +165,7 @@ void kmsg_destroy(struct kmsg *m);
 struct kmsg *kmsg_kernel(struct port *dest, mach_msg_id_t id, uint32_t size);
 void msg_call(struct task *t, int conn, const struct ms_req *q, const uint8_t *pl, int *fds,
               int nfds);
+void msg_interrupt(int conn);
 void msg_port_changed(struct port *p);
 void waiters_timeout(uint64_t now);
 uint64_t waiters_next_deadline(void);

@@ -658,6 +658,28 @@ void waiters_drop_conn(int conn)
 	}
 }
 
+/* A caught signal aborts the thread's wait (mach_msg waits THREAD_ABORTSAFE): a send still
+ * waiting for room fails past its copyin with MACH_SEND_INTERRUPTED, the message
+ * pseudo-received (osfmk/ipc/ipc_mqueue.c ipc_mqueue_send_locked: THREAD_INTERRUPTED;
+ * osfmk/ipc/mach_msg.c mach_msg_trap_send → mach_msg_receive_pseudo); a receive fails with
+ * MACH_RCV_INTERRUPTED (ipc_mqueue.c ipc_mqueue_receive_results). A call that has ended has
+ * no wait to abort. */
+void msg_interrupt(int conn)
+{
+	for (struct waiter *w = waiters; w; w = w->next) {
+		if (w->conn != conn) continue;
+		if (w->sending) {
+			struct kmsg *m = w->sending;
+			w->sending = NULL;
+			pseudo_reply(w, MACH_SEND_INTERRUPTED, m);
+		} else {
+			w_error(w, MACH_RCV_INTERRUPTED);
+		}
+		waiter_free(w);
+		return;
+	}
+}
+
 /* ---- mach_msg ---- */
 
 static mach_msg_return_t rcv_setup(struct task *t, struct waiter *w)

@@ -145,6 +145,8 @@ static void dispatch(int fd, const struct ms_req *q, const uint8_t *pl, int *fds
 		reply(fd, MACH_SEND_INVALID_DEST, NULL, 0, NULL, 0, NULL, 0);
 	} else if (q->op == MS_MSG) {
 		msg_call(c->task, fd, q, pl, fds, nfds);
+	} else if (q->op == MS_MSG_INTERRUPT) {
+		msg_interrupt(fd);
 	} else if (!port_call(c->task, fd, q, pl) &&
 	           !task_call(c->task, fd, q, pl, fds, nfds)) {
 		reply(fd, KERN_INVALID_ARGUMENT, NULL, 0, NULL, 0, NULL, 0);

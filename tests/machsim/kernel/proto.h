@@ -38,6 +38,7 @@ enum ms_op {
 	MS_PORT_GET_CONTEXT,    /* a[0] name */
 	MS_PORT_SET_CONTEXT,    /* a[0] name, a[1] context */
 	MS_MSG,                 /* see struct ms_msg_args; payload: the message */
+	MS_MSG_INTERRUPT,       /* no reply: a signal reached the thread waiting in MS_MSG */
 	MS_PORTS_REGISTER,      /* a[0] count; a[1..3] names */
 	MS_PORTS_LOOKUP,
 	MS_GET_SPECIAL_PORT,    /* a[0] which */

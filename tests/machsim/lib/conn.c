@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
@@ -129,6 +130,25 @@ static void thread_gone(void *p)
 	forget_fd((int)(intptr_t)p - 1);
 }
 
+/* Waits for a mach_msg's answer. A caught signal ends xnu's wait in mach_msg whatever its
+ * SA_RESTART (osfmk/ipc/ipc_mqueue.c ipc_mqueue_send_locked and
+ * ipc_mqueue_receive_on_thread_and_unlock wait THREAD_ABORTSAFE); poll(2), never restarted
+ * after a handler (signal(7)), sees it, and the kernel is told once: a call still waiting is
+ * answered as interrupted (kernel/kmsg.c msg_interrupt). */
+static void await_msg(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	struct ms_req stop = {.op = MS_MSG_INTERRUPT};
+	bool told = false;
+	while (poll(&p, 1, -1) < 0) {
+		if (errno != EINTR) lost("poll");
+		if (told) continue;
+		while (send(fd, &stop, sizeof stop, MSG_NOSIGNAL) < 0)
+			if (errno != EINTR) lost("send");
+		told = true;
+	}
+}
+
 static kern_return_t exchange(int fd, const struct ms_req *q, const void *pl, const int *fds,
                               int nfds, struct machsim__answer *a)
 {
@@ -147,6 +167,7 @@ static kern_return_t exchange(int fd, const struct ms_req *q, const void *pl, co
 	}
 	while (sendmsg(fd, &mh, MSG_NOSIGNAL) < 0)
 		if (errno != EINTR) lost("sendmsg");
+	if (q->op == MS_MSG) await_msg(fd);
 	struct iovec riov[2] = {{&a->rep, sizeof a->rep}, {a->buf, a->cap}};
 	struct msghdr rh = {.msg_iov = riov, .msg_iovlen = a->buf ? 2 : 1, .msg_control = cbuf,
 	                    .msg_controllen = sizeof cbuf};

@@ -2,6 +2,7 @@
  * copyout; out-of-line memory travels as memfds, mapped MAP_PRIVATE on arrival (a virtual
  * copy). mach_msg_destroy follows libsyscall/mach/mach_msg.c mach_msg_destroy. */
 #define _GNU_SOURCE
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
@@ -121,20 +122,22 @@ static void unmap_sent(struct out_state *s, uint64_t consumed)
 		if (s->ool[i].dealloc && s->ool[i].size) munmap(s->ool[i].addr, s->ool[i].size);
 }
 
-mach_msg_return_t mach_msg(mach_msg_header_t *msg, mach_msg_option_t option,
-                           mach_msg_size_t send_size, mach_msg_size_t rcv_size,
-                           mach_port_name_t rcv_name, mach_msg_timeout_t timeout,
-                           mach_port_name_t notify)
+/* mach_msg2_trap: sends what `sent` holds (the header mach_msg2 passes in registers, then the
+ * body from the buffer), receives into msg; a failed send's pseudo-receive lands in msg. */
+static mach_msg_return_t msg_trap(mach_msg_header_t *msg, const void *sent,
+                                  mach_msg_option_t option, mach_msg_size_t send_size,
+                                  mach_msg_size_t rcv_size, mach_port_name_t rcv_name,
+                                  mach_msg_timeout_t timeout)
 {
 	static __thread uint8_t buf[MACHSIM_MAX_DATAGRAM];
 	static __thread struct out_state out;
-	(void)notify;
 	out.nfds = out.nool = 0;
 	out.bad = false;
 	struct ms_req q = {.op = MS_MSG, .a = {(uint32_t)option, send_size, rcv_size, rcv_name, timeout}};
 	if (option & MACH_SEND_MSG) {
 		if (send_size > MACHSIM_MAX_DATAGRAM - 1024) return MACH_SEND_TOO_LARGE;
-		if (send_size >= sizeof(mach_msg_header_t)) each_desc(msg, send_size, collect, &out);
+		if (send_size >= sizeof(mach_msg_header_t))
+			each_desc((mach_msg_header_t *)sent, send_size, collect, &out);
 		if (out.bad) {
 			for (int i = 0; i < out.nfds; i++) close(out.fds[i]);
 			return MACH_SEND_INVALID_MEMORY;
@@ -142,7 +145,7 @@ mach_msg_return_t mach_msg(mach_msg_header_t *msg, mach_msg_option_t option,
 		q.n = send_size;
 	}
 	struct machsim__answer a = {.buf = buf, .cap = sizeof buf};
-	mach_msg_return_t mr = machsim__call(&q, msg, out.fds, out.nfds, &a);
+	mach_msg_return_t mr = machsim__call(&q, sent, out.fds, out.nfds, &a);
 	for (int i = 0; i < out.nfds; i++) close(out.fds[i]);
 	unmap_sent(&out, a.rep.v[1]);
 	struct in_state in = {a.fds, a.nfds, 0};
@@ -160,6 +163,48 @@ mach_msg_return_t mach_msg(mach_msg_header_t *msg, mach_msg_option_t option,
 		break;
 	}
 	for (int i = in.next; i < in.nfds; i++) close(in.fds[i]);
+	return mr;
+}
+
+/* libsyscall's retry of an interrupted send: the header it was first given (the registers),
+ * the body as the pseudo-receive left it in the buffer. */
+static mach_msg_return_t send_again(mach_msg_header_t *msg, const mach_msg_header_t *regs,
+                                    mach_msg_option_t option, mach_msg_size_t send_size,
+                                    mach_msg_size_t rcv_size, mach_port_name_t rcv_name,
+                                    mach_msg_timeout_t timeout)
+{
+	uint8_t *sent = malloc(send_size);
+	if (!sent) return MACH_SEND_NO_BUFFER;
+	memcpy(sent, msg, send_size);
+	memcpy(sent, regs, sizeof *regs);
+	mach_msg_return_t mr = msg_trap(msg, sent, option, send_size, rcv_size, rcv_name, timeout);
+	free(sent);
+	return mr;
+}
+
+/* xnu-11417 libsyscall/mach/mach_msg.c mach_msg2_internal (the scalar mach_msg2 path: no
+ * voucher to receive, no separate receive buffer, no aux data): a send interrupted by a
+ * signal is sent again with the arguments first given, a receive interrupted is made again
+ * without the send (mach_msg_options_after_interruption), unless MACH_SEND_INTERRUPT /
+ * MACH_RCV_INTERRUPT; the kernel never sees those two options. */
+mach_msg_return_t mach_msg(mach_msg_header_t *msg, mach_msg_option_t option,
+                           mach_msg_size_t send_size, mach_msg_size_t rcv_size,
+                           mach_port_name_t rcv_name, mach_msg_timeout_t timeout,
+                           mach_port_name_t notify)
+{
+	mach_msg_option_t trap_option = option & ~(MACH_SEND_INTERRUPT | MACH_RCV_INTERRUPT);
+	mach_msg_header_t regs = {0};
+	(void)notify;
+	if ((option & MACH_SEND_MSG) && send_size >= sizeof regs) regs = *msg;
+	mach_msg_return_t mr =
+		msg_trap(msg, msg, trap_option, send_size, rcv_size, rcv_name, timeout);
+	if (!(option & MACH_SEND_INTERRUPT))
+		while (mr == MACH_SEND_INTERRUPTED)
+			mr = send_again(msg, &regs, trap_option, send_size, rcv_size, rcv_name, timeout);
+	if (!(option & MACH_RCV_INTERRUPT))
+		while (mr == MACH_RCV_INTERRUPTED)
+			mr = msg_trap(msg, NULL, trap_option & ~MACH_SEND_MSG, 0, rcv_size, rcv_name,
+			              timeout);
 	return mr;
 }
 
