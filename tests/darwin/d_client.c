@@ -17,8 +17,8 @@
  *                   the server's queue: "queued N"; then checks in with a
  *                   100 ms deadline: "check-in timed-out|KR", and whether
  *                   that left a right behind: "names same|leaked"
- *   floodsignal     flood, with SIGALRM every 20 ms while the check-in
- *                   waits for room (400 ms): "check-in timed-out|KR", and
+ *   floodsignal     flood, with SIGALRM every 20 ms, ten times, while the
+ *                   check-in waits for room (400 ms): "check-in timed-out|KR", and
  *                   whether that left a right or a reference behind:
  *                   "names same|leaked", "refs same|leaked"
  *   roguegive       checks in (the parent expects "good", "replied" and
@@ -42,6 +42,10 @@
  *                   "filled N"; then gives a receive right under "later"
  *                   as MOVE_RECEIVE with a 200 ms deadline: "later gave
  *                   ERR receive kept|left"
+ *   givefullsignal  givefull, with SIGALRM every 20 ms, ten times, while
+ *                   the give waits for room (400 ms): "later gave ERR
+ *                   receive kept|left", "names same|leaked", "refs
+ *                   same|leaked" (of the give right)
  *   dropgive        checks in as roguegive, releases its send right to the
  *                   give port, and waits for EOF on FD
  *   fullspace       sends the check-in, fills its own port name space but
@@ -377,16 +381,32 @@ static mach_port_urefs_t send_refs(mach_port_t name)
     return refs;
 }
 
+static const struct itimerval alarms_off = {{0, 0}, {0, 0}};
+static int alarms;
+
+/* Ten signals, then none: a send that libsyscall restarts with its whole
+ * timeout after each one still ends. */
 static void on_alarm(int sig)
 {
     (void)sig;
+    if (++alarms == 10)
+        setitimer(ITIMER_REAL, &alarms_off, NULL);
+}
+
+/* SIGALRM every 20 ms, ten times, caught by a handler that does nothing. */
+static void alarms_start(void)
+{
+    static const struct itimerval every = {{0, 20000}, {0, 20000}};
+
+    alarms = 0;
+    signal(SIGALRM, on_alarm);
+    setitimer(ITIMER_REAL, &every, NULL);
 }
 
 /* Fills the server's queue, then checks in with a deadline of wait_ms,
- * with SIGALRM every 20 ms meanwhile if signals. */
+ * with SIGALRM every 20 ms meanwhile, ten times, if signals. */
 static void flood(const cph_token_t *token, int wait_ms, bool signals)
 {
-    struct itimerval every = {{0, 20000}, {0, 20000}}, off = {{0, 0}, {0, 0}};
     mach_port_t server = look_up("flood"), reply;
     mach_msg_type_number_t before;
     mach_port_urefs_t refs;
@@ -398,13 +418,11 @@ static void flood(const cph_token_t *token, int wait_ms, bool signals)
     reply = reply_port();
     before = count_names();
     refs = send_refs(server);
-    if (signals) {
-        signal(SIGALRM, on_alarm);
-        setitimer(ITIMER_REAL, &every, NULL);
-    }
+    if (signals)
+        alarms_start();
     kr = cph__checkin_request(server, reply, (const uint8_t *)token->val,
                               cph__now_ms() + wait_ms);
-    setitimer(ITIMER_REAL, &off, NULL);
+    setitimer(ITIMER_REAL, &alarms_off, NULL);
     if (kr == MACH_SEND_TIMED_OUT)
         say("check-in timed-out");
     else
@@ -568,15 +586,27 @@ static int fill_give_port(mach_port_t give)
     return n;
 }
 
-static void give_full(const cph_token_t *token, int fd)
+static void give_full(const cph_token_t *token, int fd, bool signals)
 {
     mach_port_t give = check_in_keeping_last(token);
+    mach_msg_type_number_t before;
+    mach_port_urefs_t refs;
 
     if (!give)
         return;
     wait_eof(fd);
     say("filled %d", fill_give_port(give));
-    give_later(give, 200);
+    if (!signals) {
+        give_later(give, 200);
+        return;
+    }
+    before = count_names();
+    refs = send_refs(give);
+    alarms_start();
+    give_later(give, 400);
+    setitimer(ITIMER_REAL, &alarms_off, NULL);
+    say("names %s", count_names() == before ? "same" : "leaked");
+    say("refs %s", send_refs(give) == refs ? "same" : "leaked");
 }
 
 static void drop_give(const cph_token_t *token, int fd)
@@ -871,7 +901,9 @@ int main(int argc, char **argv)
     } else if (strcmp(argv[1], "givedead") == 0 && argc > 3) {
         give_dead(&token, atoi(argv[3]));
     } else if (strcmp(argv[1], "givefull") == 0 && argc > 3) {
-        give_full(&token, atoi(argv[3]));
+        give_full(&token, atoi(argv[3]), false);
+    } else if (strcmp(argv[1], "givefullsignal") == 0 && argc > 3) {
+        give_full(&token, atoi(argv[3]), true);
     } else if (strcmp(argv[1], "dropgive") == 0 && argc > 3) {
         drop_give(&token, atoi(argv[3]));
     } else if (strcmp(argv[1], "fullspace") == 0) {
