@@ -25,6 +25,10 @@ void machsim_deny_register(bool deny);
  * (KERN_NO_SPACE, MACH_RCV_BODY_ERROR | MACH_MSG_IPC_SPACE). */
 void machsim_set_name_limit(uint32_t limit);
 
+/* From now on fileport_alloc makes no port in this task, as when the kernel has no memory
+ * for one: fileport_makeport answers EAGAIN. */
+void machsim_fail_fileports(bool fail);
+
 /* The pid version (audit token val[7]) of pid's current task, 0 if it has none. */
 uint32_t machsim_pid_version(pid_t pid);
 

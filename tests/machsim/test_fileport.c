@@ -76,6 +76,28 @@ Test(fileport, holds_file_until_last_send)
 	cr_assert_eq(r, 0, "EOF once the fileport is gone");
 }
 
+/* sys_fileport_makeport: EAGAIN when fileport_alloc makes no port; EINVAL when the send
+ * right finds no name in the space (ipc_port_copyout_send); neither leaves a name */
+Test(fileport, makeport_failures)
+{
+	int p[2];
+	fileport_t fp;
+	cr_assert_eq(pipe(p), 0);
+	machsim_fail_fileports(true);
+	errno = 0;
+	cr_assert_eq(fileport_makeport(p[1], &fp), -1);
+	cr_assert_eq(errno, EAGAIN);
+	machsim_fail_fileports(false);
+	struct machsim_right r[64];
+	uint32_t used = (uint32_t)machsim_rights(getpid(), r, 64);
+	machsim_set_name_limit(used);
+	errno = 0;
+	cr_assert_eq(fileport_makeport(p[1], &fp), -1);
+	cr_assert_eq(errno, EINVAL);
+	machsim_set_name_limit(0);
+	cr_assert_eq((uint32_t)machsim_rights(getpid(), r, 64), used);
+}
+
 Test(fileport, makefd_needs_a_fileport)
 {
 	mach_port_t p = rcv_send_port();

@@ -81,6 +81,7 @@ struct task {
 	uint32_t ntab;
 	uint32_t name_limit;
 	bool deny_register;
+	bool fail_fileports; /* machsim_fail_fileports */
 	struct port *self;
 	struct port *special[TASK_MAX_SPECIAL_PORT + 1]; /* send rights, TASK_*_PORT */
 	struct port *registered[3];

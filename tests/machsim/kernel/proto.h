@@ -53,6 +53,7 @@ enum ms_op {
 	MS_TEST_RIGHTS,         /* a[0] pid; payload back: struct ms_right[] */
 	MS_TEST_SANDBOX,        /* a[0] deny mach-register */
 	MS_TEST_NAME_LIMIT,     /* a[0] limit (0: none) */
+	MS_TEST_FAIL_FILEPORTS, /* a[0] fail */
 	MS_TEST_PID_VERSION,    /* a[0] pid */
 };
 

@@ -513,22 +513,27 @@ static bool fd_sendable(int fd)
 	return strncmp(target, "anon_inode:", 11) != 0;
 }
 
-/* sys_fileport_makeport: EINVAL for an unsendable file; the port holds the file until its
- * last send right goes (fileport_notify on no-senders). v[0] errno, v[1] name. */
+/* sys_fileport_makeport: EBADF without an fd, EINVAL for an unsendable file (fg_sendable),
+ * EAGAIN when fileport_alloc makes no port, EINVAL when its send right finds no name
+ * (ipc_port_copyout_send, which destroys the port); the port holds the file until its last
+ * send right goes (fileport_notify on no-senders). v[0] errno, v[1] name. */
 static void makeport(struct task *t, int conn, int *fds, int nfds)
 {
 	mach_port_name_t name = 0;
+	struct port *port = NULL;
 	int err = 0;
 	struct entry *e;
 	if (nfds != 1) err = EBADF;
 	else if (!fd_sendable(fds[0])) err = EINVAL;
-	else if (entry_alloc(t, &name, &e)) err = ENOMEM;
-	else if (!(e->port = port_alloc(NULL))) err = ENOMEM;
+	else if (t->fail_fileports || !(port = port_alloc(NULL))) err = EAGAIN;
+	else if (entry_alloc(t, &name, &e)) err = EINVAL;
 	if (err) {
+		free(port);
 		for (int i = 0; i < nfds; i++) close(fds[i]);
 		reply(conn, KERN_SUCCESS, (uint64_t[]){(uint64_t)err, 0}, 2, NULL, 0, NULL, 0);
 		return;
 	}
+	e->port = port;
 	e->port->kind = KO_FILEPORT;
 	e->port->fd = fds[0];
 	e->port->refs = 1;
@@ -687,6 +692,10 @@ bool task_call(struct task *t, int conn, const struct ms_req *q, const uint8_t *
 		return true;
 	case MS_TEST_SANDBOX:
 		t->deny_register = q->a[0] != 0;
+		answer(conn, KERN_SUCCESS, 0);
+		return true;
+	case MS_TEST_FAIL_FILEPORTS:
+		t->fail_fileports = q->a[0] != 0;
 		answer(conn, KERN_SUCCESS, 0);
 		return true;
 	case MS_TEST_NAME_LIMIT:

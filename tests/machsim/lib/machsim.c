@@ -24,6 +24,11 @@ void machsim_set_name_limit(uint32_t limit)
 	machsim__call_simple(MS_TEST_NAME_LIMIT, limit, 0, 0, NULL);
 }
 
+void machsim_fail_fileports(bool fail)
+{
+	machsim__call_simple(MS_TEST_FAIL_FILEPORTS, fail, 0, 0, NULL);
+}
+
 uint32_t machsim_pid_version(pid_t pid)
 {
 	uint64_t v = 0;
