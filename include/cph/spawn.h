@@ -418,7 +418,8 @@ CPH_PUBLIC void cph_attachments_destroy(cph_attachments_t *list);
  *   EBADF   fd is not an open file descriptor;
  *   EINVAL  also: the OS cannot hand fd over (macOS: fds that
  *           fileport_makeport refuses, such as kqueues and POSIX
- *           semaphores);
+ *           semaphores; and any fd while this task's Mach name space
+ *           is full, which xnu reports so);
  *   EMFILE, ENFILE, ENOMEM  out of resources (macOS: ENOMEM also when no
  *           fileport could be made).
  * macOS: an fd guarded against fileports (GUARD_FILEPORT) raises a guard

@@ -800,17 +800,13 @@ Test(darwin, last_send_right_moved_and_copied, .init = holds_before)
     holds_nothing_more();
 }
 
-/* fileport_makeport refuses a kqueue (xnu's fg_sendable): so does the
- * list, at once. */
-Test(darwin, unsendable_fd_refused, .init = holds_before)
+/* Adds the read end of a new pipe under "pipe" to list, the key a failed
+ * add left free, and checks that a child gets it and nothing else. */
+static void pipe_alone_handed_over(cph_attachments_t *list)
 {
-    cph_attachments_t *list = list_new();
     char *argv[] = {"d_child", "keys", NULL}, *text;
-    int kq = kqueue(), p[2], report;
+    int p[2], report;
 
-    cr_assert_geq(kq, 0);
-    cr_assert_eq(cph_attachments_add_fd(list, "kq", kq), EINVAL);
-    close(kq);
     cr_assert_eq(pipe(p), 0);
     list_add(list, "pipe", p[0]);
     close(p[1]);
@@ -821,6 +817,41 @@ Test(darwin, unsendable_fd_refused, .init = holds_before)
     cph_attachments_destroy(list);
     holds_nothing_more();
 }
+
+/* fileport_makeport refuses a kqueue (xnu's fg_sendable): so does the
+ * list, at once. */
+Test(darwin, unsendable_fd_refused, .init = holds_before)
+{
+    cph_attachments_t *list = list_new();
+    int kq = kqueue();
+
+    cr_assert_geq(kq, 0);
+    cr_assert_eq(cph_attachments_add_fd(list, "kq", kq), EINVAL);
+    close(kq);
+    pipe_alone_handed_over(list);
+}
+
+#ifdef CPH_SIMULATED_MACH
+void machsim_fail_fileports(bool fail);
+
+/* When xnu makes no fileport (sys_fileport_makeport answers EAGAIN: no
+ * memory for the port), the list says ENOMEM, as spawn.h lists, and takes
+ * the fd once the kernel can again (review D12e). Only the simulator can
+ * make fileport_alloc fail. */
+Test(darwin, fileport_failure_is_enomem, .init = holds_before)
+{
+    cph_attachments_t *list = list_new();
+    int p[2];
+
+    cr_assert_eq(pipe(p), 0);
+    machsim_fail_fileports(true);
+    cr_assert_eq(cph_attachments_add_fd(list, "pipe", p[0]), ENOMEM);
+    machsim_fail_fileports(false);
+    close(p[0]);
+    close(p[1]);
+    pipe_alone_handed_over(list);
+}
+#endif
 
 /* A copied right whose port died before the check-in arrives dead:
  * child.h promises MACH_PORT_NULL for it. */
