@@ -39,9 +39,22 @@
  *   giveimmovable KEY  MOVE_RECEIVE of receive rights xnu will not move,
  *                    under KEY: an mk_timer's "timer ERR", a guarded
  *                    port's "guarded ERR"
+ *   forkgive N       waits for EOF on the fd "go" (the parent holds its
+ *                    server), then a thread gives a send right under g0
+ *                    .. gN-1, more than the give port holds, so that a
+ *                    give waits for room; once 1024 are queued, writes a
+ *                    line to the fd "ready" and forks: the forked process
+ *                    gives that fd under gN-1 (its port names are not
+ *                    its parent's) and exits with what that returned:
+ *                    "forked ERR", or "forked stuck" if it was still
+ *                    waiting 3 s on; then "given M", the gives that
+ *                    succeeded
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <mach/mach.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -251,6 +264,74 @@ static int give_immovable(const char *key)
     return 0;
 }
 
+struct giver {
+    mach_port_t port;
+    int count;
+    atomic_int given;
+};
+
+static void *give_all(void *arg)
+{
+    struct giver *g = arg;
+    char key[16];
+
+    for (int i = 0; i < g->count; i++) {
+        snprintf(key, sizeof key, "g%d", i);
+        if (cph_child_give_port(key, g->port, MACH_MSG_TYPE_MAKE_SEND) == 0)
+            atomic_fetch_add(&g->given, 1);
+    }
+    return NULL;
+}
+
+static void wait_eof(int fd)
+{
+    char c;
+
+    while (read(fd, &c, 1) > 0)
+        ;
+}
+
+static int failed(const char *what)
+{
+    fprintf(out, "%s: %s\n", what, strerror(errno));
+    return 1;
+}
+
+static int fork_give(const char *count)
+{
+    struct giver g = {.port = new_receive_right(), .count = atoi(count)};
+    int go = cph_child_take_fd("go"), ready = cph_child_take_fd("ready");
+    int status = 0;
+    char key[16];
+    pthread_t thread;
+    pid_t pid;
+
+    wait_eof(go);
+    if (pthread_create(&thread, NULL, give_all, &g) != 0)
+        return failed("pthread_create");
+    for (int i = 0; i < 1000 && atomic_load(&g.given) < 1024; i++)
+        usleep(10 * 1000);
+    usleep(50 * 1000);
+    snprintf(key, sizeof key, "g%d", g.count - 1);
+    fflush(out);
+    if (write(ready, "ready\n", 6) != 6)
+        return failed("write");
+    pid = fork();
+    if (pid == 0) {
+        alarm(3);
+        _exit(cph_child_give_fd(key, ready));
+    }
+    if (pid < 0 || waitpid(pid, &status, 0) != pid)
+        return failed("fork");
+    pthread_join(thread, NULL);
+    if (WIFEXITED(status))
+        fprintf(out, "forked %d\n", WEXITSTATUS(status));
+    else
+        fprintf(out, "forked stuck\n");
+    fprintf(out, "given %d\n", atomic_load(&g.given));
+    return 0;
+}
+
 /* Slots that name a port, live or dead (the parent destroys the
  * nameless port once the check-in is done). */
 static int used_slots(void)
@@ -316,6 +397,8 @@ static int run(int argc, char **argv)
         return give_errors(argv[2]);
     if (strcmp(argv[1], "giveimmovable") == 0 && argc > 2)
         return give_immovable(argv[2]);
+    if (strcmp(argv[1], "forkgive") == 0 && argc > 2)
+        return fork_give(argv[2]);
     if (strcmp(argv[1], "fdnums") == 0)
         return fd_numbers(argc, argv);
     if (strcmp(argv[1], "keys") == 0)

@@ -66,6 +66,14 @@ static pid_t spawn_d(char *const argv[], const posix_spawnattr_t *attr,
     return pid;
 }
 
+/* A pipe that no child inherits (macOS has no pipe2). */
+static void cloexec_pipe(int p[2])
+{
+    cr_assert_eq(pipe(p), 0);
+    cr_assert_eq(fcntl(p[0], F_SETFD, FD_CLOEXEC), 0);
+    cr_assert_eq(fcntl(p[1], F_SETFD, FD_CLOEXEC), 0);
+}
+
 /* Waits for the check-in of helper pid (which must succeed) and for its
  * exit (status 0); returns what it wrote to report, which is closed. */
 static char *report_after(pid_t pid, int report)
@@ -510,9 +518,7 @@ static void run_orphaned(const char *mode, bool suspended, char *text,
     int p[2], err, child = -1;
     pid_t parent;
 
-    cr_assert_eq(pipe(p), 0);
-    cr_assert_eq(fcntl(p[0], F_SETFD, FD_CLOEXEC), 0);
-    cr_assert_eq(fcntl(p[1], F_SETFD, FD_CLOEXEC), 0);
+    cloexec_pipe(p);
     cr_assert_eq(posix_spawn_file_actions_init(&fa), 0);
     cr_assert_eq(posix_spawn_file_actions_adddup2(&fa, p[1], 1), 0);
     err = posix_spawn(&parent, darwin_helper("d_parent"), &fa, NULL, argv,
@@ -1585,6 +1591,57 @@ Test(darwin, timed_out_give_keeps_the_moved_right, .init = holds_before)
 Test(darwin, interrupted_give_leaves_no_reference, .init = holds_before)
 {
     give_to_full_port("givefullsignal", "names same\nrefs same\n");
+}
+
+/* A fork while another thread's give waits for room in a full give port
+ * waits for that give, so that the forked process does not start with
+ * the give lock held for good: its own give answers ENOENT at once (its
+ * give channel is not its parent's) (review D12d). */
+Test(darwin, fork_during_a_give, .init = holds_before)
+{
+    enum { KEYS = 1030 };
+    cph_attachments_t *list = list_new();
+    char *argv[] = {"d_child", "forkgive", "1030", NULL}, key[16];
+    char *text, line[16] = "", expected[64];
+    int go[2], ready[2], report;
+    mach_port_t port;
+    bool filled;
+    pid_t pid;
+
+    for (int i = 0; i < KEYS; i++) {
+        snprintf(key, sizeof key, "g%d", i);
+        cr_assert_eq(cph_attachments_expect(list, key), 0);
+    }
+    cloexec_pipe(go);
+    cloexec_pipe(ready);
+    list_add(list, "go", go[0]);
+    list_add(list, "ready", ready[1]);
+    report = attach_report(list);
+    pid = spawn_d(argv, NULL, list);
+    cr_assert_eq(cph_checkin_wait(pid, LIVENESS_MS), 0);
+    cph__lock();
+    close(go[1]);
+    filled = read_until(ready[0], line, sizeof line, true,
+                        now_ms() + LIVENESS_MS);
+    usleep(100 * 1000); /* the fork waits meanwhile */
+    cph__unlock();
+    cr_assert(filled, "the child never filled its give port");
+    text = report_after(pid, report);
+    snprintf(expected, sizeof expected, "forked %d\ngiven %d\n", ENOENT,
+             KEYS);
+    cr_assert_str_eq(text, expected);
+    for (int i = 0; i < KEYS; i++) {
+        snprintf(key, sizeof key, "g%d", i);
+        cr_assert_eq(cph_take_port(pid, key, LIVENESS_MS, &port), 0);
+        /* Dead once the child's exit has destroyed its port. */
+        if (MACH_PORT_VALID(port))
+            cr_assert_eq(mach_port_deallocate(mach_task_self(), port),
+                         KERN_SUCCESS);
+    }
+    free(text);
+    close(ready[0]);
+    cph_attachments_destroy(list);
+    holds_nothing_more();
 }
 
 /* The give port's no-senders notification alone ends giving: the child
