@@ -17,6 +17,10 @@ struct machsim_right {
  * (more than max when out was too short), or -1 if pid has no task. */
 int machsim_rights(pid_t pid, struct machsim_right *out, int max);
 
+/* The same as pid's task held them when its image started (the first Mach call of the image:
+ * after exec, spawn or fork), before any constructor but libmachsim's ran. */
+int machsim_start_rights(pid_t pid, struct machsim_right *out, int max);
+
 /* From now on bootstrap_check_in in this task, and in every task created from it (spawn,
  * fork, exec), answers BOOTSTRAP_NOT_PRIVILEGED, as a sandbox that denies mach-register. */
 void machsim_deny_register(bool deny);

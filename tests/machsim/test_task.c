@@ -28,6 +28,23 @@ Test(task, starts_with_self_and_bootstrap)
 	cr_assert_eq(b, bootstrap_port);
 }
 
+/* machsim_start_rights: what the space held when the image started, however it changed
+ * since (the test API the helper children's rights check compares with) */
+Test(task, start_rights_recorded)
+{
+	struct machsim_right r[16];
+	int n = machsim_start_rights(getpid(), r, 16);
+	rcv_port();
+	cr_assert_eq(n, 2, "self and bootstrap, not %d rights", n);
+	cr_assert_eq(r[0].name, mach_task_self());
+	cr_assert_eq(r[1].name, bootstrap_port);
+	cr_assert_eq(r[1].type, MACH_PORT_TYPE_SEND);
+	cr_assert_eq(machsim_rights(getpid(), r, 16), 3);
+	pid_t pid = fork();
+	if (pid == 0) _exit(machsim_start_rights(getpid(), r, 16) == 2 ? 0 : 1);
+	wait_ok(pid);
+}
+
 /* fork: ipc_task_init gives the child a new space: the parent's names mean nothing there */
 Test(task, fork_child_has_new_space)
 {

@@ -537,20 +537,25 @@ static void names_reply(struct task *t, int conn)
 	free(buf);
 }
 
-static void rights_reply(struct task *t, int conn)
+/* Every right t holds, in name order, into a new array *out (NULL if none could be had):
+ * how many. */
+uint32_t rights_snapshot(struct task *t, struct ms_right **out)
 {
 	uint32_t n = 0;
 	for (uint32_t i = 1; i < t->ntab; i++)
 		if (entry_check(t, entry_name(t, &t->tab[i]))) n++;
-	struct ms_right *r = calloc(n + 1, sizeof *r);
+	struct ms_right *r = *out = calloc(n + 1, sizeof *r);
 	uint32_t k = 0;
 	for (uint32_t i = 1; r && i < t->ntab; i++)
 		if (t->tab[i].type)
 			r[k++] = (struct ms_right){entry_name(t, &t->tab[i]), t->tab[i].type,
 			                           t->tab[i].urefs, 0};
-	reply(conn, r ? KERN_SUCCESS : KERN_RESOURCE_SHORTAGE, (uint64_t[]){k}, 1, r,
-	      k * sizeof *r, NULL, 0);
-	free(r);
+	return k;
+}
+
+static void rights_reply(int conn, const struct ms_right *r, uint32_t n)
+{
+	reply(conn, KERN_SUCCESS, (uint64_t[]){n}, 1, r, n * sizeof *r, NULL, 0);
 }
 
 static void answer(int conn, kern_return_t kr, uint64_t v0, uint64_t v1)
@@ -663,8 +668,18 @@ bool port_call(struct task *t, int conn, const struct ms_req *q, const uint8_t *
 		return true;
 	case MS_TEST_RIGHTS: {
 		struct task *o = task_by_pid((pid_t)q->a[0]);
+		struct ms_right *r = NULL;
+		uint32_t n = o ? rights_snapshot(o, &r) : 0;
 		if (!o) answer(conn, KERN_INVALID_ARGUMENT, 0, 0);
-		else rights_reply(o, conn);
+		else if (!r) answer(conn, KERN_RESOURCE_SHORTAGE, 0, 0);
+		else rights_reply(conn, r, n);
+		free(r);
+		return true;
+	}
+	case MS_TEST_START_RIGHTS: {
+		struct task *o = task_by_pid((pid_t)q->a[0]);
+		if (!o || !o->start) answer(conn, KERN_INVALID_ARGUMENT, 0, 0);
+		else rights_reply(conn, o->start, o->nstart);
 		return true;
 	}
 	}

@@ -82,6 +82,8 @@ struct task {
 	uint32_t name_limit;
 	bool deny_register;
 	bool fail_fileports; /* machsim_fail_fileports */
+	struct ms_right *start; /* the rights held at the image's hello (machsim_start_rights) */
+	uint32_t nstart;
 	struct port *self;
 	struct port *special[TASK_MAX_SPECIAL_PORT + 1]; /* send rights, TASK_*_PORT */
 	struct port *registered[3];
@@ -159,6 +161,7 @@ void pset_evfd_update(struct pset *s);
 
 /* calls.c: the mach_port_* calls */
 bool port_call(struct task *t, int conn, const struct ms_req *q, const uint8_t *pl);
+uint32_t rights_snapshot(struct task *t, struct ms_right **out);
 
 /* kmsg.c: messages */
 void kmsg_enqueue(struct port *p, struct kmsg *m);

@@ -51,6 +51,7 @@ enum ms_op {
 	MS_MK_TIMER_DESTROY,    /* a[0] name */
 	MS_MESSAGE_FD,          /* a[0] name; fd back */
 	MS_TEST_RIGHTS,         /* a[0] pid; payload back: struct ms_right[] */
+	MS_TEST_START_RIGHTS,   /* a[0] pid; payload back: struct ms_right[] */
 	MS_TEST_SANDBOX,        /* a[0] deny mach-register */
 	MS_TEST_NAME_LIMIT,     /* a[0] limit (0: none) */
 	MS_TEST_FAIL_FILEPORTS, /* a[0] fail */

@@ -160,6 +160,7 @@ void task_end(struct task *t)
 		close(t->pidfd);
 	}
 	free(t->tab);
+	free(t->start);
 	free(t);
 }
 
@@ -220,6 +221,8 @@ static void hello_reply(struct task *t, int conn)
 	struct kright b = {copy_send(t->special[TASK_BOOTSTRAP_PORT]), MACH_MSG_TYPE_PORT_SEND};
 	if (s.port && right_copyout(t, s, &self)) right_release(s);
 	if (b.port && right_copyout(t, b, &boot)) right_release(b);
+	free(t->start);
+	t->nstart = rights_snapshot(t, &t->start);
 	conn_set_task(conn, t);
 	reply(conn, KERN_SUCCESS, (uint64_t[]){t->id, self, boot, t->pidversion}, 4, NULL, 0, NULL, 0);
 }

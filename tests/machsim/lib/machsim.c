@@ -2,16 +2,26 @@
 #include "../machsim.h"
 #include "conn.h"
 
-int machsim_rights(pid_t pid, struct machsim_right *out, int max)
+static int rights_call(uint32_t op, pid_t pid, struct machsim_right *out, int max)
 {
 	static __thread struct ms_right buf[8192];
-	struct ms_req q = {.op = MS_TEST_RIGHTS, .a = {(uint64_t)pid}};
+	struct ms_req q = {.op = op, .a = {(uint64_t)pid}};
 	struct machsim__answer a = {.buf = buf, .cap = sizeof buf};
 	if (machsim__call(&q, NULL, NULL, 0, &a)) return -1;
 	int n = (int)a.rep.v[0];
 	for (int i = 0; i < n && i < max; i++)
 		out[i] = (struct machsim_right){buf[i].name, buf[i].type, buf[i].urefs};
 	return n;
+}
+
+int machsim_rights(pid_t pid, struct machsim_right *out, int max)
+{
+	return rights_call(MS_TEST_RIGHTS, pid, out, max);
+}
+
+int machsim_start_rights(pid_t pid, struct machsim_right *out, int max)
+{
+	return rights_call(MS_TEST_START_RIGHTS, pid, out, max);
 }
 
 void machsim_deny_register(bool deny)
