@@ -17,6 +17,7 @@ kern_return_t give_by_hand(mach_port_t give, mach_msg_id_t id, uint8_t kind,
     };
     struct cph__handle h = {.kind = kind};
     struct cph__give_message m;
+    kern_return_t kr;
 
     strncpy(h.key, key, CPH__KEY_MAX);
     cph__give_message_fill(&m, give, &h, &port);
@@ -25,9 +26,17 @@ kern_return_t give_by_hand(mach_port_t give, mach_msg_id_t id, uint8_t kind,
         m.header.msgh_bits |= MACH_MSGH_BITS(0, MACH_MSG_TYPE_MAKE_SEND_ONCE);
         m.header.msgh_local_port = reply;
     }
-    return mach_msg(&m.header, MACH_SEND_MSG | MACH_SEND_TIMEOUT,
-                    m.header.msgh_size, 0, MACH_PORT_NULL, 0,
-                    MACH_PORT_NULL);
+    kr = mach_msg(&m.header, MACH_SEND_MSG | MACH_SEND_TIMEOUT,
+                  m.header.msgh_size, 0, MACH_PORT_NULL, 0, MACH_PORT_NULL);
+    /* A full queue: the pseudo-receive gave every right back
+     * (ipc_kmsg_copyout_pseudo); mach_msg_destroy leaves the local one. */
+    if ((kr & ~MACH_MSG_MASK) == MACH_SEND_TIMED_OUT) {
+        if (MACH_MSGH_BITS_LOCAL(m.header.msgh_bits) ==
+            MACH_MSG_TYPE_MOVE_SEND_ONCE)
+            mach_port_deallocate(mach_task_self(), m.header.msgh_local_port);
+        mach_msg_destroy(&m.header);
+    }
+    return kr;
 }
 
 static void destroy(mach_port_t port)

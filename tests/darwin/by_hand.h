@@ -14,7 +14,7 @@
 /* Sends to give, without waiting, one descriptor (name, disposition)
  * under key, announced as a handle of kind, with a send-once right made
  * from reply in the header unless it is MACH_PORT_NULL; returns what
- * mach_msg did. */
+ * mach_msg did (a send refused for a full queue leaves no right). */
 kern_return_t give_by_hand(mach_port_t give, mach_msg_id_t id, uint8_t kind,
                            const char *key, mach_port_t name,
                            mach_msg_type_name_t disposition,

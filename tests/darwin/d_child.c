@@ -65,12 +65,21 @@
 #include <cph/child.h>
 
 #include "timer.h"
+#ifdef CPH_SIMULATED_MACH
+#include "rights_left.h"
+#endif
 
 #define WAIT_MS 5000
 
 static FILE *out;
 static int report_fd;
 
+static void destroy_receive(mach_port_t port)
+{
+    mach_port_mod_refs(mach_task_self(), port, MACH_PORT_RIGHT_RECEIVE, -1);
+}
+
+/* One message on the receive right port, which is then destroyed. */
 static int receive_on(mach_port_t port)
 {
     union {
@@ -80,6 +89,7 @@ static int receive_on(mach_port_t port)
     kern_return_t kr = mach_msg(&msg.header, MACH_RCV_MSG | MACH_RCV_TIMEOUT,
                                 0, sizeof msg, port, WAIT_MS, MACH_PORT_NULL);
 
+    destroy_receive(port);
     if (kr != KERN_SUCCESS) {
         fprintf(out, "receive failed %#x\n", kr);
         return 1;
@@ -197,7 +207,11 @@ static int give_made(const char *key, mach_msg_type_name_t disposition)
     int err = cph_child_give_port(key, port, disposition);
 
     fprintf(out, "gave %d\n", err);
-    return err ? 1 : receive_on(port);
+    if (err) {
+        destroy_receive(port);
+        return 1;
+    }
+    return receive_on(port);
 }
 
 static int give_receive(const char *key, const char *id)
@@ -235,6 +249,7 @@ static int give_errors(const char *key)
             cph_child_give_port(key, port, MACH_MSG_TYPE_MAKE_SEND));
     fprintf(out, "bad %d\n",
             cph_child_give_port(key, port, MACH_MSG_TYPE_COPY_RECEIVE));
+    destroy_receive(port);
     return 0;
 }
 
@@ -261,6 +276,8 @@ static int give_immovable(const char *key)
     mach_port_construct(mach_task_self(), &options, 1, &guarded);
     fprintf(out, "guarded %d\n",
             cph_child_give_port(key, guarded, MACH_MSG_TYPE_MOVE_RECEIVE));
+    mk_timer_destroy(timer);
+    mach_port_destruct(mach_task_self(), guarded, 0, 1);
     return 0;
 }
 
@@ -324,6 +341,7 @@ static int fork_give(const char *count)
     if (pid < 0 || waitpid(pid, &status, 0) != pid)
         return failed("fork");
     pthread_join(thread, NULL);
+    destroy_receive(g.port);
     if (WIFEXITED(status))
         fprintf(out, "forked %d\n", WEXITSTATUS(status));
     else
@@ -412,6 +430,33 @@ static int run(int argc, char **argv)
     return failed;
 }
 
+#ifdef CPH_SIMULATED_MACH
+/* Every handle not taken, released as a program that took it would. */
+static void release_untaken(void)
+{
+    for (size_t i = 0; i < cph_child_count(); i++) {
+        const char *key = cph_child_key(i);
+        int fd = cph_child_take_fd(key);
+        mach_port_t port;
+
+        if (fd >= 0) {
+            close(fd);
+            continue;
+        }
+        port = cph_child_take_send_right(key);
+        if (MACH_PORT_VALID(port)) {
+            mach_port_deallocate(mach_task_self(), port);
+            continue;
+        }
+        port = cph_child_take_receive_right(key);
+        if (MACH_PORT_VALID(port))
+            mach_port_mod_refs(mach_task_self(), port,
+                               MACH_PORT_RIGHT_RECEIVE, -1);
+    }
+}
+
+#endif
+
 int main(int argc, char **argv)
 {
     int report, status;
@@ -427,5 +472,11 @@ int main(int argc, char **argv)
     if (report < 0 || !(out = fdopen(report, "w")))
         return 100;
     status = run(argc, argv);
+#ifdef CPH_SIMULATED_MACH
+    release_untaken();
+    /* The give channel's send right stays. */
+    if (!rights_left_none(out, 1) && status == 0)
+        status = 104;
+#endif
     return fclose(out) == 0 ? status : 102;
 }

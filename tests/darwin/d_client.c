@@ -102,6 +102,9 @@
 #include <cph/spawn.h>
 
 #include "by_hand.h"
+#ifdef CPH_SIMULATED_MACH
+#include "rights_left.h"
+#endif
 #include "core/cph_core.h"
 #include "darwin/give.h"
 #include "darwin/mig_glue.h"
@@ -559,6 +562,7 @@ static void rogue_give(const cph_token_t *token, int fd)
     say("good sent %d", give_copy(give, "good"));
     give_with_reply(give, "replied");
     wait_eof(fd);
+    mach_port_deallocate(mach_task_self(), give);
 }
 
 static void give_dead(const cph_token_t *token, int fd)
@@ -570,6 +574,7 @@ static void give_dead(const cph_token_t *token, int fd)
     say("good sent %d", give_copy(give, "good"));
     wait_eof(fd);
     give_later(give, REPLY_MS);
+    mach_port_deallocate(mach_task_self(), give); /* a dead name now */
 }
 
 /* By-hand gives of another id (refused when taken in) until the give
@@ -598,15 +603,16 @@ static void give_full(const cph_token_t *token, int fd, bool signals)
     say("filled %d", fill_give_port(give));
     if (!signals) {
         give_later(give, 200);
-        return;
+    } else {
+        before = count_names();
+        refs = send_refs(give);
+        alarms_start();
+        give_later(give, 400);
+        setitimer(ITIMER_REAL, &alarms_off, NULL);
+        say("names %s", count_names() == before ? "same" : "leaked");
+        say("refs %s", send_refs(give) == refs ? "same" : "leaked");
     }
-    before = count_names();
-    refs = send_refs(give);
-    alarms_start();
-    give_later(give, 400);
-    setitimer(ITIMER_REAL, &alarms_off, NULL);
-    say("names %s", count_names() == before ? "same" : "leaked");
-    say("refs %s", send_refs(give) == refs ? "same" : "leaked");
+    mach_port_deallocate(mach_task_self(), give);
 }
 
 static void drop_give(const cph_token_t *token, int fd)
@@ -840,6 +846,17 @@ static int wrapper(void)
     return fclose(out) == 0 ? 0 : 103;
 }
 
+/* Exits with status, or 105 if this task holds a right it did not start
+ * with (under the simulator), or 103 if OUT could not be written. */
+static int finish(int status)
+{
+#ifdef CPH_SIMULATED_MACH
+    if (!rights_left_none(out, 0) && status == 0)
+        status = 105;
+#endif
+    return fclose(out) == 0 ? status : 103;
+}
+
 int main(int argc, char **argv)
 {
     cph_token_t token, wrong;
@@ -864,7 +881,7 @@ int main(int argc, char **argv)
 
         if (status < 0)
             return 102;
-        return fclose(out) == 0 ? status : 103;
+        return finish(status);
     }
     fd = read_token(&token);
     if (fd < 0) {
@@ -916,5 +933,5 @@ int main(int argc, char **argv)
         return 102;
     }
     close(fd);
-    return fclose(out) == 0 ? 0 : 103;
+    return finish(0);
 }

@@ -909,16 +909,23 @@ static struct client spawn_client(const char *mode,
 
 /* Lets c go on, waits for its exit (status 0) and returns what it
  * wrote. */
-static char *client_done(struct client *c)
+/* What the exited client c wrote, once its exit status is known to be
+ * 0. */
+static char *client_output(struct client *c, int status)
 {
-    char *text;
+    char *text = slurp(c->out);
 
-    close(c->go);
-    cr_assert_eq(wait_exit(c->pid), 0);
-    text = slurp(c->out);
     cr_assert_not_null(text);
     unlink(c->out);
+    cr_assert_eq(status, 0, "client exit status %d; it wrote:\n%s", status,
+                 text);
     return text;
+}
+
+static char *client_done(struct client *c)
+{
+    close(c->go);
+    return client_output(c, wait_exit(c->pid));
 }
 
 /* The client floods the server's queue while the server is held: the
@@ -926,16 +933,13 @@ static char *client_done(struct client *c)
  * most one out of the queue until the lock is let go. */
 static char *flood_held(struct client *c)
 {
-    char *text;
+    int status;
 
     cph__lock();
     close(c->go);
-    cr_assert_eq(wait_exit(c->pid), 0);
+    status = wait_exit(c->pid);
     cph__unlock();
-    text = slurp(c->out);
-    cr_assert_not_null(text);
-    unlink(c->out);
-    return text;
+    return client_output(c, status);
 }
 
 /* A check-in that cannot be queued gives up at its deadline and leaves
