@@ -62,6 +62,9 @@
  *                   out-of-line memory sent as MACH_MSG_PHYSICAL_COPY,
  *                   deallocate FALSE: "ool sent N"; then checks in as
  *                   attempt does: "right OUTCOME"
+ *   oolgive         checks in as roguegive, sends the give port the 64
+ *                   messages of ool, in gives' id: "ool sent N"; then
+ *                   gives "good" as roguegive: "good sent ERR"
  *   wrapper         (a process between cph_spawn and the real child) runs
  *                   "d_child orphan" with stdout on OUT, waits for it,
  *                   then says whether the token is still in the pipe:
@@ -695,27 +698,29 @@ static void full_server(const cph_token_t *token, int fd)
 
 enum { OOL_MESSAGES = 64, OOL_SIZE = 1 << 20 };
 
-static void ool(const cph_token_t *token)
+/* OOL_MESSAGES messages of id to dest, each with OOL_SIZE bytes of
+ * out-of-line memory sent as MACH_MSG_PHYSICAL_COPY, deallocate FALSE:
+ * how many were sent. */
+static int send_ool(mach_port_t dest, mach_msg_id_t id)
 {
     struct {
         mach_msg_header_t header;
         mach_msg_body_t body;
         mach_msg_ool_descriptor_t ool;
     } msg;
-    mach_port_t server = look_up("ool");
     char *data = malloc(OOL_SIZE);
     int sent = 0;
 
-    if (!server || !data)
-        return;
+    if (!data)
+        return 0;
     memset(data, 'x', OOL_SIZE);
     for (int i = 0; i < OOL_MESSAGES; i++) {
         memset(&msg, 0, sizeof msg);
         msg.header.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, 0) |
                                MACH_MSGH_BITS_COMPLEX;
         msg.header.msgh_size = sizeof msg;
-        msg.header.msgh_remote_port = server;
-        msg.header.msgh_id = 1;
+        msg.header.msgh_remote_port = dest;
+        msg.header.msgh_id = id;
         msg.body.msgh_descriptor_count = 1;
         msg.ool.address = data;
         msg.ool.size = OOL_SIZE;
@@ -727,10 +732,31 @@ static void ool(const cph_token_t *token)
                      MACH_PORT_NULL) == KERN_SUCCESS)
             sent++;
     }
-    say("ool sent %d", sent);
     free(data);
+    return sent;
+}
+
+static void ool(const cph_token_t *token)
+{
+    mach_port_t server = look_up("ool");
+
+    if (!server)
+        return;
+    say("ool sent %d", send_ool(server, 1));
     mach_port_deallocate(mach_task_self(), server);
     attempt("right", token);
+}
+
+/* The same on the give port (in gives' id), then a good give. */
+static void ool_give(const cph_token_t *token)
+{
+    mach_port_t give = check_in_keeping_last(token);
+
+    if (!give)
+        return;
+    say("ool sent %d", send_ool(give, CPH__GIVE_ID));
+    say("good sent %d", give_copy(give, "good"));
+    mach_port_deallocate(mach_task_self(), give);
 }
 
 /* The port the parent put in this task's registered ports, taken out of
@@ -929,6 +955,8 @@ int main(int argc, char **argv)
         full_server(&token, atoi(argv[3]));
     } else if (strcmp(argv[1], "ool") == 0) {
         ool(&token);
+    } else if (strcmp(argv[1], "oolgive") == 0) {
+        ool_give(&token);
     } else {
         return 102;
     }

@@ -1393,6 +1393,33 @@ Test(darwin, ool_memory_unmapped, .init = holds_before)
     holds_nothing_more();
 }
 
+/* The same sent to a child's give port: the parent destroys each
+ * malformed give, memory and all, and takes the good one after them. */
+Test(darwin, ool_memory_given_unmapped, .init = holds_before)
+{
+    cph_attachments_t *list = expecting("good");
+    char name[CPH__SERVICE_MAX + 1];
+    mach_port_t good;
+    struct client c;
+    mach_vm_size_t before;
+    char *text;
+
+    server_name(name);
+    warm_up_server();
+    before = virtual_size();
+    c = spawn_client("oolgive", list);
+    cr_assert_eq(cph_checkin_wait(c.pid, LIVENESS_MS), 0);
+    good = take_port(c.pid, "good");
+    cr_assert_lt(virtual_size(), before + 16 * 1024 * 1024,
+                 "the out-of-line memory stayed mapped");
+    text = client_done(&c);
+    cr_assert_str_eq(text, "ool sent 64\ngood sent 0\n");
+    free(text);
+    cr_assert_eq(mach_port_deallocate(mach_task_self(), good), KERN_SUCCESS);
+    cph_attachments_destroy(list);
+    holds_nothing_more();
+}
+
 /* MOVE_RECEIVE of a receive right xnu will not move would kill the
  * parent's server thread with a guard exception once the child checks
  * in: refused at once. The same right made a send right travels. */
