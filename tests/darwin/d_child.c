@@ -39,6 +39,8 @@
  *   giveimmovable KEY  MOVE_RECEIVE of receive rights xnu will not move,
  *                    under KEY: an mk_timer's "timer ERR", a guarded
  *                    port's "guarded ERR"
+ *   givefd KEY       waits for EOF on the fd "go", then gives that fd
+ *                    under KEY: "gave ERR"
  *   forkgive N       waits for EOF on the fd "go" (the parent holds its
  *                    server), then a thread gives a send right under g0
  *                    .. gN-1, more than the give port holds, so that a
@@ -314,6 +316,17 @@ static int failed(const char *what)
     return 1;
 }
 
+static int give_go(const char *key)
+{
+    int go = cph_child_take_fd("go"), err;
+
+    wait_eof(go);
+    err = cph_child_give_fd(key, go);
+    fprintf(out, "gave %d\n", err);
+    close(go);
+    return err != 0;
+}
+
 static int fork_give(const char *count)
 {
     struct giver g = {.port = new_receive_right(), .count = atoi(count)};
@@ -415,6 +428,8 @@ static int run(int argc, char **argv)
         return give_errors(argv[2]);
     if (strcmp(argv[1], "giveimmovable") == 0 && argc > 2)
         return give_immovable(argv[2]);
+    if (strcmp(argv[1], "givefd") == 0 && argc > 2)
+        return give_go(argv[2]);
     if (strcmp(argv[1], "forkgive") == 0 && argc > 2)
         return fork_give(argv[2]);
     if (strcmp(argv[1], "fdnums") == 0)

@@ -1311,6 +1311,41 @@ Test(darwin, received_fds_never_on_stdio, .init = holds_before)
     holds_nothing_more();
 }
 
+/* The parent's side: an fd given back while the parent has stdio closed
+ * is opened above it (the server's fileport_makefd would take 0). */
+Test(darwin, given_fds_never_on_stdio, .init = holds_before)
+{
+    cph_attachments_t *list = expecting("back");
+    char *argv[] = {"d_child", "givefd", "back", NULL}, *text;
+    int go[2], saved[3], report, fd = -1, err;
+    pid_t pid;
+
+    cloexec_pipe(go);
+    list_add(list, "go", go[0]);
+    report = attach_report(list);
+    pid = spawn_d(argv, NULL, list);
+    cr_assert_eq(cph_checkin_wait(pid, LIVENESS_MS), 0);
+    for (int i = 0; i <= 2; i++) {
+        saved[i] = fcntl(i, F_DUPFD_CLOEXEC, 10);
+        cr_assert_geq(saved[i], 10);
+        close(i);
+    }
+    close(go[1]);
+    err = cph_take_fd(pid, "back", LIVENESS_MS, &fd);
+    for (int i = 0; i <= 2; i++) {
+        dup2(saved[i], i);
+        close(saved[i]);
+    }
+    cr_assert_eq(err, 0, "take: %s", strerror(err));
+    cr_assert_gt(fd, 2, "a given fd landed on %d", fd);
+    close(fd);
+    text = report_after(pid, report);
+    cr_assert_str_eq(text, "gave 0\n");
+    free(text);
+    cph_attachments_destroy(list);
+    holds_nothing_more();
+}
+
 /* A child that has exited (a zombie) before the server watches it:
  * EVFILT_PROC refuses it with ESRCH, and the child is gone, not the
  * parent's failure. Driven through the core as cph_spawn drives it. */
