@@ -75,17 +75,26 @@ Test(msg, full_queue_times_out)
 	             MACH_SEND_TIMED_OUT);
 }
 
-/* ipc_kmsg_copyout_pseudo: a timed-out send's rights come back to the sender, a made
- * send-once reply as a real right: destroying it sends MACH_NOTIFY_SEND_ONCE */
-Test(msg, timed_out_send_pseudo_receive)
+/* Fills p's queue (limit 1) with one message, then sends it a copy of its send right with a
+ * send-once right made from reply, without waiting: MACH_SEND_TIMED_OUT; what the
+ * pseudo-receive left in the header. The first message stays queued. */
+static mach_msg_header_t send_to_full_queue(mach_port_t p, mach_port_t reply)
 {
-	mach_port_t p = rcv_send_port(), reply = rcv_port();
 	set_qlimit(p, 1);
 	cr_assert_eq(send_bare(p, MACH_MSG_TYPE_COPY_SEND, 0, 0, 1, MACH_SEND_TIMEOUT, 0), 0);
 	mach_msg_header_t h = {MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MAKE_SEND_ONCE),
 	                       sizeof h, p, reply, 0, 2};
 	cr_assert_eq(mach_msg(&h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof h, 0, 0, 0, 0),
 	             MACH_SEND_TIMED_OUT);
+	return h;
+}
+
+/* ipc_kmsg_copyout_pseudo: a timed-out send's rights come back to the sender, a made
+ * send-once reply as a real right: destroying it sends MACH_NOTIFY_SEND_ONCE */
+Test(msg, timed_out_send_pseudo_receive)
+{
+	mach_port_t p = rcv_send_port(), reply = rcv_port();
+	mach_msg_header_t h = send_to_full_queue(p, reply);
 	cr_assert_eq(h.msgh_remote_port, p);
 	cr_assert_eq(MACH_MSGH_BITS_REMOTE(h.msgh_bits), MACH_MSG_TYPE_PORT_SEND);
 	cr_assert_eq(MACH_MSGH_BITS_LOCAL(h.msgh_bits), MACH_MSG_TYPE_PORT_SEND_ONCE);
@@ -463,6 +472,29 @@ Test(msg, reply_port_only_make_send_once)
 	cr_assert_eq(send_bare(p, MACH_MSG_TYPE_COPY_SEND, rp, MACH_MSG_TYPE_MAKE_SEND, 1, 0, 0),
 	             MACH_SEND_INVALID_REPLY);
 	cr_assert_eq(send_bare(p, MACH_MSG_TYPE_COPY_SEND, rp, MACH_MSG_TYPE_MAKE_SEND_ONCE, 1, 0, 0), 0);
+}
+
+/* ipc_kmsg_copyout_pseudo → ipc_kmsg_copyout_reply_port: a timed-out send's send-once right
+ * to a reply port does not come back: the header names the reply port's receive right as
+ * MAKE_SEND_ONCE, no name is added and no MACH_NOTIFY_SEND_ONCE is sent */
+Test(msg, timed_out_send_swallows_reply_port_right)
+{
+	mach_port_t p = rcv_send_port(), rp;
+	mach_port_options_t o = {.flags = MPO_REPLY_PORT};
+	cr_assert_eq(mach_port_construct(TASK, &o, 0, &rp), 0);
+	mach_msg_type_number_t before = name_count();
+	mach_msg_header_t h = send_to_full_queue(p, rp);
+	cr_assert_eq(h.msgh_local_port, rp);
+	cr_assert_eq(MACH_MSGH_BITS_LOCAL(h.msgh_bits), MACH_MSG_TYPE_MAKE_SEND_ONCE);
+	cr_assert_eq(MACH_MSGH_BITS_REMOTE(h.msgh_bits), MACH_MSG_TYPE_PORT_SEND);
+	cr_assert_eq(name_count(), before, "no send-once name came back");
+	mach_msg_destroy(&h);
+	mach_port_status_t st;
+	mach_msg_type_number_t n = MACH_PORT_RECEIVE_STATUS_COUNT;
+	cr_assert_eq(mach_port_get_attributes(TASK, rp, MACH_PORT_RECEIVE_STATUS,
+	                                      (mach_port_info_t)&st, &n), KERN_SUCCESS);
+	cr_assert_eq(st.mps_sorights, 0);
+	cr_assert_eq(st.mps_msgcount, 0, "no notification");
 }
 
 /* the child moves a receive right that cannot move; returns its wait status and stderr */

@@ -404,6 +404,24 @@ static mach_msg_return_t copyout_header(struct task *t, struct kmsg *m)
 	return MACH_MSG_SUCCESS;
 }
 
+/* ipc_kmsg_copyout_reply_port: a reply port's send-once right never comes back; it goes
+ * without a notification (ipc_port_release_sonce), and the header names the port's receive
+ * right as MAKE_SEND_ONCE when this space holds it (ipc_right_reverse), else NULL, or
+ * MACH_PORT_DEAD when the port died; the type stays the send-once right's then. */
+static mach_port_name_t copyout_reply_port(struct task *t, struct port *p,
+                                           mach_msg_type_name_t *type)
+{
+	struct entry *e = p->active ? right_reverse(t, p) : NULL;
+	mach_port_name_t name = p->active ? MACH_PORT_NULL : MACH_PORT_DEAD;
+	if (e && (e->type & MACH_PORT_TYPE_RECEIVE)) {
+		name = entry_name(t, e);
+		*type = MACH_MSG_TYPE_MAKE_SEND_ONCE;
+	}
+	p->sorights--;
+	port_release(p);
+	return name;
+}
+
 /* ipc_kmsg_copyout_pseudo (a send that failed after copyin: MACH_SEND_TIMED_OUT): the
  * rights go back into the sender's space, destination still as remote. */
 static mach_msg_return_t copyout_pseudo(struct task *t, struct kmsg *m, int *fds, int *nfds)
@@ -417,7 +435,9 @@ static mach_msg_return_t copyout_pseudo(struct task *t, struct kmsg *m, int *fds
 		dn = MACH_PORT_NULL;
 		mr = MACH_MSG_IPC_SPACE;
 	}
-	if (right_copyout(t, m->reply, &rn)) {
+	if (m->reply.port && m->reply.port != DEADP && m->reply.port->reply_port) {
+		rn = copyout_reply_port(t, m->reply.port, &rt);
+	} else if (right_copyout(t, m->reply, &rn)) {
 		right_release(m->reply);
 		rn = MACH_PORT_NULL;
 		mr = MACH_MSG_IPC_SPACE;
