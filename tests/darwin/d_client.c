@@ -21,6 +21,9 @@
  *                   check-in waits for room (400 ms): "check-in timed-out|KR", and
  *                   whether that left a right or a reference behind:
  *                   "names same|leaked", "refs same|leaked"
+ *   floodplain, floodsignalplain  the same over a plain receive right
+ *                   (libcph_child's reply port where the SDK has no
+ *                   MPO_REPLY_PORT)
  *   roguegive       checks in (the parent expects "good", "replied" and
  *                   more), then on the give port that came with the reply
  *                   gives by hand a send-once right to a bait of its own
@@ -410,8 +413,11 @@ static void alarms_start(void)
 }
 
 /* Fills the server's queue, then checks in with a deadline of wait_ms,
- * with SIGALRM every 20 ms meanwhile, ten times, if signals. */
-static void flood(const cph_token_t *token, int wait_ms, bool signals)
+ * with SIGALRM every 20 ms meanwhile, ten times, if signals; over a plain
+ * receive right if plain, else over a reply port where the SDK has
+ * them. */
+static void flood(const cph_token_t *token, int wait_ms, bool signals,
+                  bool plain)
 {
     mach_port_t server = look_up("flood"), reply;
     mach_msg_type_number_t before;
@@ -421,7 +427,7 @@ static void flood(const cph_token_t *token, int wait_ms, bool signals)
     if (!server)
         return;
     say("queued %d", fill_queue(server));
-    reply = reply_port();
+    reply = plain ? receive_right() : reply_port();
     before = count_names();
     refs = send_refs(server);
     if (signals)
@@ -933,12 +939,12 @@ int main(int argc, char **argv)
     } else if (strcmp(argv[1], "rogue") == 0) {
         rogue(&token);
         attempt("right", &token);
-    } else if (strcmp(argv[1], "flood") == 0 && argc > 3) {
+    } else if (strncmp(argv[1], "flood", 5) == 0 && argc > 3) {
+        bool signals = strstr(argv[1], "signal") != NULL;
+
         wait_eof(atoi(argv[3]));
-        flood(&token, 100, false);
-    } else if (strcmp(argv[1], "floodsignal") == 0 && argc > 3) {
-        wait_eof(atoi(argv[3]));
-        flood(&token, 400, true);
+        flood(&token, signals ? 400 : 100, signals,
+              strstr(argv[1], "plain") != NULL);
     } else if (strcmp(argv[1], "roguegive") == 0 && argc > 3) {
         rogue_give(&token, atoi(argv[3]));
     } else if (strcmp(argv[1], "givedead") == 0 && argc > 3) {

@@ -942,9 +942,10 @@ static char *flood_held(struct client *c)
     return client_output(c, status);
 }
 
-/* A check-in that cannot be queued gives up at its deadline and leaves
- * no right behind; the server's queue holds far more than 5. */
-Test(darwin, full_queue_send_times_out_clean, .init = holds_before)
+/* Runs the client mode (flood...) that fills the server's queue and
+ * checks in with a deadline; checks that the queue took far more than 5
+ * and that the rest of what it says is tail. */
+static void check_in_to_full_queue(const char *mode, const char *tail)
 {
     cph_attachments_t *list = list_new();
     struct client c;
@@ -952,37 +953,38 @@ Test(darwin, full_queue_send_times_out_clean, .init = holds_before)
     int queued = 0;
 
     add_port(list, "port", receive_right(), MACH_MSG_TYPE_MAKE_SEND);
-    c = spawn_client("flood", list);
+    c = spawn_client(mode, list);
     text = flood_held(&c);
     cr_assert_eq(cph_checkin_wait(c.pid, LIVENESS_MS), ECONNABORTED);
     cr_assert_eq(sscanf(text, "queued %d", &queued), 1, "%s", text);
     cr_assert_geq(queued, 1024, "the queue limit stayed low: %s", text);
-    cr_assert_str_eq(strchr(text, '\n') + 1,
-                     "check-in timed-out\nnames same\n");
+    cr_assert_str_eq(strchr(text, '\n') + 1, tail);
     free(text);
     cph_attachments_destroy(list);
     holds_nothing_more();
 }
 
+/* A check-in that cannot be queued gives up at its deadline and leaves
+ * no right behind, over a reply port (the kernel swallows its send-once
+ * right) and over a plain receive right (the send-once right comes
+ * back). */
+Test(darwin, full_queue_send_times_out_clean, .init = holds_before)
+{
+    check_in_to_full_queue("flood", "check-in timed-out\nnames same\n");
+    check_in_to_full_queue("floodplain", "check-in timed-out\nnames same\n");
+}
+
 /* The same with signals arriving while the check-in waits for room:
  * each interrupted send is cleaned up and sent again by cph (libsyscall
  * would resend the header it was first given, one more reference of the
- * server's send right each time). */
+ * server's send right each time, and over a plain port one more
+ * send-once right). */
 Test(darwin, interrupted_check_in_leaves_no_reference, .init = holds_before)
 {
-    cph_attachments_t *list = list_new();
-    struct client c;
-    char *text;
-
-    add_port(list, "port", receive_right(), MACH_MSG_TYPE_MAKE_SEND);
-    c = spawn_client("floodsignal", list);
-    text = flood_held(&c);
-    cr_assert_eq(cph_checkin_wait(c.pid, LIVENESS_MS), ECONNABORTED);
-    cr_assert_str_eq(strchr(text, '\n') + 1,
-                     "check-in timed-out\nnames same\nrefs same\n");
-    free(text);
-    cph_attachments_destroy(list);
-    holds_nothing_more();
+    check_in_to_full_queue("floodsignal",
+                           "check-in timed-out\nnames same\nrefs same\n");
+    check_in_to_full_queue("floodsignalplain",
+                           "check-in timed-out\nnames same\nrefs same\n");
 }
 
 /* Starts cph's server in this process (or finds it started): its
