@@ -81,14 +81,14 @@ Test(lifecycle, true_never_checks_in_and_nothing_is_kept)
 {
     char *argv[] = {"true", NULL};
 
-    assert_nothing_kept("/bin/true", argv, 8, ECONNABORTED);
+    assert_nothing_kept("/bin/true", argv, 8, ENOTCONN);
 }
 
 Test(lifecycle, plain_child_never_checks_in_and_nothing_is_kept)
 {
     char *argv[] = {"h_plain", "sleep", "/dev/null", "20", NULL};
 
-    assert_nothing_kept(helper_path("h_plain"), argv, 8, ECONNABORTED);
+    assert_nothing_kept(helper_path("h_plain"), argv, 8, ENOTCONN);
 }
 
 Test(lifecycle, checked_in_child_and_nothing_is_kept)
@@ -113,7 +113,7 @@ Test(lifecycle, closing_the_pipe_gives_up_before_exit)
     snprintf(out, sizeof out, "%s", scratch_path("closepipe"));
     pid = spawn_helper("h_plain", args, list);
     got = cph_checkin_wait(pid, 1500);
-    cr_assert_eq(got, ECONNABORTED, "got %s", strerror(got));
+    cr_assert_eq(got, ENOTCONN, "got %s", strerror(got));
     cr_assert_eq(waitpid(pid, NULL, WNOHANG), 0, "the child had exited");
     report = slurp(out);
     unlink(out);
@@ -284,7 +284,7 @@ Test(lifecycle, forked_process_can_use_cph_again)
     cr_assert_eq(WEXITSTATUS(status), 0, "cph failed in the forked process");
     failed = spawn_expecting_shared(list);
     cr_assert_null(failed, "the parent after the fork: %s", failed);
-    cr_assert_eq(cph_checkin_wait(pending, LIVENESS_MS), ECONNABORTED);
+    cr_assert_eq(cph_checkin_wait(pending, LIVENESS_MS), ENOTCONN);
     cr_assert_eq(wait_exit(pending), 0);
     cph_attachments_destroy(list);
 }
@@ -313,12 +313,12 @@ Test(lifecycle, outcomes_stay_bounded)
 
         pids[i] = spawn_path("/bin/true", argv, list);
         got = cph_checkin_wait(pids[i], LIVENESS_MS);
-        cr_assert_eq(got, ECONNABORTED, "child %d: %s", i, strerror(got));
+        cr_assert_eq(got, ENOTCONN, "child %d: %s", i, strerror(got));
         cr_assert_eq(wait_exit(pids[i]), 0);
     }
-    cr_assert_eq(cph_checkin_wait(pids[SPAWNS - 1], 0), ECONNABORTED);
+    cr_assert_eq(cph_checkin_wait(pids[SPAWNS - 1], 0), ENOTCONN);
     cr_assert_eq(cph_checkin_wait(pids[SPAWNS - OUTCOMES_KEPT], 0),
-                 ECONNABORTED, "the oldest of the last 1024 is kept");
+                 ENOTCONN, "the oldest of the last 1024 is kept");
     for (int i = 0; i < SPAWNS - OUTCOMES_KEPT; i++) {
         if (pid_reused(pids, i))
             continue;
@@ -379,7 +379,7 @@ Test(lifecycle, no_reaping_and_signals_untouched)
     pids[0] = spawn_path(helper_path("h_report"), in, list);
     pids[1] = spawn_path("/bin/true", out, list);
     cr_assert_eq(cph_checkin_wait(pids[0], LIVENESS_MS), 0);
-    cr_assert_eq(cph_checkin_wait(pids[1], LIVENESS_MS), ECONNABORTED);
+    cr_assert_eq(cph_checkin_wait(pids[1], LIVENESS_MS), ENOTCONN);
     for (int i = 0; i < 2; i++) {
         cr_assert_eq(waitpid(pids[i], &status, 0), pids[i],
                      "child %d was reaped by someone else", i);

@@ -217,7 +217,7 @@ Test(twin, channel_number_from_the_callers_file_actions)
     report = twin("fd", number, &fa, list, &outcome);
     cr_assert(has(report, "status 9"), "want EBADF:\n%s", report);
     cr_assert(strstr(report, " " MINE), "%s", report);
-    cr_assert_eq(outcome, ECONNABORTED, "%s", strerror(outcome));
+    cr_assert_eq(outcome, ENOTCONN, "%s", strerror(outcome));
     free(report);
     close(mine);
     close(writer);
@@ -541,7 +541,8 @@ static const char *script_running(const char *path, const char *out)
  * libcph_child's constructor gets the handles. Pid-bound: the handles
  * are bound to the spawned pid, so the real program is refused
  * (ECONNREFUSED: its parent is the wrapper) and the parent learns
- * ECONNABORTED once the wrapper exits.
+ * ENOTCONN (the spawned process never checked in) once the wrapper
+ * exits.
  */
 static void through(char *const argv[], const char *out)
 {
@@ -560,7 +561,7 @@ static void through(char *const argv[], const char *out)
     if (pid_bound()) {
         cr_assert(has(report, "status 111") && has(report, "count 0"),
                   "%s:\n%s", argv[0], report);
-        cr_assert_eq(outcome, ECONNABORTED, "%s: %s", argv[0],
+        cr_assert_eq(outcome, ENOTCONN, "%s: %s", argv[0],
                      strerror(outcome));
     } else {
         cr_assert(has(report, "status 0") && has(report, "a=alpha"),
@@ -767,7 +768,7 @@ Test(twin, many_waiters_each_get_their_own_outcome, .timeout = 120)
     cr_assert_geq(fd, 0);
     close(fd);
     for (int i = 0; i < WAITERS; i++) {
-        int want = i % 2 ? ECONNABORTED : 0;
+        int want = i % 2 ? ENOTCONN : 0;
 
         cr_assert_eq(pthread_join(w[i].thread, NULL), 0);
         cr_assert_eq(wait_exit(w[i].pid), 0, "child %d", i);

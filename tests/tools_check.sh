@@ -103,7 +103,7 @@ expect 2 "$tools/cph-show" --bogus
 
 # A child that never takes its handles: said once, at exit...
 msg=$(run --file a=/etc/hostname -- true 2>&1)
-echo "$msg" | grep -q "exited without taking its handles" || fail "no warning: $msg"
+echo "$msg" | grep -q "exited without checking in" || fail "no warning: $msg"
 # ... and while it still runs: the child waits for the warning to appear.
 run --warn-after 100 --file a=/etc/hostname -- sh -c "
     n=0; while [ ! -s '$tmp/warned' ] && [ \$n -lt 300 ]; do sleep 0.1; n=\$((n+1)); done

@@ -618,9 +618,9 @@ static void reap(void)
                                             : WEXITSTATUS(status);
         if (pid == run.first && WIFEXITED(status) && !keeps_children() &&
             !run.o->accept && run.count > 0 &&
-            cph_checkin_wait(pid, OUTCOME_WAIT_MS) == ECONNABORTED &&
+            cph_checkin_wait(pid, OUTCOME_WAIT_MS) == ENOTCONN &&
             run.o->expect_count == 0 && !atomic_exchange(&warned, 1))
-            say("%s exited without taking its handles (is it linked with "
+            say("%s exited without checking in (is it linked with "
                 "libcph_child?)", run.program);
     }
 }

@@ -142,7 +142,7 @@
  *     the port's no-senders notification takes the place of the pipe's
  *     EOF: it comes when the child and every process that inherited the
  *     right from it have let it go or exited, and without a check-in
- *     before it, the outcome is ECONNABORTED; so is the child's exit
+ *     before it, the outcome is ENOTCONN; so is the child's exit
  *     (EVFILT_PROC) without one.
  *  Nothing is public: no service name, no lookup, so a sandbox that
  *  denies "mach-register" (or the lookup of a name) does not stop it. The
@@ -152,8 +152,8 @@
  *  right as well (fork copies the registered ports) and CPH_HANDSHAKE:
  *  its constructor takes the right out of the slot and stops at step 3
  *  (its parent is the wrapper: ECONNREFUSED), and a check-in sent from it
- *  anyway is destroyed at step 4; the parent's outcome is ECONNABORTED
- *  once the wrapper exits (or every holder of the right has let it go).
+ *  anyway is destroyed at step 4; the parent's outcome is ENOTCONN once
+ *  the wrapper exits (or every holder of the right has let it go).
  *
  * Every delivery: cph never reaps (waitpid) the caller's children and
  * never touches signal dispositions. The child leaves alone any fd that is
@@ -546,9 +546,18 @@ CPH_PUBLIC int cph_spawnp(pid_t *pid, const char *file,
  *                 gets 0: the kernel destroys a message sent to a dead
  *                 port and reports success;
  *   ETIMEDOUT     still pending;
- *   ECONNABORTED  the child went away (exited, gave up, or, pid-bound,
- *                 closed its pipe, or, nameless, let its right to the
- *                 port go, as did every process that inherited it)
+ *   ENOTCONN      the child went away (exited, or, pid-bound, closed its
+ *                 pipe, or, nameless, let its right to the port go, as
+ *                 did every process that inherited it) before it checked
+ *                 in: direct, it never read its channel; pid-bound and
+ *                 nameless, no check-in of its reached the parent. This
+ *                 is what a program that does not link libcph_child does
+ *                 (and one whose constructor did not run, or whose file
+ *                 actions closed the channel). Direct without pidfd_open
+ *                 (Linux before 5.3, or a seccomp filter) cannot tell it
+ *                 from ECONNABORTED and says ECONNABORTED. Everything
+ *                 held for it is released;
+ *   ECONNABORTED  the child began to check in, then went away or gave up
  *                 without taking its handles; everything held for it is
  *                 released;
  *   EACCES        direct: the handles were taken, but not by the spawned

@@ -249,6 +249,7 @@ struct cph__record {
                          end; pid-bound: the pipe's read end. [1] the
                          child's end at the number the child gets */
     int exit_fd;      /* pid-bound Linux: pidfd, or -1 */
+    unsigned sent;    /* direct: the messages queued before posix_spawn */
     /* pid-bound: the token, and the spawn's own copies of the handles */
     uint8_t token[CPH__TOKEN_SIZE];
     struct cph__handle *held;
@@ -281,6 +282,10 @@ struct cph__record *cph__registry_claim(const uint8_t *token, pid_t peer);
 struct cph__record *cph__registry_claim_id(uint64_t id, pid_t peer);
 void cph__registry_finish(struct cph__record *r, int outcome);
 void cph__registry_gone(struct cph__record *r);
+/* The outcome of a child that went away without taking its handles:
+ * ENOTCONN if it never began its check-in (what a program that does not
+ * link libcph_child does), ECONNABORTED if it began and gave up. */
+int cph__outcome_gone(bool began);
 /* The published record of pid, or NULL; pid's outcome, ESRCH if none is
  * known (either way a record finished). */
 struct cph__record *cph__registry_find_pid(pid_t pid);

@@ -254,11 +254,12 @@ static void forget_outcome(pid_t pid)
             outcomes[i].pid = 0;
 }
 
-/* A child that exited before it could be watched went away, as one whose
- * exit is seen later does; any other failure to watch is the parent's. */
+/* A child that exited before it could be watched went away before it
+ * checked in, as one whose exit is seen later does; any other failure to
+ * watch is the parent's. */
 static int watch_outcome(int err)
 {
-    return !err ? 0 : err == ESRCH ? ECONNABORTED : EIO;
+    return !err ? 0 : err == ESRCH ? cph__outcome_gone(false) : EIO;
 }
 
 /* posix_spawn succeeded: from here the server owns r. If the transport
@@ -390,7 +391,12 @@ void cph__registry_finish(struct cph__record *r, int outcome)
 void cph__registry_gone(struct cph__record *r)
 {
     if (r->state == CPH__WAITING)
-        cph__registry_finish(r, ECONNABORTED);
+        cph__registry_finish(r, cph__outcome_gone(false));
+}
+
+int cph__outcome_gone(bool began)
+{
+    return began ? ECONNABORTED : ENOTCONN;
 }
 
 static struct cph__record *find_pid(pid_t pid)

@@ -133,6 +133,7 @@ int cph__direct_prepare(struct cph__record *r,
         err = send_message(pair[0]);
         if (err)
             return err;
+        r->sent++;
     }
     /* The final message, with the sending end itself as the receipt
      * unless the channel stays open for gives. Apart from the handles, so
@@ -140,6 +141,7 @@ int cph__direct_prepare(struct cph__record *r,
     cph__message_build(&message, NULL, 0, 0, true, &pair[0],
                        list->nexpects ? 0 : 1);
     err = send_message(pair[0]);
+    r->sent++;
     /* The give channel's ack is stamped too. Only now: a sender with
      * SO_PASSCRED gets bound to an abstract name (autobind). */
     if (!err && list->nexpects)
@@ -213,12 +215,14 @@ static int reaped(struct cph__record *r)
 {
     struct cph__message_head head;
     ssize_t n = recv(r->end_fd, &head, sizeof head, MSG_PEEK | MSG_DONTWAIT);
+    unsigned unread;
 
     if (n < 0 ? errno == EAGAIN
               : (size_t)n == sizeof head && !head.count && head.last &&
                     !head.extra)
         return cph__handed_watch(r, CPH__TAG_END);
-    return ECONNABORTED;
+    cph__drain(r->end_fd, NULL, &unread);
+    return cph__outcome_gone(unread != r->sent);
 }
 
 int cph__direct_publish(struct cph__record *r)

@@ -175,6 +175,7 @@ static enum reading read_some(struct giver *g)
 static void end(struct giver *g)
 {
     struct cph__record *r;
+    unsigned unread;
 
     cph__loop_watch(EPOLL_CTL_DEL, g->fd, 0, 0);
     close(g->fd);
@@ -183,8 +184,8 @@ static void end(struct giver *g)
     cph__lock();
     r = cph__registry_find(g->id);
     if (acking(r)) {
-        cph__drain(r->end_fd, NULL);
-        cph__registry_finish(r, ECONNABORTED);
+        cph__drain(r->end_fd, NULL, &unread);
+        cph__registry_finish(r, cph__outcome_gone(unread != r->sent));
     }
     cph__given_end(g->id);
     cph__unlock();

@@ -120,14 +120,26 @@ static bool is_ack(const struct cph__message_head *head, ssize_t n,
            !head->extra && b->n == 0 && b->sender != getpid();
 }
 
+/* The trailer: a bare head that announces one fd and no handle. */
+static bool trailer(const struct cph__message_head *head, ssize_t n,
+                    int flags)
+{
+    return !(flags & MSG_TRUNC) && (size_t)n == sizeof *head &&
+           memcmp(head->magic, CPH__MAGIC, sizeof head->magic) == 0 &&
+           !head->count && !head->last && head->extra == 1;
+}
+
 /* A trailer is a bare head: anything longer is read only as far as
  * telling it is not one (SEQPACKET drops the rest of a message). */
-bool cph__drain(int fd, pid_t *taker)
+bool cph__drain(int fd, pid_t *taker, unsigned *unread)
 {
+    pid_t self = getpid();
     bool any = false;
 
     if (taker)
         *taker = 0;
+    if (unread)
+        *unread = 0;
     for (;;) {
         struct cph__batch b;
         struct cph__message_head head;
@@ -136,13 +148,14 @@ bool cph__drain(int fd, pid_t *taker)
 
         if (n < 0 || cph__eof(n, &b))
             return any;
-        if ((flags & MSG_TRUNC) || (size_t)n != sizeof head ||
-            memcmp(head.magic, CPH__MAGIC, sizeof head.magic) != 0)
-            any = true;
-        else if (is_ack(&head, n, &b) && taker)
+        if (!(flags & MSG_TRUNC) && (size_t)n == sizeof head &&
+            memcmp(head.magic, CPH__MAGIC, sizeof head.magic) == 0 &&
+            is_ack(&head, n, &b) && taker)
             *taker = *taker && *taker != b.sender ? -1 : b.sender;
-        else if (head.count || head.last || head.extra != 1)
+        else if (!trailer(&head, n, flags))
             any = true;
+        if (unread && b.sender == self && !trailer(&head, n, flags))
+            (*unread)++;
         cph__batch_close(&b);
     }
 }

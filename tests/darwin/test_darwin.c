@@ -418,7 +418,7 @@ static struct stake never_checks_in(cph_attachments_t *list)
     cr_assert_eq(cph_spawn(&pid, "/usr/bin/true", NULL, NULL, argv, environ,
                            list),
                  0);
-    cr_assert_eq(cph_checkin_wait(pid, LIVENESS_MS), ECONNABORTED);
+    cr_assert_eq(cph_checkin_wait(pid, LIVENESS_MS), ENOTCONN);
     cr_assert_eq(wait_exit(pid), 0);
     assert_stake_released(&s);
     cph_attachments_destroy(list);
@@ -439,7 +439,7 @@ Test(darwin, child_closes_pipe_without_check_in, .init = holds_before)
     pid_t pid = spawn_d(argv, NULL, list);
 
     /* The child is still alive: the pipe's EOF alone gives it up. */
-    cr_assert_eq(cph_checkin_wait(pid, LIVENESS_MS), ECONNABORTED);
+    cr_assert_eq(cph_checkin_wait(pid, LIVENESS_MS), ENOTCONN);
     assert_stake_released(&s);
     cr_assert_eq(kill(pid, SIGKILL), 0);
     cr_assert_eq(wait_exit(pid), 128 + SIGKILL,
@@ -955,7 +955,7 @@ static void check_in_to_full_queue(const char *mode, const char *tail)
     add_port(list, "port", receive_right(), MACH_MSG_TYPE_MAKE_SEND);
     c = spawn_client(mode, list);
     text = flood_held(&c);
-    cr_assert_eq(cph_checkin_wait(c.pid, LIVENESS_MS), ECONNABORTED);
+    cr_assert_eq(cph_checkin_wait(c.pid, LIVENESS_MS), ENOTCONN);
     cr_assert_eq(sscanf(text, "queued %d", &queued), 1, "%s", text);
     cr_assert_geq(queued, 1024, "the queue limit stayed low: %s", text);
     cr_assert_str_eq(strchr(text, '\n') + 1, tail);
@@ -1041,7 +1041,7 @@ Test(darwin, flood_lets_go_of_the_lock, .init = holds_before)
     cph__unlock();
     cr_assert_gt(left, 0, "the server drained %u messages holding the lock",
                  full);
-    cr_assert_eq(cph_checkin_wait(c.pid, LIVENESS_MS), ECONNABORTED);
+    cr_assert_eq(cph_checkin_wait(c.pid, LIVENESS_MS), ENOTCONN);
     cr_assert_eq(mach_port_deallocate(mach_task_self(), service),
                  KERN_SUCCESS);
     cph_attachments_destroy(list);
@@ -1351,7 +1351,7 @@ Test(darwin, given_fds_never_on_stdio, .init = holds_before)
 /* A child that has exited (a zombie) before the server watches it:
  * EVFILT_PROC refuses it with ESRCH, and the child is gone, not the
  * parent's failure. Driven through the core as cph_spawn drives it. */
-Test(darwin, exited_before_watch_is_aborted, .init = holds_before)
+Test(darwin, exited_before_watch_never_checked_in, .init = holds_before)
 {
     char *argv[] = {"true", NULL}, name[CPH__SERVICE_MAX + 1];
     struct cph__record *r = cph__record_new();
@@ -1372,7 +1372,7 @@ Test(darwin, exited_before_watch_is_aborted, .init = holds_before)
     cph__registry_add(r);
     cph__registry_publish(r, pid);
     cph__unlock();
-    cr_assert_eq(cph_checkin_wait(pid, 0), ECONNABORTED);
+    cr_assert_eq(cph_checkin_wait(pid, 0), ENOTCONN);
     close(fds[0]);
     cr_assert_eq(wait_exit(pid), 0);
     holds_nothing_more();
@@ -1742,7 +1742,7 @@ Test(darwin, wrapped_child_keeps_the_token, .init = holds_before)
     char expected[64], *text;
 
     add_port(list, "port", receive_right(), MACH_MSG_TYPE_MAKE_SEND);
-    text = run_client("wrapper", list, ECONNABORTED);
+    text = run_client("wrapper", list, ENOTCONN);
     snprintf(expected, sizeof expected, "status %d count 0\ntoken unread\n",
              ECONNREFUSED);
     cr_assert_str_eq(text, expected);
@@ -1981,7 +1981,7 @@ Test(darwin, nameless_child_exits_early, .init = holds_before)
 /* The port's no-senders, not the child's exit, gave pid up. */
 static void assert_given_up_alive(pid_t pid)
 {
-    cr_assert_eq(cph_checkin_wait(pid, LIVENESS_MS), ECONNABORTED);
+    cr_assert_eq(cph_checkin_wait(pid, LIVENESS_MS), ENOTCONN);
     cr_assert_eq(kill(pid, 0), 0, "the child exited: not no-senders");
 }
 
