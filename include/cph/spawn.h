@@ -553,10 +553,10 @@ CPH_PUBLIC int cph_spawnp(pid_t *pid, const char *file,
  *                 nameless, no check-in of its reached the parent. This
  *                 is what a program that does not link libcph_child does
  *                 (and one whose constructor did not run, or whose file
- *                 actions closed the channel). Direct without pidfd_open
- *                 (Linux before 5.3, or a seccomp filter) cannot tell it
- *                 from ECONNABORTED and says ECONNABORTED. Everything
- *                 held for it is released;
+ *                 actions closed the channel). Direct, when cph could not
+ *                 watch the child by a pidfd (Linux before 5.3, a seccomp
+ *                 filter) it cannot tell this case from ECONNABORTED and
+ *                 says ECONNABORTED. Everything held for it is released;
  *   ECONNABORTED  the child began to check in, then went away or gave up
  *                 without taking its handles; everything held for it is
  *                 released;

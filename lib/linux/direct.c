@@ -126,6 +126,7 @@ int cph__direct_prepare(struct cph__record *r,
         return err;
     r->spawn_fds[0] = pair[0];
     r->end_fd = pair[1];
+    r->sent = 0;
     for (size_t sent = 0; sent < list->count + list->nexpects;) {
         sent += cph__message_next(&message, list->items, sizeof *list->items,
                                   list->count, list->expects,
@@ -141,12 +142,24 @@ int cph__direct_prepare(struct cph__record *r,
     cph__message_build(&message, NULL, 0, 0, true, &pair[0],
                        list->nexpects ? 0 : 1);
     err = send_message(pair[0]);
-    r->sent++;
+    if (!err)
+        r->sent++;
     /* The give channel's ack is stamped too. Only now: a sender with
      * SO_PASSCRED gets bound to an abstract name (autobind). */
     if (!err && list->nexpects)
         err = cph__pass_creds(pair[0], true);
     return err;
+}
+
+/* Whether the first message queued on fd, the copy of a child's end, is
+ * its ack: a bare head, no handle, last, nothing more. */
+static bool ack_first(int fd)
+{
+    struct cph__message_head head;
+    ssize_t n = recv(fd, &head, sizeof head, MSG_PEEK | MSG_DONTWAIT);
+
+    return (size_t)n == sizeof head && !head.count && head.last &&
+           !head.extra;
 }
 
 /* Without a pidfd (Linux < 5.3, a seccomp filter, valgrind, or a child
@@ -170,6 +183,14 @@ static int keep_sender(struct cph__record *r)
         err = cph__pass_creds(r->spawn_fds[0], true);
     if (err)
         return err == EPIPE ? ECONNABORTED : EIO;
+    /* A child that read on before the trailer came acked on the receipt:
+     * its ack waits on the copy of its end, the only place to read it,
+     * and the hangup comes there once the receipt and this end are
+     * closed. */
+    if (ack_first(r->end_fd)) {
+        cph__close_fd(&r->spawn_fds[0]);
+        return cph__handed_watch(r, CPH__TAG_END);
+    }
     close(r->end_fd);
     r->end_fd = r->spawn_fds[0];
     r->spawn_fds[0] = -1;
@@ -178,13 +199,20 @@ static int keep_sender(struct cph__record *r)
 
 /* With expected keys: the parent keeps its sending end as the give
  * channel, and the child acknowledges on it (give.c). Without a pidfd
- * (the child was reaped already, say) the parent's copy of the child's
- * end goes, so that the channel's hangup says what the exit would have. */
+ * the parent's copy of the child's end goes, so that the channel's hangup
+ * says what the exit would have; a child reaped already (ESRCH) that
+ * never read its channel has not checked in, and cannot. */
 static int publish_giving(struct cph__record *r)
 {
     int pidfd = cph__pidfd_open(r->pid);
+    unsigned unread;
     int err;
 
+    if (pidfd < 0 && errno == ESRCH) {
+        cph__drain(r->end_fd, NULL, &unread);
+        if (unread == r->sent)
+            return cph__outcome_gone(false);
+    }
     if (pidfd < 0)
         cph__close_fd(&r->end_fd);
     err = cph__give_watch(r->id, pidfd, r->spawn_fds[0]);
@@ -214,12 +242,11 @@ static int send_trailer(struct cph__record *r, int pidfd)
 static int reaped(struct cph__record *r)
 {
     struct cph__message_head head;
-    ssize_t n = recv(r->end_fd, &head, sizeof head, MSG_PEEK | MSG_DONTWAIT);
     unsigned unread;
 
-    if (n < 0 ? errno == EAGAIN
-              : (size_t)n == sizeof head && !head.count && head.last &&
-                    !head.extra)
+    if ((recv(r->end_fd, &head, sizeof head, MSG_PEEK | MSG_DONTWAIT) < 0 &&
+         errno == EAGAIN) ||
+        ack_first(r->end_fd))
         return cph__handed_watch(r, CPH__TAG_END);
     cph__drain(r->end_fd, NULL, &unread);
     return cph__outcome_gone(unread != r->sent);

@@ -45,7 +45,8 @@ static bool reset(int fd)
 
 /* The outcome: ECONNABORTED if the child refused or left its handles
  * (see direct_child.c and child.c's close_channel for what it does to
- * say so), direct: ENOTCONN if it never read any; direct, EACCES if they were taken but no ack proves that the
+ * say so); direct, ENOTCONN if it read none of them (the kept sending
+ * end cannot tell: ECONNABORTED); direct, EACCES if they were taken but no ack proves that the
  * spawned process or a descendant took them (taker.c). */
 static int outcome(struct cph__record *r, enum cph__tag tag)
 {
@@ -57,7 +58,7 @@ static int outcome(struct cph__record *r, enum cph__tag tag)
            (tag == CPH__TAG_SENDER && queued(r->end_fd, SIOCOUTQ));
     if (cph__drain(r->end_fd, &taker, &unread) || left)
         return cph__outcome_gone(r->delivery != CPH_DELIVERY_DIRECT ||
-                                 unread != r->sent);
+                                 tag == CPH__TAG_SENDER || unread != r->sent);
     if (r->delivery != CPH_DELIVERY_DIRECT)
         return 0;
     return cph__taker_ok(taker, r->pid) ? 0 : EACCES;

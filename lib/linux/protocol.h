@@ -140,7 +140,8 @@ ssize_t cph__receive_message(int fd, void *buf, size_t len,
  * anything but trailers and acks. taker (if not NULL) gets the sender of
  * the acks (0 if none came, -1 if they came from different pids); unread
  * (if not NULL) how many messages this process sent, trailers aside,
- * were still there (fd must stamp senders: SO_PASSCRED). */
+ * were still there: counted only while fd stamps senders (SO_PASSCRED,
+ * which the child turns off once it has read them). */
 bool cph__drain(int fd, pid_t *taker, unsigned *unread);
 
 /* Makes the kernel stamp every message received on fd with its sender's

@@ -120,13 +120,14 @@ static bool is_ack(const struct cph__message_head *head, ssize_t n,
            !head->extra && b->n == 0 && b->sender != getpid();
 }
 
-/* The trailer: a bare head that announces one fd and no handle. */
+/* The trailer: a bare head that announces no handle and one fd (a
+ * pidfd of the child) or none (direct.c keep_sender). */
 static bool trailer(const struct cph__message_head *head, ssize_t n,
                     int flags)
 {
     return !(flags & MSG_TRUNC) && (size_t)n == sizeof *head &&
            memcmp(head->magic, CPH__MAGIC, sizeof head->magic) == 0 &&
-           !head->count && !head->last && head->extra == 1;
+           !head->count && !head->last && head->extra <= 1;
 }
 
 /* A trailer is a bare head: anything longer is read only as far as
