@@ -152,14 +152,26 @@ int cph__direct_prepare(struct cph__record *r,
 }
 
 /* Whether the first message queued on fd, the copy of a child's end, is
- * its ack: a bare head, no handle, last, nothing more. */
-static bool ack_first(int fd)
+ * its ack (a bare head, no handle, last, nothing more), or, if or_empty,
+ * nothing is queued. */
+static bool ack_first(int fd, bool or_empty)
 {
     struct cph__message_head head;
     ssize_t n = recv(fd, &head, sizeof head, MSG_PEEK | MSG_DONTWAIT);
 
+    if (n < 0)
+        return or_empty && errno == EAGAIN;
     return (size_t)n == sizeof head && !head.count && head.last &&
            !head.extra;
+}
+
+/* The outcome of r once its channel was left with messages, unread of
+ * them the parent's from before the spawn (cph__drain): whether it
+ * began to check in is the transport's to say, the outcome the core's. */
+int cph__direct_gone(const struct cph__record *r, unsigned unread)
+{
+    return cph__outcome_gone(r->delivery != CPH_DELIVERY_DIRECT ||
+                             unread != r->sent);
 }
 
 /* Without a pidfd (Linux < 5.3, a seccomp filter, valgrind, or a child
@@ -187,7 +199,7 @@ static int keep_sender(struct cph__record *r)
      * its ack waits on the copy of its end, the only place to read it,
      * and the hangup comes there once the receipt and this end are
      * closed. */
-    if (ack_first(r->end_fd)) {
+    if (ack_first(r->end_fd, false)) {
         cph__close_fd(&r->spawn_fds[0]);
         return cph__handed_watch(r, CPH__TAG_END);
     }
@@ -211,7 +223,7 @@ static int publish_giving(struct cph__record *r)
     if (pidfd < 0 && errno == ESRCH) {
         cph__drain(r->end_fd, NULL, &unread);
         if (unread == r->sent)
-            return cph__outcome_gone(false);
+            return cph__direct_gone(r, unread);
     }
     if (pidfd < 0)
         cph__close_fd(&r->end_fd);
@@ -241,15 +253,12 @@ static int send_trailer(struct cph__record *r, int pidfd)
  * anything else queued will never be read. */
 static int reaped(struct cph__record *r)
 {
-    struct cph__message_head head;
     unsigned unread;
 
-    if ((recv(r->end_fd, &head, sizeof head, MSG_PEEK | MSG_DONTWAIT) < 0 &&
-         errno == EAGAIN) ||
-        ack_first(r->end_fd))
+    if (ack_first(r->end_fd, true))
         return cph__handed_watch(r, CPH__TAG_END);
     cph__drain(r->end_fd, NULL, &unread);
-    return cph__outcome_gone(unread != r->sent);
+    return cph__direct_gone(r, unread);
 }
 
 int cph__direct_publish(struct cph__record *r)

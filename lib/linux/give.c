@@ -186,9 +186,7 @@ static void end(struct giver *g)
     if (acking(r)) {
         /* Pid-bound, the give channel comes with the check-in. */
         cph__drain(r->end_fd, NULL, &unread);
-        cph__registry_finish(r, cph__outcome_gone(
-                                    r->delivery != CPH_DELIVERY_DIRECT ||
-                                    unread != r->sent));
+        cph__registry_finish(r, cph__direct_gone(r, unread));
     }
     cph__given_end(g->id);
     cph__unlock();

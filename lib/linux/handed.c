@@ -46,7 +46,8 @@ static bool reset(int fd)
 /* The outcome: ECONNABORTED if the child refused or left its handles
  * (see direct_child.c and child.c's close_channel for what it does to
  * say so); direct, ENOTCONN if it read none of them (the kept sending
- * end cannot tell: ECONNABORTED); direct, EACCES if they were taken but no ack proves that the
+ * end, where only the child's messages arrive, cannot tell:
+ * ECONNABORTED); direct, EACCES if they were taken but no ack proves the
  * spawned process or a descendant took them (taker.c). */
 static int outcome(struct cph__record *r, enum cph__tag tag)
 {
@@ -57,8 +58,7 @@ static int outcome(struct cph__record *r, enum cph__tag tag)
     left = reset(r->end_fd) ||
            (tag == CPH__TAG_SENDER && queued(r->end_fd, SIOCOUTQ));
     if (cph__drain(r->end_fd, &taker, &unread) || left)
-        return cph__outcome_gone(r->delivery != CPH_DELIVERY_DIRECT ||
-                                 tag == CPH__TAG_SENDER || unread != r->sent);
+        return cph__direct_gone(r, unread);
     if (r->delivery != CPH_DELIVERY_DIRECT)
         return 0;
     return cph__taker_ok(taker, r->pid) ? 0 : EACCES;

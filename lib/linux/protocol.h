@@ -144,6 +144,11 @@ ssize_t cph__receive_message(int fd, void *buf, size_t len,
  * which the child turns off once it has read them). */
 bool cph__drain(int fd, pid_t *taker, unsigned *unread);
 
+/* The outcome of a record whose channel was left with messages, unread
+ * of them the parent's from before the spawn (cph__drain's count): not
+ * checked in (ENOTCONN) only for a direct child that left them all. */
+int cph__direct_gone(const struct cph__record *r, unsigned unread);
+
 /* Makes the kernel stamp every message received on fd with its sender's
  * pid (SO_PASSCRED), or stop. */
 int cph__pass_creds(int fd, bool on);

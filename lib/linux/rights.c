@@ -120,14 +120,12 @@ static bool is_ack(const struct cph__message_head *head, ssize_t n,
            !head->extra && b->n == 0 && b->sender != getpid();
 }
 
-/* The trailer: a bare head that announces no handle and one fd (a
- * pidfd of the child) or none (direct.c keep_sender). */
-static bool trailer(const struct cph__message_head *head, ssize_t n,
-                    int flags)
+/* A whole message that is nothing but a head of ours. */
+static bool bare_head(const struct cph__message_head *head, ssize_t n,
+                      int flags)
 {
     return !(flags & MSG_TRUNC) && (size_t)n == sizeof *head &&
-           memcmp(head->magic, CPH__MAGIC, sizeof head->magic) == 0 &&
-           !head->count && !head->last && head->extra <= 1;
+           memcmp(head->magic, CPH__MAGIC, sizeof head->magic) == 0;
 }
 
 /* A trailer is a bare head: anything longer is read only as far as
@@ -149,13 +147,16 @@ bool cph__drain(int fd, pid_t *taker, unsigned *unread)
 
         if (n < 0 || cph__eof(n, &b))
             return any;
-        if (!(flags & MSG_TRUNC) && (size_t)n == sizeof head &&
-            memcmp(head.magic, CPH__MAGIC, sizeof head.magic) == 0 &&
-            is_ack(&head, n, &b) && taker)
+        bool bare = bare_head(&head, n, flags);
+        /* The trailer announces no handle and one fd (a pidfd of the
+         * child) or none (direct.c keep_sender). */
+        bool trailer = bare && !head.count && !head.last && head.extra <= 1;
+
+        if (bare && is_ack(&head, n, &b) && taker)
             *taker = *taker && *taker != b.sender ? -1 : b.sender;
-        else if (!trailer(&head, n, flags))
+        else if (!trailer)
             any = true;
-        if (unread && b.sender == self && !trailer(&head, n, flags))
+        if (unread && b.sender == self && !trailer)
             (*unread)++;
         cph__batch_close(&b);
     }
