@@ -16,6 +16,7 @@
 
 #include "../lib/core/attachments.h"
 #include "../lib/transport.h"
+#include "placed.h"
 
 typedef int spawn_fn(pid_t *, const char *, const posix_spawn_file_actions_t *,
                      const posix_spawnattr_t *, char *const[], char *const[]);
@@ -305,6 +306,25 @@ static int spawn_attached(spawn_fn *fn, pid_t *pid, const char *path,
     return err;
 }
 
+/* With placements: the adapter, which then execs path (placed.c). */
+static int spawn_placed(spawn_fn *fn, pid_t *pid, const char *path,
+                        const posix_spawn_file_actions_t *file_actions,
+                        const posix_spawnattr_t *attrp, char *const argv[],
+                        char *const envp[], const cph_attachments_t *list)
+{
+    char **args;
+    int err = cph__placed_argv(list, path, fn == posix_spawnp, argv, &args);
+
+    if (err) {
+        errno = err;
+        return err;
+    }
+    err = spawn_attached(posix_spawn, pid, args[0], file_actions, attrp,
+                         args, envp, list);
+    cph__placed_free(args);
+    return err;
+}
+
 /* posix_spawn is no cancellation point: neither is cph_spawn, whatever
  * its own calls are. */
 static int spawn_with(spawn_fn *fn, pid_t *pid, const char *path,
@@ -317,8 +337,12 @@ static int spawn_with(spawn_fn *fn, pid_t *pid, const char *path,
     if (!list || (list->count == 0 && list->nexpects == 0))
         return fn(pid, path, file_actions, attrp, argv, envp);
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
-    err = spawn_attached(fn, pid, path, file_actions, attrp, argv, envp,
-                         list);
+    if (list->nplaces > 0 || list->systemd)
+        err = spawn_placed(fn, pid, path, file_actions, attrp, argv, envp,
+                           list);
+    else
+        err = spawn_attached(fn, pid, path, file_actions, attrp, argv, envp,
+                             list);
     pthread_setcancelstate(cancel, NULL);
     return err;
 }

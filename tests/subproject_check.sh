@@ -44,8 +44,9 @@ echo "subproject: .pc files in ${pcdir#"$tmp/prefix/"}"
 [ -x "$tmp/build/subprojects/cph/examples/crashpad-handler/crashpad-handler" ] ||
     fail "crashpad-handler example not built with the tests off"
 
-# -Dcph:libraries_only=true: the libraries, headers, .pc and CMake files,
-# nothing of cph's tools or manual in the parent project's prefix.
+# -Dcph:libraries_only=true: the libraries, headers, .pc and CMake files
+# and the libraries' adapter (cph-place, which placements run), nothing
+# of cph's tools or manual in the parent project's prefix.
 meson configure "$tmp/build" -Dcph:libraries_only=true >/dev/null
 meson install -C "$tmp/build" --destdir "$tmp/libsonly" --quiet >/dev/null ||
     fail "install with libraries_only"
@@ -56,6 +57,7 @@ for f in include/cph/spawn.h include/cph/version.h; do
 done
 [ -n "$(find "$tmp/libsonly" -name cphConfig.cmake)" ] || fail "libraries_only: no cphConfig.cmake"
 [ -n "$(find "$tmp/libsonly" -name 'libcph_child.so*')" ] || fail "libraries_only: no libcph_child"
-extra=$(find "$tmp/libsonly" -name 'cph-*' -o -name '*.[137]')
+[ -n "$(find "$tmp/libsonly" -path '*/libexec/cph-place')" ] || fail "libraries_only: no libexec/cph-place"
+extra=$(find "$tmp/libsonly" \( -name 'cph-*' -o -name '*.[137]' \) ! -name cph-place)
 [ -z "$extra" ] || fail "libraries_only installed: $extra"
 echo "subproject: configured without Criterion, built as a subproject, installed tools run, libraries_only installs libraries and headers alone"

@@ -193,6 +193,7 @@ static int parse_place(struct options *o, const char *name, char *value)
             return EXIT_CPH_RUN;
     }
     p->at = var ? -1 : p->at;
+    p->var = var;
     p->arg = malloc(strlen(p->key) + (var ? strlen(var) : 12) + 16);
     if (!p->arg)
         return fail(EXIT_CPH_RUN, "%s", strerror(ENOMEM));

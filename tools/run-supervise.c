@@ -42,7 +42,7 @@
  * does not spin a CPU. */
 #define RESPAWN_GAP_MS 100
 
-#define ADAPTER "cph-systemd-exec"
+#define ADAPTER "cph-place"
 static const char installed_adapter[] = CPH_LIBEXECDIR "/" ADAPTER;
 
 struct sig_record {
@@ -57,8 +57,9 @@ static struct {
     const struct options *o;
     char **envp;
     const char *program;
-    char **child_argv;      /* PROGRAM's, or the adapter's before it */
-    bool adapter;
+    char **child_argv;      /* PROGRAM's */
+    char *adapter;          /* cph-place's path, with placements */
+    char *self;             /* cph-run's, with placements (Linux) */
     struct handle *handles;
     size_t count;
     sigset_t mask;          /* cph-run's mask at start, the children's */
@@ -278,60 +279,53 @@ static long long now_ms(void)
 }
 
 /*
- * argv for the adapter: cph-systemd-exec [OPTION]... --
- * PROGRAM [ARG]..., the adapter beside cph-run when run by a path (a
- * build tree, a relocated install), else the one in libexecdir.
+ * The library's adapter for the placements: the one beside cph-run when
+ * run by a path (a build tree, a relocated install), else the one in
+ * libexecdir.
  */
-static char **adapter_argv(const char *self, char **program)
+static char *adapter_path(const char *self)
 {
     const char *slash = strrchr(self, '/');
-    size_t dir = slash ? (size_t)(slash - self) + 1 : 0, n = 0, at = 1;
-    char **argv, *path;
+    size_t dir = slash ? (size_t)(slash - self) + 1 : 0;
+    char *path = malloc(dir + sizeof ADAPTER + sizeof installed_adapter);
 
-    while (program[n])
-        n++;
-    argv = calloc(n + run.o->place_count + 6, sizeof *argv);
-    path = malloc(dir + sizeof ADAPTER + sizeof installed_adapter);
-    if (!argv || !path) {
-        free(argv);
-        free(path);
+    if (!path)
         return NULL;
-    }
     memcpy(path, self, dir);
     memcpy(path + dir, ADAPTER, sizeof ADAPTER);
     if (!slash || access(path, X_OK) != 0)
         strcpy(path, installed_adapter);
-    argv[0] = path;
-    if (run.o->systemd)
-        argv[at++] = "--systemd";
-    if (run.o->no_pid)
-        argv[at++] = "--no-pid";
-    for (size_t i = 0; i < run.o->place_count; i++)
-        argv[at++] = run.o->places[i].arg;
-    if (run.o->fdnames) {
-        argv[at] = malloc(strlen(run.o->fdnames) + sizeof "--fdnames=");
-        if (!argv[at])
-            return NULL;
-        strcat(strcpy(argv[at++], "--fdnames="), run.o->fdnames);
-    }
-    argv[at++] = "--";
-    memcpy(argv + at, program, (n + 1) * sizeof *argv);
-    return argv;
+    return path;
 }
 
 /*
- * The exit code for PROGRAM's exec failing with err: 127 not found, 126
- * not runnable; the adapter missing is cph-run's own failure.
+ * The adapter, which cph-run cannot do without once a handle is placed;
+ * on Linux also cph-run's own path, for the exec helper the adapter
+ * execs (its /proc/self/exe is the adapter). 0, or an exit code.
  */
+static int find_adapter(const char *self)
+{
+    run.adapter = adapter_path(self);
+    if (!run.adapter)
+        return fail(EXIT_CPH_RUN, "%s", strerror(ENOMEM));
+    if (access(run.adapter, X_OK) != 0)
+        return fail(EXIT_CPH_RUN, "cannot run the adapter %s (for "
+                    "--systemd, --at, --env-fd, --stdin): %s (is cph "
+                    "installed whole? cph-run looks beside itself, then in "
+                    "%s)", run.adapter, strerror(errno), CPH_LIBEXECDIR);
+#ifdef __linux__
+    run.self = realpath("/proc/self/exe", NULL);
+    if (!run.self)
+        return fail(EXIT_CPH_RUN, "/proc/self/exe: %s (is /proc mounted?)",
+                    strerror(errno));
+#endif
+    return 0;
+}
+
+/* The exit code for PROGRAM's exec failing with err: 127 not found, 126
+ * not runnable. */
 static int exec_failed(int err)
 {
-    if (run.adapter) {
-        fail(0, "cannot run the adapter %s (for --systemd, --at, --env-fd, "
-             "--stdin): %s (is cph installed whole? cph-run looks beside "
-             "itself, then in %s)",
-             run.child_argv[0], strerror(err), CPH_LIBEXECDIR);
-        return EXIT_CPH_RUN;
-    }
     fail(0, "%s: %s", run.child_argv[0], strerror(err));
     return err == ENOENT ? 127 : 126;
 }
@@ -375,7 +369,7 @@ static char **helper_argv(int errfd)
         return NULL;
     snprintf(fd_arg, sizeof fd_arg, "%d", errfd);
     snprintf(parent_arg, sizeof parent_arg, "%ld", (long)getpid());
-    argv[0] = "/proc/self/exe";
+    argv[0] = run.self ? run.self : "/proc/self/exe";
     argv[1] = EXEC_HELPER;
     argv[2] = fd_arg;
     argv[3] = parent_arg;
@@ -423,8 +417,8 @@ static int spawn_program(pid_t *pid, const posix_spawn_file_actions_t *fa,
                          const posix_spawnattr_t *attr,
                          cph_attachments_t *list)
 {
-    int err = (run.adapter ? cph_spawn : cph_spawnp)(
-        pid, run.child_argv[0], fa, attr, run.child_argv, run.envp, list);
+    int err = cph_spawnp(pid, run.child_argv[0], fa, attr, run.child_argv,
+                         run.envp, list);
 
     return err == ENOENT || err == EACCES || err == ENOEXEC
                ? -exec_failed(err)
@@ -519,6 +513,29 @@ static int add(cph_attachments_t *list, const char *key, int fd)
     return 0;
 }
 
+/* The placements, once list holds every handle they name. 0, or an exit
+ * code. */
+static int place(cph_attachments_t *list)
+{
+    const struct options *o = run.o;
+    int err = list && run.adapter
+                  ? cph_attachments_set_adapter(list, run.adapter)
+                  : 0;
+
+    for (size_t i = 0; !err && list && i < o->place_count; i++) {
+        const struct place_option *p = &o->places[i];
+
+        err = p->var ? cph_attachments_place_env(list, p->key, p->var)
+                     : cph_attachments_place_fd(list, p->key, p->at);
+        if (err)
+            return fail(EXIT_CPH_RUN, "%s: %s", p->arg, strerror(err));
+    }
+    if (!err && list && o->systemd)
+        err = cph_attachments_place_systemd(list, o->fdnames,
+                                            o->no_pid ? CPH_SYSTEMD_NO_PID : 0);
+    return err ? fail(EXIT_CPH_RUN, "--systemd: %s", strerror(err)) : 0;
+}
+
 /*
  * The list every child gets: each handle but, with --accept, the
  * listeners, and with --inetd, the socket on stdio; NULL when there is
@@ -551,6 +568,8 @@ static int base_list(cph_attachments_t **out)
     if (!err && list && run.o->pid_bound &&
         (err = cph_attachments_set_delivery(list, CPH_DELIVERY_PID_BOUND)))
         err = fail(EXIT_CPH_RUN, "--pid-bound: %s", strerror(err));
+    if (!err && !run.o->accept)
+        err = place(list);
     if (err)
         cph_attachments_destroy(list);
     else
@@ -588,6 +607,8 @@ static int accept_one(const struct handle *h)
             code = fail(EXIT_CPH_RUN, "%s", strerror(code));
         if (!code)
             code = add(list, h->key, conn);
+        if (!code)
+            code = place(list);
     }
     if (!code)
         code = spawn_child(list, run.o->inetd ? conn : -1);
@@ -757,12 +778,12 @@ int supervise(char **argv, const struct options *o, struct handle *handles,
     run.count = count;
     run.program = argv[o->program];
     run.child_argv = argv + o->program;
-    run.adapter = (o->systemd || o->place_count > 0) && count > 0;
-    if (run.adapter && !(run.child_argv = adapter_argv(argv[0],
-                                                        argv + o->program)))
-        return fail(EXIT_CPH_RUN, "%s", strerror(ENOMEM));
+    code = (o->systemd || o->place_count > 0) && count > 0
+               ? find_adapter(argv[0])
+               : 0;
     pthread_sigmask(SIG_SETMASK, NULL, &run.mask);
-    code = catch_signals();
+    if (!code)
+        code = catch_signals();
     if (!code && o->accept)
         code = set_flags(listener()->fd, 0, O_NONBLOCK) < 0
                    ? fail(EXIT_CPH_RUN, "%s", strerror(errno))
@@ -775,5 +796,7 @@ int supervise(char **argv, const struct options *o, struct handle *handles,
         code = loop(list);
     wait_takers();
     cph_attachments_destroy(list);
+    free(run.adapter);
+    free(run.self);
     return code;
 }

@@ -36,6 +36,7 @@ struct handle {
 struct place_option {
     const char *key;
     int at;             /* -1 for --env-fd */
+    const char *var;    /* --env-fd's */
     char *arg;
 };
 

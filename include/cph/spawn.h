@@ -442,6 +442,91 @@ CPH_PUBLIC int cph_attachments_expect(cph_attachments_t *list,
                                       const char *key);
 
 /*
+ * PLACEMENT, for a program that does not link libcph_child: a FastCGI
+ * application reading fd 0, a systemd-style server reading fds 3 and up,
+ * a client reading an fd number from a variable (WAYLAND_SOCKET). A list
+ * with any placement spawns cph's adapter, cph-place (installed in
+ * libexecdir), in the child's stead: posix_spawn runs it with the
+ * caller's file actions, attributes and envp; in the same process it
+ * checks in as a linked child would, puts each fd where the list says,
+ * and execs path (as found by cph_spawn or cph_spawnp, before the spawn)
+ * with argv. The program keeps the pid and what the file actions, the
+ * attributes and the environment gave it; it also has its placed fds,
+ * inheritable (and nothing else of cph's: the adapter's own fds are
+ * close-on-exec), and the variables the placements set; CPH_HANDSHAKE is
+ * gone. The outcome (cph_checkin_wait) is the adapter's check-in: 0 when
+ * it took every handle. If the exec of path fails in the adapter anyway
+ * (ENOEXEC, E2BIG, a file replaced in between), the child exits with 127
+ * (ENOENT) or 126 (anything else) after a line on its stderr, as a shell
+ * does.
+ * A spawn with placements fails with EINVAL when the list expects keys
+ * (the program cannot give them), holds a Mach port, or holds an fd
+ * placed nowhere without the systemd layout, or when a placed fd number
+ * falls among those the systemd layout fills. A list that attaches
+ * nothing is posix_spawn exactly, placements or not.
+ */
+
+/*
+ * Places key's fd at fd number fd in the program. One key may be placed
+ * at several numbers (an inetd-style socket on fds 0 and 1).
+ * Returns 0, or:
+ *   EINVAL  list is NULL, key is not a valid key, or key is a port;
+ *   ENOENT  list has no key;
+ *   EBADF   fd is negative;
+ *   EEXIST  another placement already takes fd;
+ *   ENOMEM  out of memory.
+ * On error the list is unchanged.
+ */
+CPH_PUBLIC int cph_attachments_place_fd(cph_attachments_t *list,
+                                        const char *key, int fd);
+
+/*
+ * Places key's fd at a number the adapter picks, above every other
+ * placement, and sets variable var to that number (decimal) in the
+ * program's environment.
+ * Returns 0, or:
+ *   EINVAL  list is NULL, key is not a valid key or is a port, or var is
+ *           not a variable name ([A-Za-z_][A-Za-z0-9_]*);
+ *   ENOENT  list has no key;
+ *   EEXIST  another placement already sets var;
+ *   ENOMEM  out of memory.
+ * On error the list is unchanged.
+ */
+CPH_PUBLIC int cph_attachments_place_env(cph_attachments_t *list,
+                                         const char *key, const char *var);
+
+/* cph_attachments_place_systemd: no LISTEN_PID. */
+#define CPH_SYSTEMD_NO_PID 1
+
+/*
+ * Places every fd no other placement names as systemd socket activation
+ * does (sd_listen_fds(3)): at 3, 4, ... in the order they were added,
+ * with LISTEN_FDS (their count), LISTEN_PID (the program's pid; none
+ * with CPH_SYSTEMD_NO_PID, for a program that forks before it reads
+ * them) and LISTEN_FDNAMES (their keys; fdnames, "NAME[:NAME]...",
+ * replaces the first ones, NULL keeps the keys). Calling it again
+ * replaces fdnames and flags.
+ * Returns 0, or:
+ *   EINVAL  list is NULL, flags has a bit other than CPH_SYSTEMD_NO_PID,
+ *           or a name in fdnames is longer than 255 bytes or holds a
+ *           byte that is not printable ASCII;
+ *   ENOMEM  out of memory.
+ * On error the list is unchanged.
+ */
+CPH_PUBLIC int cph_attachments_place_systemd(cph_attachments_t *list,
+                                             const char *fdnames, int flags);
+
+/*
+ * The adapter spawns with list's placements run, instead of the one
+ * installed with cph (a build tree, a relocated installation). path is
+ * copied; it is run as posix_spawn runs a path, and must be cph-place of
+ * this version of cph.
+ * Returns 0, or EINVAL (list is NULL, path is NULL or empty) or ENOMEM.
+ */
+CPH_PUBLIC int cph_attachments_set_adapter(cph_attachments_t *list,
+                                           const char *path);
+
+/*
  * Takes the fd child pid gave back under key, waiting for at most
  * timeout_ms milliseconds (0 polls, a negative value waits without
  * limit). On success *fd is the caller's, close-on-exec: a duplicate of
@@ -494,7 +579,11 @@ CPH_PUBLIC int cph_take_fd(pid_t pid, const char *key, int timeout_ms,
  *
  * Returns 0 or an errno value, like posix_spawn:
  *   EINVAL  attrp has POSIX_SPAWN_SETEXEC (macOS), or attachments are
- *           unusable (see cph_attachments_add_port on macOS);
+ *           unusable (see cph_attachments_add_port on macOS, and
+ *           PLACEMENT above);
+ *   ENOENT, EACCES, ENOTDIR, ...  with placements: path (or file, along
+ *           PATH) cannot be run, found before the spawn; also ENOENT
+ *           when the adapter is missing (cph_attachments_set_adapter);
  *   EMFILE  out of fds, or (direct) the fds in flight to children that
  *           have not taken them yet would exceed RLIMIT_NOFILE (Linux
  *           counts them per user);

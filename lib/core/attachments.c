@@ -47,6 +47,7 @@ void cph_attachments_destroy(cph_attachments_t *list)
     cph__keyset_free(&list->expect_keys);
     free(list->items);
     free(list->expects);
+    cph__place_free(list);
     free(list);
 }
 

@@ -1,10 +1,11 @@
 /*
- * cph-systemd-exec [OPTION]... -- PROGRAM [ARG]...: what cph-run launches
- * for a PROGRAM that does not link libcph_child. Takes every fd its cph
- * parent handed it, places each where the options say, and execs PROGRAM
- * in the same process:
+ * cph-place [OPTION]... -- PATH [ARGV0 [ARG]...]: the adapter a cph_spawn
+ * with placements runs (spawn/placed.c builds this argv) for a program
+ * that does not link libcph_child. Takes every fd its cph parent handed
+ * it, places each where the options say, and execs PATH with ARGV0... in
+ * the same process:
  *
- *   --at=N=KEY      KEY's fd at N (0 for --stdin);
+ *   --at=N=KEY      KEY's fd at N;
  *   --env-fd=V=KEY  KEY's fd where it is, its number in variable V;
  *   --systemd       the others at 3, 4, ... in the parent's order, with
  *                   LISTEN_FDS, LISTEN_PID (its own pid, which PROGRAM
@@ -13,7 +14,9 @@
  *   --no-pid        no LISTEN_PID;
  *   --fdnames=NAMES LISTEN_FDNAMES's first names instead of the keys.
  *
- * Every placed fd is inheritable; everything else is close-on-exec.
+ * Every placed fd is inheritable; everything else of cph's is
+ * close-on-exec. Exits 126 when it cannot place (after a line on
+ * stderr), 127 or 126 when the exec fails, as a shell does.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,15 +45,15 @@ struct plan {
 
 static int fail(int code, const char *what, int err)
 {
-    fprintf(stderr, "cph-systemd-exec: %s: %s\n", what, strerror(err));
+    fprintf(stderr, "cph-place: %s: %s\n", what, strerror(err));
     return code;
 }
 
 static int usage(void)
 {
-    fputs("usage: cph-systemd-exec [--at=N=KEY] [--env-fd=VAR=KEY] "
-          "[--systemd] [--no-pid] [--fdnames=NAMES] -- PROGRAM [ARG]...  "
-          "(run by cph-run)\n", stderr);
+    fputs("usage: cph-place [--at=N=KEY] [--env-fd=VAR=KEY] [--systemd] "
+          "[--no-pid] [--fdnames=NAMES] -- PATH [ARGV0 [ARG]...]  "
+          "(run by cph_spawn)\n", stderr);
     return 2;
 }
 
@@ -81,7 +84,7 @@ static int parse(int argc, char **argv, struct plan *plan)
             return -1;
         }
     }
-    return i + 1 < argc ? i + 1 : -1;
+    return i + 1 < argc ? i + 1 : -1;  /* PATH */
 }
 
 static bool placed(const struct plan *plan, const char *key)
@@ -221,7 +224,7 @@ int main(int argc, char **argv)
     if (program < 0)
         return usage();
     if (status == ENOENT) {
-        fputs("cph-systemd-exec: not launched by cph (no CPH_HANDSHAKE in "
+        fputs("cph-place: not launched by cph (no CPH_HANDSHAKE in "
               "the environment)\n", stderr);
         return 126;
     }
@@ -244,9 +247,7 @@ int main(int argc, char **argv)
         return fail(126, "environment", errno);
     free(names);
     free(plan.places);
-    argv += program;
-    execvp(argv[0], argv);
+    execv(argv[program], argv + program + 1);
     err = errno;
-    fail(err == ENOENT ? 127 : 126, argv[0], err);
-    return err == ENOENT ? 127 : 126;
+    return fail(err == ENOENT ? 127 : 126, argv[program], err);
 }
