@@ -6,7 +6,8 @@
 #include <cph/spawn.h>
 
 int cph__placed_argv(const cph_attachments_t *list, const char *file,
-                     bool search_path, char *const argv[], char ***out);
+                     bool search_path, bool same_dir, char *const argv[],
+                     char ***out);
 void cph__placed_free(char **args);
 
 #endif

@@ -313,7 +313,8 @@ static int spawn_placed(spawn_fn *fn, pid_t *pid, const char *path,
                         char *const envp[], const cph_attachments_t *list)
 {
     char **args;
-    int err = cph__placed_argv(list, path, fn == posix_spawnp, argv, &args);
+    int err = cph__placed_argv(list, path, fn == posix_spawnp,
+                               file_actions == NULL, argv, &args);
 
     if (err) {
         errno = err;

@@ -334,7 +334,36 @@ def accept_and_inetd():
     p.wait(BOUND)
     if got != "conn 0":
         fail("--accept --systemd: the child got '%s'" % got)
-    print("run: --inetd, --accept with --inetd and with --systemd")
+    cfg = path("inetd.cfg")
+    with open(cfg, "w") as f:
+        f.write("config")
+    sock = path("accept3.sock")
+    p = start([RUN, "--accept", "--inetd", "--listen", "s=unix:" + sock,
+               "--file", "cfg=" + cfg, "--at", "5=cfg", "--", "sh", "-c",
+               "cat <&5"])
+    wait_for(lambda: listening(sock), "the socket listening")
+    got = connect_and_read(sock)
+    p.send_signal(signal.SIGTERM)
+    p.wait(BOUND)
+    if got != "config":
+        fail("--accept --inetd --at: the child got '%s'" % got)
+    print("run: --inetd, --accept with --inetd (and a placement) and with "
+          "--systemd")
+
+
+def every_number_placed():
+    """No number a placement names is lost to cph-run's own fds."""
+    numbers = range(3, 16)
+    args = [RUN, "--file", "a=/etc/hostname"]
+    for n in numbers:
+        args += ["--at", "%d=a" % n]
+    script = " ".join("readlink /proc/$$/fd/%d;" % n for n in numbers)
+    r = subprocess.run(args + ["--", "sh", "-c", script],
+                       capture_output=True, text=True, timeout=BOUND)
+    want = "/etc/hostname\n" * len(numbers)
+    if r.returncode != 0 or r.stdout != want:
+        fail("--at 3..15: %d '%s' %s" % (r.returncode, r.stdout, r.stderr))
+    print("run: --at lands on every number asked, cph-run's own fds aside")
 
 
 def inherited_listen_fds():
@@ -393,8 +422,8 @@ def missing_adapter():
 only = sys.argv[3:]
 for check in (ctrl_c_once, every_signal_forwarded, child_dies_with_cph_run,
               unix_path_errors, restart_refuses_nothing, workers_and_reload,
-              accept_and_inetd, inherited_listen_fds, expect_prints_given,
-              missing_adapter):
+              accept_and_inetd, every_number_placed, inherited_listen_fds,
+              expect_prints_given, missing_adapter):
     if not only or check.__name__ in only:
         try:
             check()

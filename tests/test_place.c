@@ -314,8 +314,9 @@ Test(place, exec_failing_in_the_adapter_exits_126)
     cph_attachments_t *list = placing_list();
     const char *junk = scratch_path("junk");
     int fd = open(junk, O_WRONLY | O_CREAT | O_CLOEXEC, 0755);
-    char *argv[] = {"junk", NULL};
+    char *argv[] = {"junk", NULL}, *line;
     posix_spawn_file_actions_t fa;
+    int err_pipe[2];
     pid_t pid;
 
     cr_assert_geq(fd, 0);
@@ -323,27 +324,36 @@ Test(place, exec_failing_in_the_adapter_exits_126)
     close(fd);
     list_add(list, "a", memfd_text("alpha"));
     cr_assert_eq(cph_attachments_place_fd(list, "a", 3), 0);
-    /* Its line on stderr goes nowhere. */
+    /* Its line on stderr names the program (a failed placement would
+     * name a key). */
+    cr_assert_eq(pipe2(err_pipe, O_CLOEXEC), 0);
     cr_assert_eq(posix_spawn_file_actions_init(&fa), 0);
-    cr_assert_eq(posix_spawn_file_actions_addopen(&fa, 2, "/dev/null",
-                                                  O_WRONLY, 0), 0);
+    cr_assert_eq(posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2), 0);
     cr_assert_eq(cph_spawn(&pid, junk, &fa, NULL, argv, environ, list), 0);
     posix_spawn_file_actions_destroy(&fa);
+    close(err_pipe[1]);
     cr_assert_eq(cph_checkin_wait(pid, LIVENESS_MS), 0);
     cr_assert_eq(wait_exit(pid), 126);
+    line = read_all(err_pipe[0]);
+    cr_assert_not_null(strstr(line, junk), "%s", line);
+    cr_assert_not_null(strstr(line, strerror(ENOEXEC)), "%s", line);
+    free(line);
     cph_attachments_destroy(list);
 }
 
 Test(place, refusals_leave_the_list_unchanged)
 {
     cph_attachments_t *list = placing_list();
-    char name[300];
+    struct spawn_opts o = {.var = "FD"};
+    char *report;
 
     list_add(list, "a", memfd_text("alpha"));
     cr_assert_eq(cph_attachments_place_fd(NULL, "a", 3), EINVAL);
     cr_assert_eq(cph_attachments_place_fd(list, "b", 3), ENOENT);
     cr_assert_eq(cph_attachments_place_fd(list, "a b", 3), EINVAL);
     cr_assert_eq(cph_attachments_place_fd(list, "a", -1), EBADF);
+    cr_assert_eq(cph_attachments_place_fd(list, "a", getdtablesize()),
+                 EBADF);
     cr_assert_eq(cph_attachments_place_fd(list, "a", 3), 0);
     cr_assert_eq(cph_attachments_place_fd(list, "a", 3), EEXIST);
     cr_assert_eq(cph_attachments_place_env(list, "a", "1X"), EINVAL);
@@ -353,17 +363,36 @@ Test(place, refusals_leave_the_list_unchanged)
     cr_assert_eq(cph_attachments_place_env(list, "b", "FD"), ENOENT);
     cr_assert_eq(cph_attachments_place_env(list, "a", "FD"), 0);
     cr_assert_eq(cph_attachments_place_env(list, "a", "FD"), EEXIST);
+    cr_assert_eq(cph_attachments_set_adapter(list, ""), EINVAL);
+    cr_assert_eq(cph_attachments_set_adapter(list, NULL), EINVAL);
+    cr_assert_eq(cph_attachments_set_adapter(NULL, "x"), EINVAL);
+    /* What was refused left no trace: a at 3 and in FD, nothing else. */
+    cr_assert_eq(spawn_placed(helper_path("h_placed"), list, &o, &report),
+                 0);
+    cr_assert_not_null(strstr(report, "fd 3 alpha 0\n"), "%s", report);
+    cr_assert_not_null(strstr(report, "env FD="), "%s", report);
+    free(report);
+    cph_attachments_destroy(list);
+}
+
+Test(place, refused_systemd_layouts_set_nothing)
+{
+    cph_attachments_t *list = placing_list();
+    char name[300];
+
+    list_add(list, "a", memfd_text("alpha"));
+    list_add(list, "b", memfd_text("beta"));
+    cr_assert_eq(cph_attachments_place_fd(list, "b", 0), 0);
     cr_assert_eq(cph_attachments_place_systemd(NULL, NULL, 0), EINVAL);
     cr_assert_eq(cph_attachments_place_systemd(list, NULL, 2), EINVAL);
     cr_assert_eq(cph_attachments_place_systemd(list, "a\nb", 0), EINVAL);
     memset(name, 'n', 256);
     name[256] = '\0';
     cr_assert_eq(cph_attachments_place_systemd(list, name, 0), EINVAL);
+    /* Still no layout: a, placed nowhere, is refused at the spawn. */
+    assert_spawn_fails(false, helper_path("h_placed"), list, EINVAL);
     name[255] = '\0';
     cr_assert_eq(cph_attachments_place_systemd(list, name, 0), 0);
-    cr_assert_eq(cph_attachments_set_adapter(list, ""), EINVAL);
-    cr_assert_eq(cph_attachments_set_adapter(list, NULL), EINVAL);
-    cr_assert_eq(cph_attachments_set_adapter(NULL, "x"), EINVAL);
     cph_attachments_destroy(list);
 }
 
@@ -388,5 +417,76 @@ Test(place, lists_the_adapter_cannot_serve_are_refused)
     cr_assert_eq(cph_attachments_place_fd(list, "a", 0), 0);
     cr_assert_eq(cph_attachments_expect(list, "back"), 0);
     assert_spawn_fails(false, h, list, EINVAL);
+    cph_attachments_destroy(list);
+
+    /* More names than the layout has fds; a variable the layout sets. */
+    list = placing_list();
+    list_add(list, "a", memfd_text("alpha"));
+    list_add(list, "b", memfd_text("beta"));
+    cr_assert_eq(cph_attachments_place_fd(list, "b", 0), 0);
+    cr_assert_eq(cph_attachments_place_systemd(list, "one:two", 0), 0);
+    assert_spawn_fails(false, h, list, EINVAL);
+    cr_assert_eq(cph_attachments_place_systemd(list, "one", 0), 0);
+    cr_assert_eq(cph_attachments_place_env(list, "b", "LISTEN_FDS"), 0);
+    assert_spawn_fails(false, h, list, EINVAL);
+    cph_attachments_destroy(list);
+}
+
+/* cph_spawnp with placements fails as posix_spawnp does with the same
+ * PATH (glibc's rules: a name too long, a file in PATH, a loop that
+ * stops the search). */
+Test(place, spawnp_fails_as_posix_spawnp)
+{
+    cph_attachments_t *list = placing_list();
+    const char *loop = scratch_path("loop");
+    char *saved = strdup(getenv("PATH")), name[300], path[600];
+    char *argv[] = {"x", NULL};
+    struct {
+        const char *path, *file;
+    } cases[] = {
+        {"/nonexistent", name},
+        {"/etc/passwd", "true"},
+        {path, "true"},
+    };
+
+    cr_assert_eq(symlink(loop, loop), 0);
+    snprintf(path, sizeof path, "%s:/usr/bin:/bin", loop);
+    memset(name, 'n', sizeof name - 1);
+    name[sizeof name - 1] = '\0';
+    list_add(list, "a", memfd_text("alpha"));
+    cr_assert_eq(cph_attachments_place_fd(list, "a", 3), 0);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        pid_t pid;
+        int want;
+
+        setenv("PATH", cases[i].path, 1);
+        want = posix_spawnp(&pid, cases[i].file, NULL, NULL, argv, environ);
+        cr_assert_neq(want, 0, "case %zu: posix_spawnp ran it", i);
+        assert_spawn_fails(true, cases[i].file, list, want);
+    }
+    setenv("PATH", saved, 1);
+    free(saved);
+    cph_attachments_destroy(list);
+}
+
+/* A relative path is looked up where the child runs: after the caller's
+ * file actions changed its directory. */
+Test(place, relative_path_after_a_chdir_file_action)
+{
+    cph_attachments_t *list = placing_list();
+    posix_spawn_file_actions_t fa;
+    struct spawn_opts o = {.fa = &fa};
+    char *report;
+
+    list_add(list, "a", memfd_text("alpha"));
+    cr_assert_eq(cph_attachments_place_fd(list, "a", 3), 0);
+    cr_assert_eq(posix_spawn_file_actions_init(&fa), 0);
+    cr_assert_eq(posix_spawn_file_actions_addchdir_np(&fa, helper_path("")),
+                 0);
+    cr_assert_eq(chdir("/"), 0);
+    cr_assert_eq(spawn_placed("./h_placed", list, &o, &report), 0);
+    assert_text(high_fds(report), "fd 3 alpha 0\n");
+    free(report);
+    posix_spawn_file_actions_destroy(&fa);
     cph_attachments_destroy(list);
 }

@@ -410,7 +410,7 @@ static const struct place_option *place_of(const struct options *o,
 
 /*
  * --at, --env-fd and --stdin: each names a handle; without --systemd every
- * handle is placed (the adapter takes them all: one placed nowhere would
+ * handle but --inetd's is placed (the adapter takes them all: one placed nowhere would
  * be lost); no two land on one number, nor on --systemd's 3.. or --inetd's
  * stdin and stdout.
  */
@@ -420,7 +420,9 @@ static int check_places(const struct options *o, const struct handle *h,
     size_t rest = 0;
 
     for (size_t i = 0; i < count; i++)
-        if (!place_of(o, h[i].key) && !o->systemd)
+        if (o->inetd && h[i].listener)
+            continue;   /* on stdin and stdout */
+        else if (!place_of(o, h[i].key) && !o->systemd)
             return fail(EXIT_CPH_RUN, "handle '%s' is placed nowhere: add "
                         "--at, --env-fd or --stdin for it, or --systemd",
                         h[i].key);
@@ -453,20 +455,22 @@ static int check_places(const struct options *o, const struct handle *h,
 static int check_handles(const struct options *o, const struct handle *h,
                          size_t count)
 {
-    size_t listeners = 0, names = 1;
+    size_t listeners = 0, names = 1, laid_out = 0;
     int code;
 
-    for (size_t i = 0; i < count; i++)
+    for (size_t i = 0; i < count; i++) {
         listeners += h[i].listener;
+        laid_out += !place_of(o, h[i].key);
+    }
     if ((o->accept || o->inetd) && listeners != 1)
         return fail(EXIT_CPH_RUN, "%s needs exactly one listening socket "
                     "(--listen, --seqpacket or inherited), not %zu",
                     o->accept ? "--accept" : "--inetd", listeners);
     for (const char *c = o->fdnames; c && *c; c++)
         names += *c == ':';
-    if (o->fdnames && names > count)
-        return fail(EXIT_CPH_RUN, "--fdname: %zu names for %zu handles",
-                    names, count);
+    if (o->fdnames && names > laid_out)
+        return fail(EXIT_CPH_RUN, "--fdname: %zu names for the %zu handles "
+                    "--systemd lays out", names, laid_out);
     if (o->place_count > 0 && (code = check_places(o, h, count)) != 0)
         return code;
     if ((o->pid_bound || o->warn_after_ms) && count + o->expect_count == 0)

@@ -355,6 +355,22 @@ int exec_helper(char **argv)
 
 #define SPAWN_HINT " (through cph-run's exec helper, /proc/self/exe: is /proc mounted?)"
 
+/* Moves *fd (inheritable) above every number the adapter places a
+ * handle at, so that no placement closes it first. */
+static int above_placements(int *fd)
+{
+    int floor = 3 + (int)run.count, moved, err;
+
+    for (size_t i = 0; i < run.o->place_count; i++)
+        if (run.o->places[i].at >= floor)
+            floor = run.o->places[i].at + 1;
+    moved = fcntl(*fd, F_DUPFD, floor);
+    err = moved < 0 ? errno : 0;
+    close(*fd);
+    *fd = moved;
+    return err;
+}
+
 /* argv for the helper, around child_argv; errfd is its ERRFD. */
 static char **helper_argv(int errfd)
 {
@@ -388,6 +404,10 @@ static int spawn_program(pid_t *pid, const posix_spawn_file_actions_t *fa,
     if (pipe(errpipe) < 0)
         return errno;
     fcntl(errpipe[0], F_SETFD, FD_CLOEXEC);
+    if (run.adapter && (err = above_placements(&errpipe[1])) != 0) {
+        close(errpipe[0]);
+        return err;
+    }
     argv = helper_argv(errpipe[1]);
     err = argv ? cph_spawn(pid, argv[0], fa, attr, argv, run.envp, list)
                : ENOMEM;
@@ -607,9 +627,9 @@ static int accept_one(const struct handle *h)
             code = fail(EXIT_CPH_RUN, "%s", strerror(code));
         if (!code)
             code = add(list, h->key, conn);
-        if (!code)
-            code = place(list);
     }
+    if (!code)
+        code = place(list);
     if (!code)
         code = spawn_child(list, run.o->inetd ? conn : -1);
     cph_attachments_destroy(list);

@@ -457,13 +457,18 @@ CPH_PUBLIC int cph_attachments_expect(cph_attachments_t *list,
  * gone. The outcome (cph_checkin_wait) is the adapter's check-in: 0 when
  * it took every handle. If the exec of path fails in the adapter anyway
  * (ENOEXEC, E2BIG, a file replaced in between), the child exits with 127
- * (ENOENT) or 126 (anything else) after a line on its stderr, as a shell
- * does.
+ * (ENOENT) or 126 (anything else) after a line naming the program on its
+ * stderr, as a shell does; it exits 126 too, after a line naming the key,
+ * if it cannot place a handle (a number past the child's RLIMIT_NOFILE).
+ * With the caller's file actions, which may change the child's
+ * directory, a relative path (and, for cph_spawnp, a match in a relative
+ * PATH entry) is not checked before the spawn.
  * A spawn with placements fails with EINVAL when the list expects keys
  * (the program cannot give them), holds a Mach port, or holds an fd
- * placed nowhere without the systemd layout, or when a placed fd number
- * falls among those the systemd layout fills. A list that attaches
- * nothing is posix_spawn exactly, placements or not.
+ * placed nowhere without the systemd layout; and with the layout, when a
+ * placement takes one of its numbers or variables (LISTEN_FDS,
+ * LISTEN_PID, LISTEN_FDNAMES), or fdnames has more names than it has fds.
+ * A list that attaches nothing is posix_spawn exactly, placements or not.
  */
 
 /*
@@ -472,7 +477,8 @@ CPH_PUBLIC int cph_attachments_expect(cph_attachments_t *list,
  * Returns 0, or:
  *   EINVAL  list is NULL, key is not a valid key, or key is a port;
  *   ENOENT  list has no key;
- *   EBADF   fd is negative;
+ *   EBADF   fd is negative or not below getdtablesize(), as
+ *           posix_spawn_file_actions_adddup2 checks it;
  *   EEXIST  another placement already takes fd;
  *   ENOMEM  out of memory.
  * On error the list is unchanged.

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cph/spawn.h>
 
@@ -75,7 +76,8 @@ int cph_attachments_place_fd(cph_attachments_t *list, const char *key,
     err = fd_key(list, key);
     if (err)
         return err;
-    if (fd < 0)
+    /* As posix_spawn_file_actions_adddup2 checks its target. */
+    if (fd < 0 || fd >= getdtablesize())
         return EBADF;
     if (fd_placed(list, fd))
         return EEXIST;
@@ -153,15 +155,37 @@ static bool key_placed(const cph_attachments_t *list, const char *key)
     return false;
 }
 
+/* Whether a placement collides with the systemd layout of laid_out fds:
+ * a number among 3.., or a variable the layout sets. */
+static bool on_layout(const struct cph__place *p, size_t laid_out)
+{
+    if (p->var)
+        return strcmp(p->var, "LISTEN_FDS") == 0 ||
+               strcmp(p->var, "LISTEN_PID") == 0 ||
+               strcmp(p->var, "LISTEN_FDNAMES") == 0;
+    return p->fd >= 3 && (size_t)p->fd < 3 + laid_out;
+}
+
+/* The names fdnames gives. */
+static size_t names_given(const char *fdnames)
+{
+    size_t n = 1;
+
+    for (const char *c = fdnames; *c; c++)
+        n += *c == ':';
+    return n;
+}
+
 /*
  * What a spawn with placements refuses (EINVAL): a key given back (the
  * program cannot give), an fd placed nowhere without the systemd layout,
- * a port (the adapter hands on fds only), an fd placed where the
- * systemd layout puts another.
+ * a port (the adapter hands on fds only), a placement the layout would
+ * overwrite, more names than the layout has fds (sd_listen_fds_with_names
+ * refuses them).
  */
 int cph__place_check(const cph_attachments_t *list)
 {
-    size_t unplaced = 0;
+    size_t laid_out = 0;
 
     if (list->nexpects > 0)
         return EINVAL;
@@ -170,12 +194,14 @@ int cph__place_check(const cph_attachments_t *list)
             continue;
         if (!list->systemd || list->items[i].h.kind != CPH__KIND_FD)
             return EINVAL;
-        unplaced++;
+        laid_out++;
     }
-    for (size_t i = 0; i < list->nplaces; i++)
-        if (list->systemd && list->places[i].fd >= 3 &&
-            (size_t)list->places[i].fd < 3 + unplaced)
+    for (size_t i = 0; list->systemd && i < list->nplaces; i++)
+        if (on_layout(&list->places[i], laid_out))
             return EINVAL;
+    if (list->systemd && list->fdnames &&
+        names_given(list->fdnames) > laid_out)
+        return EINVAL;
     return 0;
 }
 
