@@ -19,6 +19,32 @@
 #define CPH__DELIVERY_DEFAULT CPH_DELIVERY_NAMELESS
 #endif
 
+/* Whether cph__spawn_own exists: Linux with glibc on x86_64 or aarch64
+ * (its child mirrors glibc's, and knows their struct sigaction), outside
+ * sanitizers (its child must run no instrumented code). */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define CPH__SANITIZED 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define CPH__SANITIZED 1
+#endif
+#if !CPH__MACH && defined(__GLIBC__) && !defined(CPH__SANITIZED) && \
+    (defined(__x86_64__) || defined(__aarch64__))
+#define CPH__HAS_SPAWNER 1
+#else
+#define CPH__HAS_SPAWNER 0
+#endif
+
+/* Where CPH__HAS_SPAWNER: posix_spawn(pid, path, fa, NULL, argv, envp)
+ * whose fa would only dup2 end to child_fd, and a pidfd of the child in
+ * *pidfd (close-on-exec, the caller's). Returns and leaves errno as
+ * posix_spawn; ENOSYS: use posix_spawn (a kernel without CLONE_PIDFD, or
+ * no fd free for the pidfd, which posix_spawn does not need). */
+int cph__spawn_own(pid_t *pid, const char *path, int end, int child_fd,
+                   char *const argv[], char *const envp[], int *pidfd);
+
 /*
  * Parent side, direct delivery (only where CPH__HAS_DIRECT).
  */

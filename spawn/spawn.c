@@ -224,6 +224,76 @@ static int prepare_delivery(struct cph__record *r,
     return prepare(r, list, e);
 }
 
+
+/* The spawn by posix_spawn, with the child's end added to the caller's
+ * file actions (or in the window of spawn.h), or by the nameless
+ * delivery's way. errno is saved on entry, posix_spawn's on return. */
+static int spawn_plain(spawn_fn *fn, pid_t *child, const char *path,
+                       const posix_spawn_file_actions_t *file_actions,
+                       const posix_spawnattr_t *attrp, char *const argv[],
+                       char *const env[], struct cph__record *r, int saved)
+{
+    posix_spawn_file_actions_t own;
+    const posix_spawn_file_actions_t *fa = file_actions;
+    struct spawn_call call = {fn, child, path, NULL, argv, env};
+    int err = 0;
+
+    if (r->delivery == CPH_DELIVERY_NAMELESS) {
+        /* no fd to pass on */
+    } else if (file_actions) {
+        /* The window spawn.h describes opens here... */
+        if (fcntl(r->spawn_fds[1], F_SETFD, 0) < 0)
+            err = errno;
+    } else {
+        err = own_file_actions(&own, child_end(r), r->spawn_fds[1], attrp);
+        if (!err)
+            fa = &own;
+    }
+    if (err) {
+        errno = err;
+        return err;
+    }
+    call.fa = fa;
+    errno = saved;
+#if CPH__MACH
+    if (r->delivery == CPH_DELIVERY_NAMELESS)
+        err = cph__nameless_spawn(r, attrp, run_spawn, &call);
+    else
+#endif
+        err = run_spawn(&call, attrp);
+    if (fa == &own) {
+        int after = errno;
+
+        posix_spawn_file_actions_destroy(&own);
+        errno = after;
+    }
+    return err;
+}
+
+/* The spawn: by cph's own spawner where it can run it (posix_spawn, not
+ * posix_spawnp, without the caller's file actions and attributes, an fd
+ * to hand on), else by posix_spawn. errno is saved on entry, as
+ * posix_spawn leaves it on return. */
+static int spawn_child(spawn_fn *fn, pid_t *child, const char *path,
+                       const posix_spawn_file_actions_t *file_actions,
+                       const posix_spawnattr_t *attrp, char *const argv[],
+                       char *const env[], struct cph__record *r, int saved)
+{
+#if CPH__HAS_SPAWNER
+    if (fn == posix_spawn && !file_actions && !attrp) {
+        int err;
+
+        errno = saved;
+        err = cph__spawn_own(child, path, child_end(r), r->spawn_fds[1],
+                             argv, env, &r->exit_fd);
+        if (err != ENOSYS)
+            return err;
+    }
+#endif
+    return spawn_plain(fn, child, path, file_actions, attrp, argv, env, r,
+                       saved);
+}
+
 /* errno ends as posix_spawn leaves it (glibc's changes it on success at
  * times: a spawnp that tried other directories first, SETSIGDEF of every
  * signal; and leaves the error there on failure), whatever cph's own
@@ -237,8 +307,6 @@ static int spawn_attached(spawn_fn *fn, pid_t *pid, const char *path,
     int saved = errno, after;
     char entry[CPH__ENV_ENTRY_MAX];
     struct cph__env e;
-    posix_spawn_file_actions_t own;
-    const posix_spawn_file_actions_t *fa = file_actions;
     struct cph__record *r;
     char **env = NULL;
     pid_t child;
@@ -260,33 +328,13 @@ static int spawn_attached(spawn_fn *fn, pid_t *pid, const char *path,
         err = cph__env_format(entry, sizeof entry, &e);
     if (!err)
         err = cph__env_with_handshake(envp, entry, &env);
-    if (err || r->delivery == CPH_DELIVERY_NAMELESS) {
-        /* no fd to pass on */
-    } else if (file_actions) {
-        /* The window spawn.h describes opens here... */
-        if (fcntl(r->spawn_fds[1], F_SETFD, 0) < 0)
-            err = errno;
-    } else {
-        err = own_file_actions(&own, child_end(r), r->spawn_fds[1], attrp);
-        if (!err)
-            fa = &own;
-    }
     if (!err) {
-        struct spawn_call call = {fn, &child, path, fa, argv, env};
-
-        errno = saved;
-#if CPH__MACH
-        if (r->delivery == CPH_DELIVERY_NAMELESS)
-            err = cph__nameless_spawn(r, attrp, run_spawn, &call);
-        else
-#endif
-            err = run_spawn(&call, attrp);
+        err = spawn_child(fn, &child, path, file_actions, attrp, argv, env, r,
+                          saved);
         after = errno;
     } else {
         after = err;
     }
-    if (fa == &own)
-        posix_spawn_file_actions_destroy(&own);
     free(env);
 
     cph__lock();

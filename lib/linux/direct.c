@@ -216,7 +216,7 @@ static int keep_sender(struct cph__record *r)
  * never read its channel has not checked in, and cannot. */
 static int publish_giving(struct cph__record *r)
 {
-    int pidfd = cph__pidfd_open(r->pid);
+    int pidfd = cph__child_pidfd(r);
     unsigned unread;
     int err;
 
@@ -270,7 +270,7 @@ int cph__direct_publish(struct cph__record *r)
     cph__handed_room();
     /* A child reaped already (SIGCHLD ignored, or a handler that
      * reaps) has no pid left: the channel alone says what it did. */
-    pidfd = cph__pidfd_open(r->pid);
+    pidfd = cph__child_pidfd(r);
     if (pidfd < 0 && errno == ESRCH)
         return reaped(r);
     err = pidfd < 0 ? errno : send_trailer(r, pidfd);

@@ -226,6 +226,16 @@ int cph__pidfd_open(pid_t pid)
     return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
+int cph__child_pidfd(struct cph__record *r)
+{
+    int pidfd = r->exit_fd;
+
+    if (pidfd < 0)
+        return cph__pidfd_open(r->pid);
+    r->exit_fd = -1;
+    return pidfd;
+}
+
 /* pidfd_open's fds are close-on-exec (kernel/pid.c, pidfd_create). */
 int cph__exit_fd(pid_t pid, int *fd)
 {

@@ -105,6 +105,9 @@ int cph__server_tick(void);
 
 /* A pidfd of pid (readable once it exits), or -1 with errno. */
 int cph__pidfd_open(pid_t pid);
+/* r's child's pidfd, the caller's: the one its spawn made
+ * (cph__spawn_own), else a new one. */
+int cph__child_pidfd(struct cph__record *r);
 
 /* Whether the process that sent an ack (its pid as the kernel stamped
  * it) is child or one of its descendants (taker.c). */

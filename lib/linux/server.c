@@ -488,7 +488,7 @@ int cph__server_watch(struct cph__record *r)
     }
 
     /* Without pidfds (Linux < 5.3) the pipe's EOF alone tells us. */
-    r->exit_fd = cph__pidfd_open(r->pid);
+    r->exit_fd = cph__child_pidfd(r);
     if (r->exit_fd >= 0) {
         err = cph__loop_watch(EPOLL_CTL_ADD, r->exit_fd, EPOLLIN,
                               cph__tagged(r->id, CPH__TAG_EXIT));
