@@ -17,6 +17,8 @@ enum variant {
     PLAIN,     /* posix_spawn, the fds dup2'd to 3.., LISTEN_FDS */
     DIRECT,    /* cph_spawn, CPH_DELIVERY_DIRECT */
     PID_BOUND, /* cph_spawn, CPH_DELIVERY_PID_BOUND */
+    DIRECT_PS, /* DIRECT through posix_spawn: empty file actions, which
+                  cph's own spawner does not take */
     VARIANTS
 };
 
@@ -30,7 +32,7 @@ struct fixture {
     int n;
     int *fds;
     cph_attachments_t *list;
-    posix_spawn_file_actions_t inherit;
+    posix_spawn_file_actions_t inherit, none;
     char **inherit_env;
     char count_arg[16];
     char *argv[3];

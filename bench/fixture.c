@@ -20,11 +20,12 @@ const char *const variant_name[VARIANTS] = {
     [PLAIN] = "posix_spawn, inherited",
     [DIRECT] = "cph direct",
     [PID_BOUND] = "cph pid-bound",
+    [DIRECT_PS] = "cph direct, via posix_spawn",
 };
 
 bool is_cph(enum variant v)
 {
-    return v == DIRECT || v == PID_BOUND;
+    return v == DIRECT || v == PID_BOUND || v == DIRECT_PS;
 }
 
 /* environ plus LISTEN_FDS=n and LISTEN_FDNAMES=fd0:fd1:..., the names
@@ -117,6 +118,8 @@ int fixture_init(struct fixture *f, const char *child, int n)
     if (err)
         return err;
     err = posix_spawn_file_actions_init(&f->inherit);
+    if (!err)
+        err = posix_spawn_file_actions_init(&f->none);
     if (err)
         return err;
     f->inherit_env = inherit_env(n);
@@ -133,15 +136,16 @@ void fixture_destroy(struct fixture *f)
     free(f->fds);
     cph_attachments_destroy(f->list);
     posix_spawn_file_actions_destroy(&f->inherit);
+    posix_spawn_file_actions_destroy(&f->none);
     inherit_env_free(f->inherit_env);
 }
 
 void fixture_use(struct fixture *f, enum variant v)
 {
     if (is_cph(v))
-        cph_attachments_set_delivery(f->list, v == DIRECT
-                                                  ? CPH_DELIVERY_DIRECT
-                                                  : CPH_DELIVERY_PID_BOUND);
+        cph_attachments_set_delivery(f->list, v == PID_BOUND
+                                                  ? CPH_DELIVERY_PID_BOUND
+                                                  : CPH_DELIVERY_DIRECT);
 }
 
 int fixture_spawn(struct fixture *f, enum variant v, pid_t *pid)
@@ -153,6 +157,9 @@ int fixture_spawn(struct fixture *f, enum variant v, pid_t *pid)
     case PLAIN:
         return posix_spawn(pid, f->child, &f->inherit, f->attr, f->argv,
                            f->inherit_env);
+    case DIRECT_PS:
+        return cph_spawn(pid, f->child, &f->none, f->attr, f->argv, environ,
+                         f->list);
     default:
         return cph_spawn(pid, f->child, NULL, f->attr, f->argv, environ,
                          f->list);

@@ -32,6 +32,7 @@ struct ratio {
 static const struct ratio ratios[] = {
     {DIRECT, FLOOR, SMALL, 1.08}, {PID_BOUND, FLOOR, SMALL, 1.15},
     {DIRECT, PLAIN, LARGE, 1.0}, {PID_BOUND, PLAIN, LARGE, 0},
+    {DIRECT, DIRECT_PS, ALWAYS, 0},
     {PLAIN, FLOOR, ALWAYS, 0},
 };
 
@@ -63,7 +64,9 @@ static void print_ratio(const struct ratio *r, int n,
     med = median_of(scratch, (size_t)rounds);
     p90 = quantile(scratch, (size_t)rounds, 0.9);
     snprintf(name, sizeof name, "%s / %s", variant_name[r->top],
-             r->bottom == FLOOR ? "no fd" : "inherited");
+             r->bottom == FLOOR   ? "no fd"
+             : r->bottom == PLAIN ? "inherited"
+                                  : "via posix_spawn");
     printf("  %-40s %5d %9.3f %9.3f", name, n, med, p90);
     if (r->target > 0)
         printf("   <= %.2f %s", r->target, med <= r->target ? "met" : "MISSED");

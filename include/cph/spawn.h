@@ -566,6 +566,13 @@ CPH_PUBLIC int cph_take_fd(pid_t pid, const char *key, int timeout_ms,
  * with CPH_HANDSHAKE set, and the channel is added as described above
  * (direct, pid-bound: an fd; nameless: a registered port).
  *
+ * On Linux with glibc (x86_64, aarch64), a spawn with file_actions and
+ * attrp NULL runs on cph's own spawner, which does what glibc's
+ * posix_spawn does for it (clone with CLONE_VM, CLONE_VFORK and
+ * CLONE_PIDFD; a child that ignores glibc's internal signals, resets
+ * every handler, restores the mask and execs), with fewer system calls
+ * and the child's pidfd for free; posix_spawn on a kernel before 5.2 and
+ * when no fd is free for the pidfd.
  * cph_spawn returns as soon as posix_spawn has; the outcome is watched by
  * libcph's own thread (pid-bound, nameless, keys expected back) or
  * collected when asked (direct). Use cph_checkin_wait() to learn how it
