@@ -19,18 +19,22 @@
 #define CPH__DELIVERY_DEFAULT CPH_DELIVERY_NAMELESS
 #endif
 
-/* Whether cph__spawn_own exists: Linux with glibc on x86_64 or aarch64
- * (its child mirrors glibc's, and knows their struct sigaction), outside
- * sanitizers (its child must run no instrumented code). */
+/* Whether cph__spawn_own exists: Linux with glibc (not uClibc, which
+ * says it is) on x86_64 or aarch64, 64-bit (its child mirrors glibc's,
+ * and knows the kernel's struct sigaction there), outside sanitizers (its
+ * child must run no instrumented code). */
 #if defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+    __has_feature(memory_sanitizer) || __has_feature(hwaddress_sanitizer)
 #define CPH__SANITIZED 1
 #endif
 #endif
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || \
+    defined(__SANITIZE_HWADDRESS__)
 #define CPH__SANITIZED 1
 #endif
-#if !CPH__MACH && defined(__GLIBC__) && !defined(CPH__SANITIZED) && \
+#if !CPH__MACH && defined(__GLIBC__) && !defined(__UCLIBC__) && \
+    !defined(CPH__SANITIZED) && !defined(__ILP32__) && \
     (defined(__x86_64__) || defined(__aarch64__))
 #define CPH__HAS_SPAWNER 1
 #else
@@ -39,9 +43,10 @@
 
 /* Where CPH__HAS_SPAWNER: posix_spawn(pid, path, fa, NULL, argv, envp)
  * whose fa would only dup2 end to child_fd, and a pidfd of the child in
- * *pidfd (close-on-exec, the caller's). Returns and leaves errno as
- * posix_spawn; ENOSYS: use posix_spawn (a kernel without CLONE_PIDFD, or
- * no fd free for the pidfd, which posix_spawn does not need). */
+ * *pidfd (close-on-exec, the caller's; -1 on a kernel before 5.2).
+ * Returns and leaves errno as posix_spawn; ENOSYS: use posix_spawn (a
+ * filter refuses the clone, no child stack could be mapped, or no fd is
+ * free for the pidfd, which posix_spawn does not need). */
 int cph__spawn_own(pid_t *pid, const char *path, int end, int child_fd,
                    char *const argv[], char *const envp[], int *pidfd);
 

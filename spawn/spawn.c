@@ -272,12 +272,13 @@ static int spawn_plain(spawn_fn *fn, pid_t *child, const char *path,
 
 /* The spawn: by cph's own spawner where it can run it (posix_spawn, not
  * posix_spawnp, without the caller's file actions and attributes, an fd
- * to hand on), else by posix_spawn. errno is saved on entry, as
- * posix_spawn leaves it on return. */
+ * to hand on), which makes the child's pidfd too, else by posix_spawn.
+ * errno is saved on entry, as posix_spawn leaves it on return. */
 static int spawn_child(spawn_fn *fn, pid_t *child, const char *path,
                        const posix_spawn_file_actions_t *file_actions,
                        const posix_spawnattr_t *attrp, char *const argv[],
-                       char *const env[], struct cph__record *r, int saved)
+                       char *const env[], struct cph__record *r, int saved,
+                       int *pidfd)
 {
 #if CPH__HAS_SPAWNER
     if (fn == posix_spawn && !file_actions && !attrp) {
@@ -285,10 +286,12 @@ static int spawn_child(spawn_fn *fn, pid_t *child, const char *path,
 
         errno = saved;
         err = cph__spawn_own(child, path, child_end(r), r->spawn_fds[1],
-                             argv, env, &r->exit_fd);
+                             argv, env, pidfd);
         if (err != ENOSYS)
             return err;
     }
+#else
+    (void)pidfd;
 #endif
     return spawn_plain(fn, child, path, file_actions, attrp, argv, env, r,
                        saved);
@@ -310,7 +313,7 @@ static int spawn_attached(spawn_fn *fn, pid_t *pid, const char *path,
     struct cph__record *r;
     char **env = NULL;
     pid_t child;
-    int err;
+    int err, pidfd = -1;
 
 #ifdef POSIX_SPAWN_SETEXEC
     if (has_flag(attrp, POSIX_SPAWN_SETEXEC))
@@ -330,7 +333,7 @@ static int spawn_attached(spawn_fn *fn, pid_t *pid, const char *path,
         err = cph__env_with_handshake(envp, entry, &env);
     if (!err) {
         err = spawn_child(fn, &child, path, file_actions, attrp, argv, env, r,
-                          saved);
+                          saved, &pidfd);
         after = errno;
     } else {
         after = err;
@@ -338,7 +341,10 @@ static int spawn_attached(spawn_fn *fn, pid_t *pid, const char *path,
     free(env);
 
     cph__lock();
-    /* ...and closes here (publish closes the spawn's fds). */
+    /* ...and closes here (publish closes the spawn's fds). The pidfd joins
+     * the record only now: a fork by another thread since the clone
+     * copied it into its child (close-on-exec). */
+    r->exit_fd = pidfd;
     if (err) {
 #if CPH__MACH
         cph__nameless_end(r);

@@ -175,7 +175,7 @@ int cph__direct_gone(const struct cph__record *r, unsigned unread)
 }
 
 /* Without a pidfd (Linux < 5.3, a seccomp filter, valgrind, or a child
- * already reaped) the parent
+ * already reaped that posix_spawn made) the parent
  * keeps its sending end instead of the copy of the child's end: it hangs
  * up once every copy of the child's end is closed, marked ECONNRESET if
  * anything was left unread (unix_release_sock), and a child that refused

@@ -487,14 +487,13 @@ int cph__server_watch(struct cph__record *r)
         srv.listen_watched = true;
     }
 
-    /* Without pidfds (Linux < 5.3) the pipe's EOF alone tells us. */
+    /* Without a pidfd that polls (Linux < 5.3: 5.2's, from clone, do not)
+     * the pipe's EOF alone tells us. */
     r->exit_fd = cph__child_pidfd(r);
-    if (r->exit_fd >= 0) {
-        err = cph__loop_watch(EPOLL_CTL_ADD, r->exit_fd, EPOLLIN,
-                              cph__tagged(r->id, CPH__TAG_EXIT));
-        if (err)
-            return err;
-    }
+    if (r->exit_fd >= 0 &&
+        cph__loop_watch(EPOLL_CTL_ADD, r->exit_fd, EPOLLIN,
+                        cph__tagged(r->id, CPH__TAG_EXIT)) != 0)
+        cph__close_fd(&r->exit_fd);
     /* A pipe's write end reports EPOLLERR, always watched, once no
      * reader is left. */
     return cph__loop_watch(EPOLL_CTL_ADD, r->pipe_fd, 0,
