@@ -45,9 +45,9 @@ Test(direct, plain_child_is_given_up_at_exit)
     cph_attachments_destroy(list);
 }
 
-/* Makes pidfd_open fail with ENOSYS, and clone with CLONE_PIDFD with
- * EINVAL, in this process (and the threads it starts from now on), as on
- * Linux < 5.2 or under a strict filter. */
+/* Makes pidfd_open fail with ENOSYS (as on Linux < 5.3), and clone with
+ * CLONE_PIDFD with EINVAL, in this process (and the threads it starts
+ * from now on), as a strict filter would. */
 static void forbid_pidfd_open(void)
 {
 #if defined(__x86_64__)
@@ -62,7 +62,7 @@ static void forbid_pidfd_open(void)
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pidfd_open, 0, 1),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
-        /* clone with CLONE_PIDFD: EINVAL, as before Linux 5.2 */
+        /* clone with CLONE_PIDFD: EINVAL */
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 0, 3),
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
                  offsetof(struct seccomp_data, args[0])),
