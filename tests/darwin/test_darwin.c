@@ -349,6 +349,54 @@ Test(darwin, fileport_fds, .init = holds_before)
     holds_nothing_more();
 }
 
+/* Placement on macOS: the adapter (d_place, cph-place built against this
+ * libcph_child) takes the fds through fileports, places them and execs a
+ * shell that knows nothing of cph, under delivery. */
+static void placed_for_a_plain_program(int delivery)
+{
+    cph_attachments_t *list = list_for(delivery);
+    const char *out = scratch_path("placed");
+    char *argv[] = {"sh", "-c",
+                    "{ cat <&5; echo \" $LISTEN_FDS $LISTEN_FDNAMES\"; "
+                    "cat <&3; } > \"$0\"",
+                    (char *)out, NULL}, *text;
+    int p[2], q[2], status;
+    pid_t pid;
+
+    cr_assert_eq(pipe(p), 0);
+    cr_assert_eq(pipe(q), 0);
+    cr_assert_eq(write(p[1], "by pipe", 7), 7);
+    cr_assert_eq(write(q[1], "laid out", 8), 8);
+    close(p[1]);
+    close(q[1]);
+    list_add(list, "pipe", p[0]);
+    list_add(list, "web", q[0]);
+    cr_assert_eq(cph_attachments_place_fd(list, "pipe", 5), 0);
+    cr_assert_eq(cph_attachments_place_systemd(list, NULL, 0), 0);
+    cr_assert_eq(cph_attachments_set_adapter(list, darwin_helper("d_place")),
+                 0);
+    cr_assert_eq(cph_spawn(&pid, "/bin/sh", NULL, NULL, argv, environ, list),
+                 0);
+    cph_attachments_destroy(list);
+    cr_assert_eq(cph_checkin_wait(pid, LIVENESS_MS), 0);
+    status = wait_exit(pid);
+    text = slurp(out);
+    cr_assert_eq(status, 0, "exit %d: %s", status, text ? text : "");
+    cr_assert_str_eq(text, "by pipe 1 web\nlaid out");
+    free(text);
+    holds_nothing_more();
+}
+
+Test(darwin, placed_for_a_plain_program_pid_bound, .init = holds_before)
+{
+    placed_for_a_plain_program(CPH_DELIVERY_PID_BOUND);
+}
+
+Test(darwin, placed_for_a_plain_program_nameless, .init = holds_before)
+{
+    placed_for_a_plain_program(CPH_DELIVERY_NAMELESS);
+}
+
 /*
  * Rights attached for a child that never claims them, and what we keep
  * of each. Once the child is given up, the MOVE rights are destroyed and
