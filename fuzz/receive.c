@@ -197,7 +197,7 @@ static void receive(enum receiver r, int sock)
     if (err && (h || count))
         fail("a failed receive returned handles");
     cph__handles_release(h, count);
-    free(h);
+    cph__received_free(h);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -191,12 +191,17 @@ int cph__checkin_send(const char *service, const uint8_t *token,
                       pid_t parent, int64_t deadline_ms,
                       struct cph__checkin **c);
 
-/* Receives every handle into *handles (malloc'd, *count of them) and ends
- * the check-in (always frees c; on Linux its connection, cph__checkin_fd,
- * stays open for cph__checkin_confirm or the gives). On error nothing
- * received is kept. */
+/* Receives every handle into *handles (*count of them, to be freed by
+ * cph__received_free) and ends the check-in (always frees c; on Linux its
+ * connection, cph__checkin_fd, stays open for cph__checkin_confirm or the
+ * gives). On error nothing received is kept. */
 int cph__checkin_receive(struct cph__checkin *c, int64_t deadline_ms,
                          struct cph__handle **handles, size_t *count);
+
+/* Child side: frees the array of handles a check-in received (Linux
+ * keeps a small one in static storage, so that a constructor receiving
+ * few handles allocates nothing). */
+void cph__received_free(struct cph__handle *handles);
 
 /* Whether fd is a pipe as cph__pipe_create makes them (EBADF if not). */
 int cph__pipe_check(int fd);

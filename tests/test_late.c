@@ -153,17 +153,29 @@ static int run_failing(const cph_attachments_t *list, long n, int *outcome)
     return wait_exit(pid);
 }
 
-/* Points 7 and 9: allocation n fails, for each n that reaches the
- * check-in, with and without keys expected back. */
-static void fail_each_allocation(bool expect)
+/* A list of handles fds, and key "back" expected if expect. */
+static cph_attachments_t *late_list(size_t handles, bool expect)
 {
     cph_attachments_t *list = list_new();
-    int failed = 0, last_status = -1;
+    char key[16];
 
-    list_add(list, "a", memfd_text("alpha"));
-    list_add(list, "b", memfd_text("beta"));
+    for (size_t i = 0; i < handles; i++) {
+        snprintf(key, sizeof key, "k%zu", i);
+        list_add(list, key, memfd_text(key));
+    }
     if (expect)
         cr_assert_eq(cph_attachments_expect(list, "back"), 0);
+    return list;
+}
+
+/* Points 7 and 9: allocation n fails, for each n that reaches the
+ * check-in, with and without keys expected back. Without, the list is
+ * past the 32 handles a child keeps without allocating. */
+static void fail_each_allocation(bool expect)
+{
+    cph_attachments_t *list = late_list(expect ? 2 : 40, expect);
+    int failed = 0, last_status = -1;
+
     for (long n = 1; n <= 40; n++) {
         int outcome, status = run_failing(list, n, &outcome);
 
@@ -189,6 +201,27 @@ Test(late, allocation_failures, .timeout = 120)
 Test(late, allocation_failures_expecting_keys, .timeout = 120)
 {
     fail_each_allocation(true);
+}
+
+/* A direct child given a few handles, nothing to give back, allocates
+ * nothing before main: whichever allocation fails, the check-in does not
+ * (pid-bound's allocates its connection). */
+Test(late, small_list_allocates_nothing, .timeout = 120)
+{
+    cph_attachments_t *list = late_list(2, false);
+
+    cr_assert_eq(cph_attachments_set_delivery(list, CPH_DELIVERY_DIRECT), 0);
+    for (long n = 1; n <= 20; n++) {
+        int outcome, status = run_failing(list, n, &outcome);
+
+        if (status >= 128)
+            continue; /* the loader or libc itself gave up */
+        cr_assert_eq(status, 0, "allocation %ld failed the check-in: %s", n,
+                     strerror(status));
+        cr_assert_eq(outcome, 0, "allocation %ld: outcome %s", n,
+                     strerror(outcome));
+    }
+    cph_attachments_destroy(list);
 }
 
 /* This process's address space, in bytes. */

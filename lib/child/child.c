@@ -151,6 +151,11 @@ static int check_in_nameless(const struct cph__env *e, int64_t deadline,
 }
 #endif
 
+/* The index of a list of up to 32 handles: none allocated in the
+ * constructor (see receive.c). */
+#define SMALL_INDEX 64
+static uint32_t small_index[SMALL_INDEX];
+
 /* A parent never sends a key twice; a reply that does is broken. */
 static int index_keys(struct cph__keyset *keys, const struct cph__handle *h,
                       size_t count)
@@ -261,10 +266,23 @@ static void close_channel(cph__channel_t channel, bool failed)
 }
 #endif
 
+/* The received keys' index, in small_index when it fits. */
+static int index_received(void)
+{
+    if (got.received * 2 <= SMALL_INDEX) {
+        memset(small_index, 0, sizeof small_index);
+        got.keys.slots = small_index;
+        got.keys.mask = SMALL_INDEX - 1;
+    }
+    return index_keys(&got.keys, got.handles, got.received);
+}
+
 static void forget_received(void)
 {
     cph__handles_release(got.handles, got.received);
-    free(got.handles);
+    cph__received_free(got.handles);
+    if (got.keys.slots == small_index)
+        got.keys.slots = NULL;
     cph__keyset_free(&got.keys);
     got.handles = NULL;
     got.received = 0;
@@ -303,7 +321,7 @@ static int check_in(const char *value)
     if (!err)
         err = split_expects();
     if (!err)
-        err = index_keys(&got.keys, got.handles, got.received);
+        err = index_received();
     if (!err && give.count > 0)
         err = open_give(channel, deadline);
 #if CPH__HAS_DIRECT

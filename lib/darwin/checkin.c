@@ -382,3 +382,8 @@ int cph__checkin_receive(struct cph__checkin *c, int64_t deadline_ms,
         cph__port_release(give, MACH_MSG_TYPE_MOVE_SEND);
     return 0;
 }
+
+void cph__received_free(struct cph__handle *handles)
+{
+    free(handles);
+}

@@ -114,6 +114,41 @@ static size_t entries(const uint8_t *bytes, size_t n)
     return head.count <= CPH__FDS_PER_MESSAGE ? head.count : 0;
 }
 
+/* The handles of a small list live here, not in the heap: the first
+ * malloc of a process costs a page fault or more (brk, glibc's tcache
+ * set-up), which a constructor receiving a few handles need not pay for
+ * the program. The constructor is the only caller (serialized). */
+#define SMALL_LIST 32
+static struct cph__handle small_list[SMALL_LIST];
+
+/* *h grown to hold total handles, the first *count of them kept. */
+static int grow(struct cph__handle **h, size_t count, size_t total)
+{
+    struct cph__handle *grown;
+
+    if ((!*h || *h == small_list) && total <= SMALL_LIST) {
+        *h = small_list;
+        return 0;
+    }
+    if (*h == small_list) {
+        grown = malloc(total * sizeof *grown);
+        if (grown)
+            memcpy(grown, small_list, count * sizeof *grown);
+    } else {
+        grown = realloc(*h, total * sizeof *grown);
+    }
+    if (!grown)
+        return ENOMEM;
+    *h = grown;
+    return 0;
+}
+
+void cph__received_free(struct cph__handle *handles)
+{
+    if (handles != small_list)
+        free(handles);
+}
+
 /* Receives one message and appends its handles to *h; the final one's
  * extra fds go to extra when it is not NULL. */
 static int receive_one(int fd, int64_t deadline_ms, uint8_t *bytes,
@@ -121,7 +156,6 @@ static int receive_one(int fd, int64_t deadline_ms, uint8_t *bytes,
                        int extra[CPH__EXTRA_MAX], pid_t sender)
 {
     struct cph__batch b;
-    struct cph__handle *grown;
     ssize_t n;
     int flags = 0, err = 0;
 
@@ -139,13 +173,8 @@ static int receive_one(int fd, int64_t deadline_ms, uint8_t *bytes,
         err = ECONNRESET; /* the peer closed before the final message */
     if (!err && ((flags & MSG_TRUNC) || (sender && b.sender != sender)))
         err = EPROTO;
-    if (!err && entries(bytes, (size_t)n) > 0) {
-        grown = realloc(*h, (*count + entries(bytes, (size_t)n)) * sizeof **h);
-        if (grown)
-            *h = grown;
-        else
-            err = ENOMEM;
-    }
+    if (!err && entries(bytes, (size_t)n) > 0)
+        err = grow(h, *count, *count + entries(bytes, (size_t)n));
     if (!err)
         err = parse(bytes, (size_t)n, &b, flags & MSG_CTRUNC, fd, *h, count,
                     last);
@@ -177,7 +206,7 @@ int cph__receive_all(int fd, int64_t deadline_ms,
                           sender);
     if (err) {
         cph__handles_release(h, n);
-        free(h);
+        cph__received_free(h);
         return err;
     }
     *handles = h;

@@ -655,7 +655,7 @@ static void full_space(const cph_token_t *token)
     free_space(names, n);
     if (!err) {
         cph__handles_release(h, count);
-        free(h);
+        cph__received_free(h);
     }
 }
 
