@@ -203,6 +203,23 @@ Test(late, allocation_failures_expecting_keys, .timeout = 120)
     fail_each_allocation(true);
 }
 
+/* A child that dlopens libcph_child and dlcloses it keeps its keys: the
+ * small list's static storage is not unmapped (the library stays). */
+Test(late, keys_outlive_a_dlclose)
+{
+    cph_attachments_t *list = late_list(1, false);
+    char *argv[] = {"h_dlopen", CPH_TEST_CHILD_LIB, NULL};
+    pid_t pid;
+    int err;
+
+    err = cph_spawn(&pid, helper_path("h_dlopen"), NULL, NULL, argv, environ,
+                    list);
+    cr_assert_eq(err, 0, "%s", strerror(err));
+    cr_assert_eq(cph_checkin_wait(pid, LIVENESS_MS), 0);
+    cr_assert_eq(wait_exit(pid), 0, "the key changed after dlclose");
+    cph_attachments_destroy(list);
+}
+
 /* A direct child given a few handles, nothing to give back, allocates
  * nothing before main: whichever allocation fails, the check-in does not
  * (pid-bound's allocates its connection). */
