@@ -203,6 +203,19 @@ Test(late, allocation_failures_expecting_keys, .timeout = 120)
     fail_each_allocation(true);
 }
 
+/* A fork while another thread of the child takes a handle: the forked
+ * process's take does not find the lock held for good. */
+Test(late, fork_while_a_thread_takes, .timeout = 60)
+{
+    cph_attachments_t *list = late_list(1, false);
+    char *report;
+
+    cr_assert_eq(cph_attachments_add_fd(list, "a", 0), 0);
+    cr_assert_eq(run_helper("h_child", "forktake", NULL, list, &report), 0);
+    assert_text(report, "stuck 0\n");
+    cph_attachments_destroy(list);
+}
+
 /* A child that dlopens libcph_child and dlcloses it keeps its keys: the
  * small list's static storage is not unmapped (the library stays). */
 Test(late, keys_outlive_a_dlclose)

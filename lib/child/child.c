@@ -222,6 +222,20 @@ static int guard_forks(void)
                                                                  : 0;
 }
 
+/* A take holds got.lock for a moment: a fork() by another thread waits
+ * for it, or the forked process would find it held for good. Registered
+ * once the handles arrived, before any give's, whose prepare handler so
+ * runs first: a fork takes give.lock, then got.lock. */
+static void got_prepare(void)
+{
+    pthread_mutex_lock(&got.lock);
+}
+
+static void got_release(void)
+{
+    pthread_mutex_unlock(&got.lock);
+}
+
 #if CPH__MACH
 static int open_give(cph__channel_t channel, int64_t deadline)
 {
@@ -322,6 +336,8 @@ static int check_in(const char *value)
         err = split_expects();
     if (!err)
         err = index_received();
+    if (!err && pthread_atfork(got_prepare, got_release, got_release) != 0)
+        err = ENOMEM;
     if (!err && give.count > 0)
         err = open_give(channel, deadline);
 #if CPH__HAS_DIRECT

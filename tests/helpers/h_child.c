@@ -9,9 +9,17 @@
  *   accept      accepts one connection on "listen" and sends "hello"
  *   echo        echoes one message on "sock"
  *   time        status and the CLOCK_MONOTONIC ms at which main started
+ *   forktake    forks 200 times while a thread keeps taking a key that is
+ *               not there; each forked process takes "a" within 2 s or
+ *               dies of SIGALRM: "stuck N", the ones that did not (it
+ *               stops at the first)
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,6 +120,43 @@ static void echo(void)
     fprintf(out, "echoed %d\n", n > 0 && write(fd, buf, (size_t)n) == n);
 }
 
+static atomic_bool forking = true;
+
+static void *keep_taking(void *arg)
+{
+    (void)arg;
+    while (atomic_load(&forking))
+        cph_child_take_fd("not-there");
+    return NULL;
+}
+
+static void fork_while_taking(void)
+{
+    pthread_t thread;
+    int stuck = 0;
+
+    if (pthread_create(&thread, NULL, keep_taking, NULL) != 0) {
+        fprintf(out, "no thread\n");
+        return;
+    }
+    for (int i = 0; i < 200 && !stuck; i++) {
+        int status;
+        pid_t pid = fork();
+
+        if (pid == 0) {
+            alarm(2);
+            cph_child_take_fd("a");
+            _exit(0);
+        }
+        if (pid < 0 || waitpid(pid, &status, 0) != pid)
+            continue;
+        stuck += WIFSIGNALED(status);
+    }
+    atomic_store(&forking, false);
+    pthread_join(thread, NULL);
+    fprintf(out, "stuck %d\n", stuck);
+}
+
 int main(int argc, char **argv)
 {
     struct timespec ts;
@@ -131,6 +176,8 @@ int main(int argc, char **argv)
         accept_one();
     else if (strcmp(argv[1], "echo") == 0)
         echo();
+    else if (strcmp(argv[1], "forktake") == 0)
+        fork_while_taking();
     else if (strcmp(argv[1], "time") == 0)
         fprintf(out, "status %d\nstarted %lld\n", cph_child_status(),
                 (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
